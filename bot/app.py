@@ -1,0 +1,120 @@
+"""Assemble a running bot from settings: database, content, NLU, flows.
+
+Channels (console, Telegram, WhatsApp) and tests all build the bot here, so
+there is exactly one wiring of the parts and nothing differs between them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.content import Content, load_content
+from bot.core import Core
+from bot.outbox import Outbox
+from bot.storage.db import make_engine, make_session_factory, migrate
+from flows import dialogue as standard
+from flows.dialogue import Dialogue
+from bot.villages import load_villages, sync_villages
+from bot.training_catalog import load_catalog, sync_catalog
+from flows.feature import Feature, TickContext
+from flows.forms import FormAction, FormEngine, OptionSource
+from flows.villages import village_options
+from nlu.classifier import Classifier, load_classifier
+from nlu.model_files import current_model_path
+
+
+@dataclass
+class Bot:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    content: Content
+    classifier: Classifier
+    dialogue: Dialogue
+    core: Core
+    outbox: Outbox
+    clock: Clock
+    features: list[Feature]
+
+    def run_timers(self) -> int:
+        """Fire every due timer (escalations, reminders), each feature in its own transaction."""
+        fired = 0
+        for feature in self.features:
+            if feature.tick is None:
+                continue
+            with self.sessions() as session, session.begin():
+                fired += feature.tick(TickContext(session, self.content, self.clock.now()))
+        return fired
+
+
+def features() -> list[Feature]:
+    """Every feature of the bot, in the order their handlers are installed."""
+    from flows import complaints, privacy, satgas, trainings
+
+    return [privacy.FEATURE, satgas.FEATURE, complaints.FEATURE, trainings.FEATURE]
+
+
+def build_dialogue(content: Content, installed: list[Feature]) -> Dialogue:
+    actions: dict[str, FormAction] = {}
+    option_sources: dict[str, OptionSource] = {"village": village_options}
+    for feature in installed:
+        actions.update(feature.actions)
+        option_sources.update(feature.option_sources)
+    forms = FormEngine(content=content, actions=actions, option_sources=option_sources)
+    dialogue = Dialogue(forms=forms)
+    forms.interrupt = dialogue.interrupt
+    dialogue.handlers.update(
+        {
+            "sapa": standard.greet(dialogue),
+            "menu": standard.menu(dialogue),
+            "terima_kasih": standard.thanks,
+            "di_luar_topik": standard.off_topic(dialogue),
+            "setuju": standard.yes_no_without_question(dialogue),
+            "tolak": standard.yes_no_without_question(dialogue),
+        }
+    )
+    for feature in installed:
+        dialogue.handlers.update(feature.handlers(dialogue))
+        dialogue.commands.extend(feature.commands)
+        dialogue.followups.extend(feature.followups)
+        if feature.media is not None:
+            dialogue.media_handlers.append(feature.media)
+    return dialogue
+
+
+def build_bot(
+    settings: Optional[Settings] = None,
+    classifier: Optional[Classifier] = None,
+    clock: Optional[Clock] = None,
+) -> Bot:
+    settings = settings or Settings()
+    clock = clock or SystemClock()
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    sessions = make_session_factory(engine)
+    content = load_content(settings.content_dir)
+    with sessions() as session, session.begin():
+        sync_villages(session, load_villages(settings.content_dir))
+        sync_catalog(session, load_catalog(settings.content_dir))
+    classifier = classifier or load_classifier(current_model_path(settings.model_dir))
+    installed = features()
+    dialogue = build_dialogue(content, installed)
+    core = Core(sessions, content, classifier, dialogue, settings, clock)
+    return Bot(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        content=content,
+        classifier=classifier,
+        dialogue=dialogue,
+        core=core,
+        outbox=Outbox(sessions, clock),
+        clock=clock,
+        features=installed,
+    )

@@ -1,0 +1,142 @@
+"""Case records: creation, lookup and the status changes satgas make.
+
+Every function here works inside the caller's transaction and appends to the
+case's event log, so a status never changes without a record of who changed it.
+Claiming is a single conditional UPDATE: under any concurrency exactly one
+claimer matches `status = 'baru'`, everyone else sees zero rows.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Optional
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from bot.content import ContentError, _load_yaml
+from bot.storage.complaint_models import OPEN_STATUSES, Case, CaseEvent
+from bot.storage.models import SatgasMember
+
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud over the phone
+
+
+@dataclass(frozen=True)
+class ComplaintSettings:
+    escalation_minutes: int
+    reminder_hours: int
+    lost_contact_urgent_days: int
+    urgent_categories: tuple[str, ...]
+    statuses: dict[str, str]
+    referrals: dict[str, str]
+    categories: dict[str, str]
+
+
+def load_settings(content_dir: Path) -> ComplaintSettings:
+    path = content_dir / "complaints.yml"
+    raw = _load_yaml(path)
+    try:
+        settings = raw["settings"]
+        return ComplaintSettings(
+            escalation_minutes=int(settings["escalation_minutes"]),
+            reminder_hours=int(settings["reminder_hours"]),
+            lost_contact_urgent_days=int(settings["lost_contact_urgent_days"]),
+            urgent_categories=tuple(settings["urgent_categories"]),
+            statuses=dict(raw["statuses"]),
+            referrals=dict(raw["referrals"]),
+            categories=dict(raw["categories"]),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise ContentError(f"{path}: pengaturan tidak lengkap atau salah ({error})") from error
+
+
+def new_code(session: Session) -> str:
+    while True:
+        code = "ADU-" + "".join(secrets.choice(CODE_ALPHABET) for _ in range(4))
+        if session.execute(select(Case.id).where(Case.code == code)).first() is None:
+            return code
+
+
+def log(session: Session, case: Case, actor: str, kind: str, now: datetime, note: str = "", public: bool = False) -> None:
+    session.add(CaseEvent(case_id=case.id, actor=actor, kind=kind, note=note or None, public=public, created_at=now))
+    case.updated_at = now
+    if public and note:
+        case.public_update = note
+
+
+def open_case_of(session: Session, reporter_id: int) -> Optional[Case]:
+    return session.execute(
+        select(Case)
+        .where(Case.reporter_id == reporter_id, Case.status.in_(OPEN_STATUSES))
+        .order_by(Case.id.desc())
+        .limit(1)
+        .with_for_update()
+    ).scalar_one_or_none()
+
+
+def create_case(session: Session, settings: ComplaintSettings, now: datetime, **fields: Any) -> Case:
+    case = Case(code=new_code(session), status="baru", created_at=now, updated_at=now, **fields)
+    case.remind_at = now + timedelta(hours=settings.reminder_hours)
+    if case.urgent:
+        case.escalate_at = now + timedelta(minutes=settings.escalation_minutes)
+    session.add(case)
+    session.flush()
+    log(session, case, "pelapor", "dibuat", now)
+    return case
+
+
+def find_in_village(session: Session, code: str, village_code: str, lock: bool = False) -> Optional[Case]:
+    query = select(Case).where(Case.code == code.upper(), Case.village_code == village_code)
+    if lock:
+        query = query.with_for_update()
+    return session.execute(query).scalar_one_or_none()
+
+
+def claim(session: Session, case: Case, member: SatgasMember, now: datetime) -> bool:
+    result = session.execute(
+        update(Case)
+        .where(Case.id == case.id, Case.status == "baru")
+        .values(status="diambil", assigned_to=member.id, claimed_at=now, updated_at=now, escalate_at=None, remind_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    session.refresh(case)
+    log(session, case, actor(member), "diambil", now, note=f"Diambil oleh {member.name}", public=True)
+    return True
+
+
+def unclaim(session: Session, case: Case, member: SatgasMember, settings: ComplaintSettings, now: datetime) -> None:
+    case.status, case.assigned_to, case.claimed_at = "baru", None, None
+    case.remind_at = now + timedelta(hours=settings.reminder_hours)
+    if case.urgent:
+        case.escalate_at, case.escalated_at = now + timedelta(minutes=settings.escalation_minutes), None
+    log(session, case, actor(member), "dilepas", now)
+
+
+def close(session: Session, case: Case, member: SatgasMember, status: str, outcome: str, now: datetime, target: str = "") -> None:
+    case.status, case.outcome, case.closed_at = status, outcome, now
+    case.referred_to = target or None
+    case.escalate_at = case.remind_at = None
+    log(session, case, actor(member), status, now, note=outcome, public=True)
+
+
+def actor(member: SatgasMember) -> str:
+    return f"satgas:{member.id}"
+
+
+def history(session: Session, case: Case) -> list[CaseEvent]:
+    return list(session.execute(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)).scalars())
+
+
+def anonymise_reporter_cases(session: Session, reporter_id: int, now: datetime) -> None:
+    """Keep category, country, village and status for statistics; drop the rest."""
+    cases = list(session.execute(select(Case).where(Case.reporter_id == reporter_id)).scalars())
+    for case in cases:
+        case.worker_name = case.employer = case.description = case.contact_phone = None
+        case.public_update = None
+        case.anonymised_at = now
+        session.execute(update(CaseEvent).where(CaseEvent.case_id == case.id).values(note=None))

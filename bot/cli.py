@@ -1,0 +1,120 @@
+"""Coordinator and organiser command line: `./dev py -m bot.cli --help`.
+
+Works on the same database as the bot (DESMIGRAS_DATABASE_URL) without loading
+the NLU model, so it starts in a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from typing import Optional, TextIO
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import Settings
+from bot.storage.complaint_models import STATUSES, Case, CaseEvent
+from bot.storage.db import make_engine, make_session_factory, migrate
+from bot.storage.models import SatgasMember
+
+# Columns with personal data are exported only with --include-personal.
+PUBLIC_COLUMNS = ("code", "village_code", "category", "country", "urgent", "status", "referred_to",
+                  "created_at", "claimed_at", "closed_at", "assigned_to")
+PERSONAL_COLUMNS = ("reporter_relation", "worker_name", "employer", "description", "contact_phone", "outcome")
+
+
+def open_sessions(settings: Settings) -> sessionmaker[Session]:
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    return make_session_factory(engine)
+
+
+def cases_query(status: Optional[str], village: Optional[str], urgent: bool):  # type: ignore[no-untyped-def]
+    query = select(Case).order_by(Case.urgent.desc(), Case.created_at)
+    if status:
+        query = query.where(Case.status == status)
+    if village:
+        query = query.where(Case.village_code == village)
+    if urgent:
+        query = query.where(Case.urgent.is_(True))
+    return query
+
+
+def list_cases(sessions: sessionmaker[Session], args: argparse.Namespace, out: TextIO) -> int:
+    with sessions() as session:
+        rows = list(session.execute(cases_query(args.status, args.village, args.urgent)).scalars())
+        out.write(f"{'kode':<9} {'desa':<12} {'status':<9} {'mendesak':<8} {'jenis':<20} dibuat\n")
+        for case in rows:
+            out.write(
+                f"{case.code:<9} {case.village_code:<12} {case.status:<9} {'ya' if case.urgent else '-':<8} "
+                f"{case.category:<20} {case.created_at:%Y-%m-%d %H:%M}\n"
+            )
+        out.write(f"{len(rows)} kasus\n")
+    return 0
+
+
+def show_case(sessions: sessionmaker[Session], args: argparse.Namespace, out: TextIO) -> int:
+    with sessions() as session:
+        case = session.execute(select(Case).where(Case.code == args.code.upper())).scalar_one_or_none()
+        if case is None:
+            out.write(f"Kasus {args.code} tidak ditemukan.\n")
+            return 1
+        assignee = session.get(SatgasMember, case.assigned_to) if case.assigned_to else None
+        for column in PUBLIC_COLUMNS + PERSONAL_COLUMNS:
+            out.write(f"{column:<18} {getattr(case, column)}\n")
+        out.write(f"{'petugas':<18} {assignee.name if assignee else '-'}\n\nriwayat:\n")
+        for event in session.execute(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)).scalars():
+            out.write(f"  {event.created_at:%Y-%m-%d %H:%M} {event.kind:<18} {event.actor:<12} {event.note or ''}\n")
+    return 0
+
+
+def export_cases(sessions: sessionmaker[Session], args: argparse.Namespace, out: TextIO) -> int:
+    columns = PUBLIC_COLUMNS + (PERSONAL_COLUMNS if args.include_personal else ())
+    with sessions() as session, open(args.out, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        count = 0
+        for case in session.execute(cases_query(args.status, args.village, args.urgent)).scalars():
+            writer.writerow([getattr(case, column) for column in columns])
+            count += 1
+    out.write(f"{count} kasus diekspor ke {args.out}{' (dengan data pribadi)' if args.include_personal else ''}\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot.cli", description=__doc__)
+    groups = parser.add_subparsers(dest="group", required=True)
+
+    case_parser = groups.add_parser("cases", help="antrean kasus satgas")
+    case_commands = case_parser.add_subparsers(dest="command", required=True)
+    for name, handler, help_text in (("list", list_cases, "daftar kasus"), ("export", export_cases, "ekspor CSV")):
+        sub = case_commands.add_parser(name, help=help_text)
+        sub.add_argument("--status", choices=STATUSES)
+        sub.add_argument("--village")
+        sub.add_argument("--urgent", action="store_true", help="hanya kasus mendesak")
+        sub.set_defaults(handler=handler)
+        if name == "export":
+            sub.add_argument("--out", required=True, help="file CSV tujuan")
+            sub.add_argument("--include-personal", action="store_true", help="sertakan kolom data pribadi")
+    show = case_commands.add_parser("show", help="rincian dan riwayat satu kasus")
+    show.add_argument("code")
+    show.set_defaults(handler=show_case)
+
+    try:
+        from bot import training_cli
+    except ImportError:  # trainings not installed
+        pass
+    else:
+        training_cli.register(groups)
+    return parser
+
+
+def main(argv: Optional[list[str]] = None, out: TextIO = sys.stdout, settings: Optional[Settings] = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.handler(open_sessions(settings or Settings()), args, out) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

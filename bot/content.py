@@ -1,0 +1,223 @@
+"""Load and check the editable content files under `content/`.
+
+Programme staff edit these YAML files by hand, so every problem is reported with
+the file and the entry at start-up instead of surfacing mid-conversation.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+import yaml
+
+from bot.normalise import for_matching
+
+
+class ContentError(ValueError):
+    """A content file is missing or malformed; the message names file and entry."""
+
+
+@dataclass(frozen=True)
+class SourcedText:
+    """A text shown to people, with where it comes from and when it was checked."""
+
+    text: str
+    sources: tuple[str, ...]
+    reviewed: str
+    verified: bool
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class Country:
+    key: str
+    name: str
+    aliases: tuple[str, ...]
+    region: str
+    mission: str
+    mission_hotline: Optional[str]
+    note: Optional[SourcedText]
+
+
+@dataclass(frozen=True)
+class Hotline:
+    key: str
+    label: str
+    number: str
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    intent: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Content:
+    texts: Mapping[str, str]
+    answers: Mapping[str, SourcedText]
+    countries: Mapping[str, Country]
+    hotlines: Mapping[str, Hotline]
+    emergency: SourcedText
+    danger_patterns: tuple[re.Pattern[str], ...]
+    main_menu: tuple[MenuItem, ...]
+    forms: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    directory: Path = Path(".")
+
+    def text(self, key: str, **values: Any) -> str:
+        if key not in self.texts:
+            raise ContentError(f"content/texts.yml: teks '{key}' tidak ada")
+        return self.fill(self.texts[key], **values)
+
+    def fill(self, template: str, **values: Any) -> str:
+        """Fill {placeholders}; hotline numbers are always available by key."""
+        merged: dict[str, Any] = {key: hotline.number for key, hotline in self.hotlines.items()}
+        merged.update(values)
+        return re.sub(
+            r"\{(\w+)\}",
+            lambda m: str(merged[m.group(1)]) if m.group(1) in merged else m.group(0),
+            template,
+        )
+
+    def country_from_text(self, text: str) -> Optional[str]:
+        """Find a destination country by the spellings people type (hk, malay, ...)."""
+        padded = f" {for_matching(text)} "
+        best: tuple[int, Optional[str]] = (0, None)
+        for country in self.countries.values():
+            for alias in (country.key.replace("_", " "), for_matching(country.name), *country.aliases):
+                alias_norm = for_matching(alias)
+                if alias_norm and f" {alias_norm} " in padded and len(alias_norm) > best[0]:
+                    best = (len(alias_norm), country.key)
+        return best[1]
+
+    def canonical_country(self, value: str) -> Optional[str]:
+        if value in self.countries:
+            return value
+        return self.country_from_text(value)
+
+
+def _load_yaml(path: Path) -> Any:
+    if not path.exists():
+        raise ContentError(f"{path}: file tidak ditemukan")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ContentError(f"{path}: YAML tidak valid: {error}") from error
+
+
+def _require(mapping: Any, key: str, where: str) -> Any:
+    if not isinstance(mapping, dict) or key not in mapping or mapping[key] in (None, ""):
+        raise ContentError(f"{where}: kolom '{key}' wajib diisi")
+    return mapping[key]
+
+
+def _sourced(entry: Any, where: str) -> SourcedText:
+    text = _require(entry, "text", where)
+    sources = _require(entry, "sources", where)
+    if isinstance(sources, str):
+        sources = [sources]
+    return SourcedText(
+        text=str(text).strip(),
+        sources=tuple(str(s) for s in sources),
+        reviewed=str(_require(entry, "reviewed", where)),
+        verified=bool(entry.get("verified", False)),
+        title=str(entry.get("title", "")),
+    )
+
+
+def load_content(directory: Path) -> Content:
+    texts_file = directory / "texts.yml"
+    texts = dict(_require(_load_yaml(texts_file), "texts", str(texts_file)))
+    # Feature files (complaints.yml, trainings.yml, ...) may carry their own texts.
+    for extra in sorted(directory.glob("*.yml")):
+        if extra.name == texts_file.name:
+            continue
+        raw = _load_yaml(extra)
+        if isinstance(raw, dict) and isinstance(raw.get("texts"), dict):
+            for key, value in raw["texts"].items():
+                if key in texts:
+                    raise ContentError(f"{extra}: teks '{key}' sudah ada di file lain")
+                texts[key] = value
+
+    answers_file = directory / "answers.yml"
+    raw_answers = _require(_load_yaml(answers_file), "answers", str(answers_file))
+    answers = {key: _sourced(entry, f"{answers_file} -> {key}") for key, entry in raw_answers.items()}
+
+    hotlines_file = directory / "hotlines.yml"
+    raw_hotlines = _require(_load_yaml(hotlines_file), "hotlines", str(hotlines_file))
+    hotlines = {
+        key: Hotline(
+            key=key,
+            label=str(_require(entry, "label", f"{hotlines_file} -> {key}")),
+            number=str(_require(entry, "number", f"{hotlines_file} -> {key}")),
+        )
+        for key, entry in raw_hotlines.items()
+    }
+
+    countries_file = directory / "countries.yml"
+    raw_countries = _require(_load_yaml(countries_file), "countries", str(countries_file))
+    countries = {}
+    for key, entry in raw_countries.items():
+        where = f"{countries_file} -> {key}"
+        note = entry.get("note")
+        countries[key] = Country(
+            key=key,
+            name=str(_require(entry, "name", where)),
+            aliases=tuple(str(a).lower() for a in entry.get("aliases") or ()),
+            region=str(entry.get("region", "")),
+            mission=str(entry.get("mission", "")),
+            mission_hotline=str(entry["mission_hotline"]) if entry.get("mission_hotline") else None,
+            note=_sourced(note, f"{where} -> note") if note else None,
+        )
+
+    safety_file = directory / "safety.yml"
+    safety = _load_yaml(safety_file)
+    emergency = _sourced(_require(safety, "emergency", str(safety_file)), f"{safety_file} -> emergency")
+    patterns = []
+    for index, pattern in enumerate(_require(safety, "danger_patterns", str(safety_file))):
+        try:
+            patterns.append(re.compile(str(pattern), re.IGNORECASE))
+        except re.error as error:
+            raise ContentError(f"{safety_file} -> danger_patterns[{index}]: pola tidak valid: {error}") from error
+
+    menu_file = directory / "menu.yml"
+    main_menu = tuple(
+        MenuItem(
+            intent=str(_require(item, "intent", f"{menu_file} -> main_menu[{i}]")),
+            label=str(_require(item, "label", f"{menu_file} -> main_menu[{i}]")),
+        )
+        for i, item in enumerate(_require(_load_yaml(menu_file), "main_menu", str(menu_file)))
+    )
+
+    forms = {}
+    for form_file in sorted((directory / "flows").glob("*.yml")):
+        raw = _load_yaml(form_file)
+        name = _require(raw, "name", str(form_file))
+        raw["_file"] = str(form_file)
+        forms[str(name)] = raw
+
+    content = Content(
+        texts={str(k): str(v) for k, v in texts.items()},
+        answers=answers,
+        countries=countries,
+        hotlines=hotlines,
+        emergency=emergency,
+        danger_patterns=tuple(patterns),
+        main_menu=main_menu,
+        forms=forms,
+        directory=directory,
+    )
+    _check_placeholders(content)
+    return content
+
+
+def _check_placeholders(content: Content) -> None:
+    """A typo like {bp2m} would show raw braces to a person in distress."""
+    known = set(content.hotlines)
+    for key, answer in [*content.answers.items(), ("safety.yml emergency", content.emergency)]:
+        for name in re.findall(r"\{(\w+)\}", answer.text):
+            if name not in known:
+                raise ContentError(f"{key}: isian '{{{name}}}' tidak dikenal (yang ada: {sorted(known)})")

@@ -1,0 +1,186 @@
+"""One inbound message in, replies out, all in one database transaction.
+
+The inbound message, the person's new conversation state, the events and every
+outgoing message (replies and notifications, via the outbox) commit together: a
+crash before the commit leaves nothing half-done, a restart after it resumes
+exactly where the person was, and a repeated delivery of the same provider
+message is recognised by its id and not answered twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+from typing import Optional
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.content import Content
+from bot.messages import Inbound, Outbound
+from bot.normalise import clean
+from bot.privacy import mask
+from bot.storage.models import Contact, Conversation, InboundMessage, OutboundMessage
+from flows.dialogue import Dialogue
+from flows.turn import Turn
+from nlu.classifier import Classifier
+
+logger = logging.getLogger(__name__)
+
+
+class Core:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        content: Content,
+        classifier: Classifier,
+        dialogue: Dialogue,
+        settings: Settings,
+        clock: Optional[Clock] = None,
+    ) -> None:
+        self.sessions = sessions
+        self.content = content
+        self.classifier = classifier
+        self.dialogue = dialogue
+        self.settings = settings
+        self.clock = clock or SystemClock()
+
+    def handle(self, inbound: Inbound) -> list[Outbound]:
+        """Process one message exactly once; returns the replies (also queued in the outbox)."""
+        message_id = inbound.message_id or f"local-{uuid.uuid4().hex}"
+        try:
+            return self._turn(inbound, message_id)
+        except Exception:
+            logger.exception("turn failed for %s on %s", mask(inbound.sender), inbound.channel)
+            return self._failed_turn(inbound, message_id)
+
+    # ------------------------------------------------------------------------
+    def _turn(self, inbound: Inbound, message_id: str) -> list[Outbound]:
+        now = self.clock.now()
+        text = clean(inbound.text, self.settings.max_text_length)
+        with self.sessions() as session, session.begin():
+            contact = self._contact(session, inbound, now)
+            record = self._record_inbound(session, inbound, message_id, contact, text.text, now)
+            if record is None:
+                logger.info("duplicate delivery %s ignored", message_id)
+                return []
+            conversation = self._conversation(session, contact, now)
+            turn = Turn(
+                session=session,
+                contact=contact,
+                conversation=conversation,
+                inbound=inbound,
+                clean=text,
+                content=self.content,
+                classifier=self.classifier,
+                now=now,
+                nlu_threshold=self.settings.nlu_threshold,
+            )
+            self.dialogue.respond(turn)
+            if turn.nlu_was_called:
+                understanding = turn.understand()
+                record.intent, record.confidence = understanding.intent, round(understanding.confidence, 4)
+            record.processed_at = now
+            conversation.updated_at = now
+            contact.last_seen_at = now
+            for reply in turn.replies:
+                session.add(self._outbox_row(inbound.channel, inbound.reply_address, reply, now, contact.id, record.id))
+            for channel, recipient, message in turn.notifications:
+                session.add(self._outbox_row(channel, recipient, message, now, None, record.id))
+            return list(turn.replies)
+
+    def _failed_turn(self, inbound: Inbound, message_id: str) -> list[Outbound]:
+        """Keep the message and apologise, even when the flow itself broke."""
+        now = self.clock.now()
+        reply = Outbound(text=self.content.text("technical_problem"))
+        try:
+            with self.sessions() as session, session.begin():
+                contact = self._contact(session, inbound, now)
+                record = self._record_inbound(
+                    session, inbound, message_id, contact, clean(inbound.text, self.settings.max_text_length).text, now
+                )
+                if record is None:
+                    return []
+                record.error = "turn_failed"
+                session.add(self._outbox_row(inbound.channel, inbound.reply_address, reply, now, contact.id, record.id))
+        except Exception:
+            logger.exception("could not even record the failed turn")
+        return [reply]
+
+    # ------------------------------------------------------------------------
+    def _contact(self, session: Session, inbound: Inbound, now: datetime) -> Contact:
+        query = (
+            select(Contact)
+            .where(Contact.channel == inbound.channel, Contact.address == inbound.sender)
+            .with_for_update()
+        )
+        contact = session.execute(query).scalar_one_or_none()
+        if contact is not None:
+            return contact
+        try:
+            with session.begin_nested():
+                contact = Contact(
+                    channel=inbound.channel,
+                    address=inbound.sender,
+                    display_name=inbound.sender_name or None,
+                    created_at=now,
+                    last_seen_at=now,
+                )
+                session.add(contact)
+        except IntegrityError:  # the same person's other message created it first
+            contact = session.execute(query).scalar_one()
+        return contact
+
+    def _record_inbound(
+        self, session: Session, inbound: Inbound, message_id: str, contact: Contact, text: str, now: datetime
+    ) -> Optional[InboundMessage]:
+        existing = session.execute(
+            select(InboundMessage.id).where(
+                InboundMessage.channel == inbound.channel, InboundMessage.external_id == message_id
+            )
+        ).first()
+        if existing is not None:
+            return None
+        record = InboundMessage(
+            channel=inbound.channel,
+            external_id=message_id,
+            contact_id=contact.id,
+            text=text,
+            payload=inbound.payload,
+            attachments=[{"kind": a.kind, "reference": a.reference, "mime_type": a.mime_type} for a in inbound.attachments],
+            received_at=now,
+        )
+        try:
+            with session.begin_nested():
+                session.add(record)
+        except IntegrityError:  # a concurrent delivery of the same message won
+            return None
+        return record
+
+    def _conversation(self, session: Session, contact: Contact, now: datetime) -> Conversation:
+        conversation = session.get(Conversation, contact.id)
+        if conversation is None:
+            conversation = Conversation(contact_id=contact.id, slots={}, options=[], context={}, updated_at=now)
+            session.add(conversation)
+        return conversation
+
+    @staticmethod
+    def _outbox_row(
+        channel: str, address: str, message: Outbound, now: datetime, contact_id: Optional[int], inbound_id: int
+    ) -> OutboundMessage:
+        return OutboundMessage(
+            channel=channel,
+            address=address,
+            contact_id=contact_id,
+            inbound_id=inbound_id,
+            text=message.text,
+            options=[{"value": o.value, "label": o.label} for o in message.options],
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )

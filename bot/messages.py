@@ -1,0 +1,59 @@
+"""The channel-agnostic message shapes that flow through the core.
+
+Channels translate their own payloads (Telegram updates, Twilio forms, console
+lines) into `Inbound` and render `Outbound` back; nothing past the channel layer
+knows which app a person is using.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A non-text part of a message: voice note, photo, document, sticker, location."""
+
+    kind: str  # "voice", "photo", "document", "sticker", "location", "video", ...
+    reference: str = ""  # provider file id or media URL; never downloaded by the core
+    mime_type: str = ""
+
+
+@dataclass(frozen=True)
+class Inbound:
+    channel: str  # "console", "telegram", "whatsapp"
+    sender: str  # the channel's stable id for the person (chat id, phone number)
+    text: str = ""
+    message_id: str = ""  # provider id; used to process each delivery exactly once
+    payload: Optional[str] = None  # quick-reply / button payload, when the person tapped one
+    attachments: tuple[Attachment, ...] = ()
+    sender_name: str = ""
+    # Where replies go when it is not the sender's own chat (a Telegram group
+    # where a satgas member tapped a button). Empty means: reply to the sender.
+    chat: str = ""
+
+    @property
+    def reply_address(self) -> str:
+        return self.chat or self.sender
+
+
+@dataclass(frozen=True)
+class Option:
+    """One numbered choice. `value` is stable; the number is only its position."""
+
+    value: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Outbound:
+    text: str
+    options: tuple[Option, ...] = field(default_factory=tuple)
+
+    def as_plain_text(self) -> str:
+        """The WhatsApp/console rendering: text followed by a numbered menu."""
+        if not self.options:
+            return self.text
+        lines = [f"{number}. {option.label}" for number, option in enumerate(self.options, start=1)]
+        return self.text + "\n\n" + "\n".join(lines)

@@ -1,0 +1,133 @@
+"""Delivering the outbox: every queued message is sent at most once and retried
+with exponential backoff until it is sent or given up on.
+
+A message is claimed (status 'sending', with a lease) in one short transaction,
+sent outside any transaction, and settled in another. A process that dies while
+sending leaves a lease that expires, so the message is retried rather than lost;
+providers deduplicate by our idempotency key where they can.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Callable, Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.clock import Clock, SystemClock
+from bot.privacy import mask
+from bot.storage.models import Contact, OutboundMessage
+
+logger = logging.getLogger(__name__)
+
+
+class PermanentDeliveryError(Exception):
+    """The provider refused for good (blocked bot, invalid number): do not retry."""
+
+
+class TemporaryDeliveryError(Exception):
+    """Worth retrying (timeouts, 5xx, rate limits)."""
+
+    def __init__(self, message: str, retry_after: Optional[float] = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+# Sends one message; returns the provider's message id (or "" when there is none).
+Sender = Callable[[OutboundMessage], str]
+
+
+@dataclass
+class DeliveryStats:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+class Outbox:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        clock: Optional[Clock] = None,
+        max_attempts: int = 8,
+        base_delay: float = 2.0,
+        max_delay: float = 600.0,
+        lease: float = 120.0,
+    ) -> None:
+        self.sessions = sessions
+        self.clock = clock or SystemClock()
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.lease = lease
+
+    def claim(self, channel: str, limit: int = 20) -> list[OutboundMessage]:
+        now = self.clock.now()
+        with self.sessions() as session, session.begin():
+            query = (
+                select(OutboundMessage)
+                .where(
+                    OutboundMessage.channel == channel,
+                    OutboundMessage.status.in_(("pending", "sending")),
+                    OutboundMessage.next_attempt_at <= now,
+                )
+                .order_by(OutboundMessage.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+            rows = list(session.execute(query).scalars())
+            for row in rows:
+                row.status = "sending"
+                row.attempts += 1
+                row.next_attempt_at = now + timedelta(seconds=self.lease)
+            return rows
+
+    def settle_sent(self, message_id: int, provider_id: str) -> None:
+        now = self.clock.now()
+        with self.sessions() as session, session.begin():
+            row = session.get(OutboundMessage, message_id, with_for_update=True)
+            if row is None or row.status == "sent":
+                return
+            row.status, row.sent_at, row.provider_message_id, row.last_error = "sent", now, provider_id or None, None
+            contact = session.get(Contact, row.contact_id) if row.contact_id else None
+            if contact is not None and contact.deleted_at is not None:
+                row.text, row.address = "[dihapus]", "dihapus"  # the farewell to a deleted contact
+
+    def settle_failed(self, message_id: int, error: str, permanent: bool, retry_after: Optional[float] = None) -> str:
+        now = self.clock.now()
+        with self.sessions() as session, session.begin():
+            row = session.get(OutboundMessage, message_id, with_for_update=True)
+            if row is None or row.status == "sent":
+                return "sent"
+            row.last_error = error[:500]
+            if permanent or row.attempts >= self.max_attempts:
+                row.status = "failed"
+                logger.warning("message %s to %s failed for good: %s", row.id, mask(row.address), error[:200])
+                return "failed"
+            delay = min(self.max_delay, self.base_delay * 2 ** (row.attempts - 1))
+            if retry_after is not None:
+                delay = max(delay, retry_after)
+            row.status = "pending"
+            row.next_attempt_at = now + timedelta(seconds=delay)
+            return "retry"
+
+    def deliver(self, channel: str, send: Sender, limit: int = 20) -> DeliveryStats:
+        """One pass over what is due on a channel."""
+        stats = DeliveryStats()
+        for row in self.claim(channel, limit):
+            try:
+                provider_id = send(row)
+            except PermanentDeliveryError as error:
+                self.settle_failed(row.id, str(error), permanent=True)
+                stats.failed += 1
+            except TemporaryDeliveryError as error:
+                outcome = self.settle_failed(row.id, str(error), permanent=False, retry_after=error.retry_after)
+                stats.retried += outcome == "retry"
+                stats.failed += outcome == "failed"
+            else:
+                self.settle_sent(row.id, provider_id)
+                stats.sent += 1
+        return stats

@@ -1,0 +1,151 @@
+"""Database tables.
+
+All times are naive UTC (see `bot.clock`). Personal data lives only in the
+columns marked PERSONAL so that deletion on request has a short, checkable list.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Optional
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Index,
+)
+from sqlalchemy.orm import declarative_base, Mapped
+
+Base = declarative_base()
+
+
+class Contact(Base):
+    """A person talking to the bot on one channel."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("channel", "address", name="uq_contact_channel_address"),)
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    channel: Mapped[str] = Column(String(20), nullable=False)
+    address: Mapped[str] = Column(String(64), nullable=False)  # PERSONAL (phone / chat id)
+    display_name: Mapped[Optional[str]] = Column(String(120))  # PERSONAL
+    village_code: Mapped[Optional[str]] = Column(String(40))
+    consent_at: Mapped[Optional[datetime]] = Column(DateTime)
+    created_at: Mapped[datetime] = Column(DateTime, nullable=False)
+    last_seen_at: Mapped[datetime] = Column(DateTime, nullable=False)
+    deleted_at: Mapped[Optional[datetime]] = Column(DateTime)
+
+
+class Conversation(Base):
+    """Where a contact is in the conversation; written in the same transaction as
+    the turn so that a restart resumes exactly here."""
+
+    __tablename__ = "conversations"
+
+    contact_id: Mapped[int] = Column(
+        ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
+    )
+    flow: Mapped[Optional[str]] = Column(String(40))
+    step: Mapped[Optional[str]] = Column(String(40))
+    slots: Mapped[dict[str, Any]] = Column(JSON, nullable=False, default=dict)  # PERSONAL
+    # Values of the numbered options last shown, so "2" means what the person saw.
+    options: Mapped[list[str]] = Column(JSON, nullable=False, default=list)
+    # Remembered context (e.g. destination country) and a suspended flow.
+    context: Mapped[dict[str, Any]] = Column(JSON, nullable=False, default=dict)
+    updated_at: Mapped[datetime] = Column(DateTime, nullable=False)
+
+
+class InboundMessage(Base):
+    """Every accepted message, once: (channel, external_id) is unique."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_inbound_channel_external"),)
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    channel: Mapped[str] = Column(String(20), nullable=False)
+    external_id: Mapped[str] = Column(String(100), nullable=False)
+    contact_id: Mapped[Optional[int]] = Column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    text: Mapped[str] = Column(Text, nullable=False, default="")  # PERSONAL
+    payload: Mapped[Optional[str]] = Column(String(200))
+    attachments: Mapped[list[dict[str, str]]] = Column(JSON, nullable=False, default=list)
+    intent: Mapped[Optional[str]] = Column(String(40))
+    confidence: Mapped[Optional[float]] = Column(Float)
+    received_at: Mapped[datetime] = Column(DateTime, nullable=False)
+    processed_at: Mapped[Optional[datetime]] = Column(DateTime)
+    # Set when the turn failed: the message is kept, never silently lost.
+    error: Mapped[Optional[str]] = Column(String(200))
+
+
+class OutboundMessage(Base):
+    """The outbox: replies and notifications, written with the state change that
+    caused them and sent afterwards by the channel's deliverer."""
+
+    __tablename__ = "outbound_messages"
+    __table_args__ = (Index("ix_outbox_pending", "status", "channel", "next_attempt_at"),)
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    channel: Mapped[str] = Column(String(20), nullable=False)
+    address: Mapped[str] = Column(String(64), nullable=False)  # PERSONAL
+    contact_id: Mapped[Optional[int]] = Column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    inbound_id: Mapped[Optional[int]] = Column(ForeignKey("inbound_messages.id", ondelete="SET NULL"))
+    text: Mapped[str] = Column(Text, nullable=False)  # PERSONAL (may quote a case)
+    options: Mapped[list[dict[str, str]]] = Column(JSON, nullable=False, default=list)
+    status: Mapped[str] = Column(String(16), nullable=False, default="pending")
+    attempts: Mapped[int] = Column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[datetime] = Column(DateTime, nullable=False)
+    last_error: Mapped[Optional[str]] = Column(Text)
+    provider_message_id: Mapped[Optional[str]] = Column(String(100))
+    created_at: Mapped[datetime] = Column(DateTime, nullable=False)
+    sent_at: Mapped[Optional[datetime]] = Column(DateTime)
+
+
+class Event(Base):
+    """Append-only record of what happened (flow steps, consents, deletions,
+    satgas actions). Holds no free text typed by people."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    contact_id: Mapped[Optional[int]] = Column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    kind: Mapped[str] = Column(String(40), nullable=False)
+    actor: Mapped[Optional[str]] = Column(String(80))
+    data: Mapped[dict[str, Any]] = Column(JSON, nullable=False, default=dict)
+    created_at: Mapped[datetime] = Column(DateTime, nullable=False, index=True)
+
+
+class Village(Base):
+    """A village served by the bot; loaded from content/villages.yml at start-up."""
+
+    __tablename__ = "villages"
+
+    code: Mapped[str] = Column(String(40), primary_key=True)
+    name: Mapped[str] = Column(String(120), nullable=False)
+    district: Mapped[str] = Column(String(120), nullable=False, default="")
+    escalation_channel: Mapped[Optional[str]] = Column(String(20))
+    escalation_address: Mapped[Optional[str]] = Column(String(64))
+    # Telegram group of the village satgas: alerts go there once, with buttons.
+    telegram_group: Mapped[Optional[str]] = Column(String(64))
+    active: Mapped[bool] = Column(Boolean, nullable=False, default=True)
+
+
+class SatgasMember(Base):
+    """A member of a village task force; one row per channel identity."""
+
+    __tablename__ = "satgas_members"
+    __table_args__ = (UniqueConstraint("channel", "address", name="uq_satgas_channel_address"),)
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    village_code: Mapped[str] = Column(ForeignKey("villages.code"), nullable=False, index=True)
+    name: Mapped[str] = Column(String(120), nullable=False)
+    role: Mapped[str] = Column(String(40), nullable=False, default="anggota")
+    channel: Mapped[str] = Column(String(20), nullable=False)
+    address: Mapped[str] = Column(String(64), nullable=False)
+    active: Mapped[bool] = Column(Boolean, nullable=False, default=True)

@@ -1,0 +1,370 @@
+"""The reporter's side of a complaint: report, follow up, get news.
+
+The questions themselves are in content/flows/lapor_masalah.yml; this module
+decides what happens around them: not asking twice what the first message
+already said, joining a second report to the open one, deciding urgency,
+alerting the village satgas, and escalating when nobody picks an urgent case up.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot import cases
+from bot.content import Content
+from bot.messages import Option, Outbound
+from bot.storage.complaint_models import Case
+from bot.storage.models import Contact, SatgasMember, Village
+from bot.villages import alert_recipients
+from flows import safety
+from flows.feature import Feature, TickContext
+from flows.forms import FormSpec
+from flows.privacy import ERASERS
+from flows.turn import IntentHandler, Turn
+from flows.villages import remember_village
+from nlu.classifier import Understanding
+
+if TYPE_CHECKING:
+    from flows.dialogue import Dialogue
+
+REPORT_FORM = "lapor_masalah"
+CONSULT_FORM = "minta_petugas"
+
+
+@lru_cache(maxsize=8)
+def _settings(content_dir: Path) -> cases.ComplaintSettings:
+    return cases.load_settings(content_dir)
+
+
+def settings_of(content: Content) -> cases.ComplaintSettings:
+    return _settings(content.directory)
+
+
+# --- starting a report ---------------------------------------------------------
+def start_report(dialogue: "Dialogue") -> IntentHandler:
+    def handle(turn: Turn, understanding: Optional[Understanding]) -> None:
+        from flows.dialogue import prefill_from
+
+        prefill = prefill_from(understanding, dialogue.forms, REPORT_FORM, turn.text)
+        country = turn.country_in_message()  # also when NLU missed the entity
+        if country and "negara" not in prefill:
+            prefill["negara"] = country
+        if turn.contact.village_code:
+            prefill["desa"] = turn.contact.village_code
+        open_case = cases.open_case_of(turn.session, turn.contact.id)
+        if open_case is not None:
+            turn.say(turn.content.text("case_open_already", code=open_case.code))
+        if (turn.state or {}).get("report_urgent_from_emergency") or turn.emergency_shown:
+            turn.remember("report_urgent_from_emergency", True)
+        dialogue.forms.start(turn, REPORT_FORM, prefill)
+
+    return handle
+
+
+def start_urgent_report(dialogue: "Dialogue") -> IntentHandler:
+    """Chosen from the emergency message: the report is urgent from the start."""
+    report = start_report(dialogue)
+
+    def handle(turn: Turn, understanding: Optional[Understanding]) -> None:
+        turn.remember("report_urgent_from_emergency", True)
+        report(turn, understanding)
+
+    return handle
+
+
+def start_consultation(dialogue: "Dialogue") -> IntentHandler:
+    def handle(turn: Turn, _understanding: Optional[Understanding]) -> None:
+        prefill = {"desa": turn.contact.village_code} if turn.contact.village_code else {}
+        dialogue.forms.start(turn, CONSULT_FORM, prefill)
+
+    return handle
+
+
+# --- finishing the forms ----------------------------------------------------------
+def is_urgent(turn: Turn, slots: dict[str, Any]) -> bool:
+    settings = settings_of(turn.content)
+    if (turn.state or {}).get("report_urgent_from_emergency") or turn.emergency_shown:
+        return True
+    if slots.get("jenis_masalah") in settings.urgent_categories:
+        return True
+    if slots.get("lama_hilang") == "lebih_7_hari":
+        return True
+    return safety.mentions_danger(turn.content, str(slots.get("cerita", "")))
+
+
+def create_report(turn: Turn, _spec: FormSpec, slots: dict[str, Any]) -> None:
+    remember_village(turn, slots["desa"])
+    urgent = is_urgent(turn, slots)
+    turn.forget("report_urgent_from_emergency")
+    existing = cases.open_case_of(turn.session, turn.contact.id)
+    if existing is not None:
+        return _attach(turn, existing, slots, urgent)
+    case = cases.create_case(
+        turn.session,
+        settings_of(turn.content),
+        turn.now,
+        village_code=slots["desa"],
+        reporter_id=turn.contact.id,
+        reporter_relation=slots.get("hubungan") or slots.get("pelapor", "pekerja"),
+        worker_name=slots.get("nama_pekerja"),
+        country=slots.get("negara"),
+        employer=slots.get("majikan"),
+        category=slots.get("jenis_masalah", "lainnya"),
+        description=slots.get("cerita"),
+        contact_phone=slots.get("nomor_hp"),
+        urgent=urgent,
+    )
+    village = turn.session.get(Village, case.village_code)
+    turn.record("case_created", case=case.code, urgent=urgent, category=case.category)
+    turn.say(turn.content.text("case_created", code=case.code, village=village.name))
+    if urgent:
+        safety.show_emergency(turn, offer_report=False)
+        turn.say(turn.content.text("case_created_urgent", village=village.name))
+    alert_village(turn, case)
+
+
+def create_consultation(turn: Turn, _spec: FormSpec, slots: dict[str, Any]) -> None:
+    remember_village(turn, slots["desa"])
+    existing = cases.open_case_of(turn.session, turn.contact.id)
+    if existing is not None:
+        return _attach(turn, existing, slots, urgent=False)
+    case = cases.create_case(
+        turn.session,
+        settings_of(turn.content),
+        turn.now,
+        village_code=slots["desa"],
+        reporter_id=turn.contact.id,
+        reporter_relation="warga",
+        category="konsultasi",
+        description=slots.get("cerita"),
+        urgent=False,
+    )
+    village = turn.session.get(Village, case.village_code)
+    turn.record("case_created", case=case.code, urgent=False, category="konsultasi")
+    turn.say(turn.content.text("consultation_created", code=case.code, village=village.name))
+    alert_village(turn, case)
+
+
+def _attach(turn: Turn, case: Case, slots: dict[str, Any], urgent: bool) -> None:
+    """A second report while one is open joins it: one family, one case."""
+    summary = "; ".join(f"{key}: {value}" for key, value in slots.items() if key not in ("persetujuan",))
+    cases.log(turn.session, case, "pelapor", "laporan_tambahan", turn.now, note=summary)
+    if urgent and not case.urgent:
+        case.urgent = True
+        if case.status == "baru":
+            case.escalate_at = turn.now + timedelta(minutes=settings_of(turn.content).escalation_minutes)
+    turn.record("case_attached", case=case.code)
+    turn.say(turn.content.text("case_attached", code=case.code))
+    for channel, address in _case_audience(turn.session, case):
+        turn.notify(channel, address, Outbound(turn.content.text("satgas_reporter_message", code=case.code, message=summary)))
+
+
+# --- telling the satgas ------------------------------------------------------------
+def case_card(content: Content, session: Session, case: Case) -> str:
+    settings = settings_of(content)
+    village = session.get(Village, case.village_code)
+    country = content.countries.get(case.country or "")
+    contact = case.contact_phone or content.text("contact_via_chat")
+    return content.text(
+        "satgas_new_case",
+        urgent=content.text("satgas_urgent_prefix") if case.urgent else "",
+        code=case.code,
+        village=village.name if village else case.village_code,
+        category=settings.categories.get(case.category, case.category),
+        country=country.name if country else (case.country or "-"),
+        worker=case.worker_name or "-",
+        employer=case.employer or "-",
+        relation=case.reporter_relation,
+        contact=contact,
+        story=case.description or "-",
+    )
+
+
+def alert_village(turn: Turn, case: Case) -> None:
+    card = case_card(turn.content, turn.session, case)
+    options = (
+        Option(f"ambil {case.code}", turn.content.text("satgas_claim_option", code=case.code)),
+        Option("kasus", turn.content.text("satgas_list_option")),
+    )
+    for channel, address in alert_recipients(turn.session, case.village_code):
+        turn.notify(channel, address, Outbound(card, options))
+
+
+def _case_audience(session: Session, case: Case) -> list[tuple[str, str]]:
+    """The assignee if there is one, otherwise the whole village satgas."""
+    if case.assigned_to:
+        member = session.get(SatgasMember, case.assigned_to)
+        if member is not None and member.active:
+            return [(member.channel, member.address)]
+    return alert_recipients(session, case.village_code)
+
+
+# --- the reporter follows up ---------------------------------------------------------
+def check_status(turn: Turn, understanding: Optional[Understanding]) -> None:
+    settings = settings_of(turn.content)
+    code = understanding.entity("kode_tiket") if understanding else None
+    if code:
+        case = turn.session.execute(
+            select(Case).where(Case.code == code.upper(), Case.reporter_id == turn.contact.id)
+        ).scalar_one_or_none()
+        if case is None:
+            turn.say(turn.content.text("status_not_found", code=code.upper()))
+            return
+        turn.say(_status_text(turn.content, settings, case))
+        return
+    mine = list(
+        turn.session.execute(
+            select(Case).where(Case.reporter_id == turn.contact.id).order_by(Case.id.desc()).limit(3)
+        ).scalars()
+    )
+    if not mine:
+        turn.say(turn.content.text("status_none"))
+        return
+    if len(mine) > 1:
+        turn.say(turn.content.text("status_list_intro"))
+    for case in mine:
+        turn.say(_status_text(turn.content, settings, case))
+
+
+def _status_text(content: Content, settings: cases.ComplaintSettings, case: Case) -> str:
+    update_line = (
+        content.text("status_update_line", update=case.public_update)
+        if case.public_update
+        else content.text("status_no_update")
+    )
+    return content.text(
+        "status_one",
+        code=case.code,
+        category=settings.categories.get(case.category, case.category),
+        status=settings.statuses.get(case.status, case.status),
+        created=case.created_at.strftime("%d-%m-%Y %H:%M UTC"),
+        update=update_line,
+    )
+
+
+def forward_reporter_reply(turn: Turn) -> bool:
+    """After a satgas message, the reporter's next free-text answer goes back to
+    the satgas handling the case (the reporter was told they can reply)."""
+    code = (turn.state or {}).get("reply_to_case")
+    if not code or turn.conversation.flow:
+        return False
+    case = turn.session.execute(
+        select(Case).where(Case.code == code, Case.reporter_id == turn.contact.id)
+    ).scalar_one_or_none()
+    turn.forget("reply_to_case")
+    if case is None or case.status not in ("diambil", "diproses"):
+        return False
+    if len(turn.text) < 3 or turn.text.strip().isdigit():
+        return False
+    cases.log(turn.session, case, "pelapor", "balasan_pelapor", turn.now, note=turn.text)
+    for channel, address in _case_audience(turn.session, case):
+        turn.notify(channel, address, Outbound(turn.content.text("satgas_reporter_message", code=case.code, message=turn.text)))
+    turn.say(turn.content.text("reporter_reply_forwarded", code=case.code))
+    return True
+
+
+def attach_evidence(turn: Turn) -> bool:
+    """Photos, voice notes and documents sent while a case is open are evidence:
+    the reference is stored on the case and the satgas handling it is told."""
+    evidence = [a for a in turn.inbound.attachments if a.kind in EVIDENCE_KINDS]
+    if not evidence:
+        return False
+    case = cases.open_case_of(turn.session, turn.contact.id)
+    if case is None:
+        return False
+    note = ", ".join(f"{a.kind} ({a.mime_type or '-'}): {a.reference}" for a in evidence)
+    cases.log(turn.session, case, "pelapor", "bukti", turn.now, note=note)
+    kinds = ", ".join(sorted({a.kind for a in evidence}))
+    for channel, address in _case_audience(turn.session, case):
+        turn.notify(channel, address, Outbound(turn.content.text("satgas_evidence", code=case.code, kinds=kinds)))
+    turn.say(turn.content.text("evidence_saved", code=case.code))
+    return True
+
+
+EVIDENCE_KINDS = {"photo", "voice", "audio", "document", "video", "image"}
+
+
+# --- timers ----------------------------------------------------------------------
+def fire_timers(ctx: TickContext) -> int:
+    """Escalate unclaimed urgent cases; remind satgas of unclaimed ones daily."""
+    settings = settings_of(ctx.content)
+    fired = 0
+    due_escalations = ctx.session.execute(
+        select(Case)
+        .where(Case.status == "baru", Case.escalate_at.is_not(None), Case.escalate_at <= ctx.now, Case.escalated_at.is_(None))
+        .with_for_update(skip_locked=True)
+    ).scalars()
+    for case in list(due_escalations):
+        village = ctx.session.get(Village, case.village_code)
+        message = Outbound(
+            ctx.content.text(
+                "satgas_escalation",
+                code=case.code,
+                village=village.name,
+                minutes=settings.escalation_minutes,
+                category=settings.categories.get(case.category, case.category),
+                country=(ctx.content.countries[case.country].name if case.country in ctx.content.countries else case.country or "-"),
+            ),
+            (Option(f"ambil {case.code}", ctx.content.text("satgas_claim_option", code=case.code)),),
+        )
+        if village.escalation_channel and village.escalation_address:
+            ctx.notify(village.escalation_channel, village.escalation_address, message)
+        for channel, address in alert_recipients(ctx.session, case.village_code):
+            ctx.notify(channel, address, message)
+        case.escalated_at = ctx.now
+        cases.log(ctx.session, case, "sistem", "dieskalasi", ctx.now)
+        fired += 1
+    due_reminders = ctx.session.execute(
+        select(Case)
+        .where(Case.status == "baru", Case.remind_at.is_not(None), Case.remind_at <= ctx.now)
+        .with_for_update(skip_locked=True)
+    ).scalars()
+    for case in list(due_reminders):
+        village = ctx.session.get(Village, case.village_code)
+        text = ctx.content.text(
+            "satgas_reminder",
+            code=case.code,
+            category=settings.categories.get(case.category, case.category),
+            village=village.name,
+            created=case.created_at.strftime("%d-%m-%Y %H:%M UTC"),
+        )
+        for channel, address in alert_recipients(ctx.session, case.village_code):
+            ctx.notify(channel, address, Outbound(text))
+        case.remind_at = ctx.now + timedelta(hours=settings.reminder_hours)
+        cases.log(ctx.session, case, "sistem", "pengingat", ctx.now)
+        fired += 1
+    return fired
+
+
+# --- privacy -----------------------------------------------------------------------
+def erase_cases(session: Session, contact: Contact, now: datetime) -> None:
+    cases.anonymise_reporter_cases(session, contact.id, now)
+
+
+ERASERS.append(erase_cases)
+
+
+def _handlers(dialogue: "Dialogue") -> dict[str, IntentHandler]:
+    return {
+        "lapor_masalah": start_report(dialogue),
+        "lapor_darurat": start_urgent_report(dialogue),
+        "darurat": lambda turn, _u: safety.show_emergency(turn, offer_report=True),
+        "cek_status": check_status,
+        "minta_petugas": start_consultation(dialogue),
+    }
+
+
+FEATURE = Feature(
+    name="complaints",
+    actions={"buat_laporan": create_report, "buat_konsultasi": create_consultation},
+    handlers=_handlers,
+    tick=fire_timers,
+    followups=[forward_reporter_reply],
+    media=attach_evidence,
+)

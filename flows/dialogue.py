@@ -1,0 +1,198 @@
+"""What the bot does with one message, in the order it decides it.
+
+1. Nothing readable (empty, emoji only, a sticker or voice note): say so kindly.
+   Satgas commands ("ambil ADU-7K3P") are recognised right after.
+2. Danger words: emergency guidance first, whatever else is going on.
+3. Words that steer the conversation: "batal", "menu", "lanjut".
+4. Inside a form: the message is an answer to the current question.
+5. A number or button from the last menu: do that, no NLU needed.
+6. Otherwise ask NLU what the person wants, and answer or clarify.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from bot.messages import Option
+from bot.normalise import for_matching
+from flows import answers, safety
+from flows.forms import FormEngine, StepOption, match_choice
+from flows.turn import IntentHandler, Turn
+from nlu.classifier import Understanding
+
+CANCEL_WORDS = {"batal", "batalkan", "stop", "berhenti", "cancel", "gak jadi", "ga jadi", "tidak jadi", "ora sido", "teu jadi", "keluar"}
+MENU_WORDS = {"menu", "menu utama", "kembali", "home", "/start", "start", "/menu", "mulai"}
+RESUME_WORDS = {"lanjut", "lanjutkan", "terusin", "teruskan", "/lanjut"}
+
+
+@dataclass
+class Dialogue:
+    forms: FormEngine
+    handlers: dict[str, IntentHandler] = field(default_factory=dict)
+    # Media (photo, voice, document) can be useful to an open case; a handler
+    # returns True when it took the attachment.
+    media_handlers: list[Callable[[Turn], bool]] = field(default_factory=list)
+    commands: list[Callable[[Turn], bool]] = field(default_factory=list)
+    followups: list[Callable[[Turn], bool]] = field(default_factory=list)
+
+    def respond(self, turn: Turn) -> None:
+        if turn.clean.is_empty:
+            return self._nothing_to_read(turn)
+        if not turn.clean.has_words and not turn.inbound.payload:
+            return self._emoji_only(turn)
+        if any(command(turn) for command in self.commands):
+            return None
+        if turn.clean.truncated:
+            turn.say(turn.content.text("too_long"))
+
+        in_form = self.forms.active(turn) is not None
+        if safety.mentions_danger(turn.content, turn.text):
+            safety.show_emergency(turn, offer_report=not in_form)
+            if not in_form:
+                return
+
+        typed = for_matching(turn.text)
+        if in_form and typed in CANCEL_WORDS:
+            return self.forms.cancel(turn)
+        if typed in MENU_WORDS or turn.inbound.payload == "menu":
+            if in_form:
+                title = self.forms.suspend(turn)
+                turn.say(turn.content.text("flow_suspended", title=title))
+            return self.show_menu(turn)
+        if typed in RESUME_WORDS and not in_form:
+            if self.forms.resume(turn):
+                return None
+            turn.say(turn.content.text("nothing_to_resume"))
+            return self.show_menu(turn)
+
+        if in_form:
+            self.forms.answer(turn)
+            if safety.nlu_says_danger(turn):
+                safety.show_emergency(turn, offer_report=False)
+            return None
+
+        if any(followup(turn) for followup in self.followups):
+            return None
+        chosen = match_choice(turn, self._current_options(turn))
+        if chosen is not None:
+            turn.record("option_chosen", value=chosen)
+            return self.dispatch(turn, chosen, None)
+
+        understanding = turn.understand()
+        if safety.nlu_says_danger(turn):
+            return safety.show_emergency(turn, offer_report=True)
+        if understanding.confidence < turn.nlu_threshold:
+            turn.record("clarification", intent=understanding.intent, confidence=round(understanding.confidence, 3))
+            turn.say(turn.content.text("clarify"))
+            return self.show_menu(turn, with_intro=False)
+        return self.dispatch(turn, understanding.intent, understanding)
+
+    # --- routing -------------------------------------------------------------
+    def dispatch(self, turn: Turn, intent: str, understanding: Optional[Understanding]) -> None:
+        handler = self.handlers.get(intent)
+        if handler is not None:
+            return handler(turn, understanding)
+        if answers.can_answer(turn, intent):
+            return answers.answer(turn, intent, understanding)
+        if intent in self.forms.specs:
+            return self.forms.start(turn, intent, prefill_from(understanding, self.forms, intent, turn.text))
+        turn.say(turn.content.text("clarify"))
+        self.show_menu(turn, with_intro=False)
+
+    def interrupt(self, turn: Turn) -> bool:
+        """Inside a form, an answer that fits no option may be a question."""
+        understanding = turn.understand()
+        if understanding.confidence < turn.nlu_threshold:
+            return False
+        if answers.can_answer(turn, understanding.intent):
+            answers.answer(turn, understanding.intent, understanding)
+            turn.say(turn.content.text("let_us_continue"))
+            return True
+        return False
+
+    # --- standard replies ------------------------------------------------------
+    def show_menu(self, turn: Turn, with_intro: bool = True) -> None:
+        options = [Option(item.intent, item.label) for item in turn.content.main_menu]
+        turn.conversation.options = [{"value": o.value, "label": o.label} for o in options]
+        turn.say(turn.content.text("menu_intro") if with_intro else "Pilihan:", options)
+
+    def _current_options(self, turn: Turn) -> list[StepOption]:
+        shown = turn.conversation.options or []
+        if shown:
+            return [StepOption(o["value"], o["label"]) for o in shown]
+        return [StepOption(item.intent, item.label) for item in turn.content.main_menu]
+
+    def _nothing_to_read(self, turn: Turn) -> None:
+        if turn.inbound.attachments:
+            if any(handler(turn) for handler in self.media_handlers):
+                return
+            turn.record("media_unsupported", kinds=[a.kind for a in turn.inbound.attachments])
+            turn.say(turn.content.text("media_not_supported"))
+            return
+        turn.say(turn.content.text("empty"))
+
+    def _emoji_only(self, turn: Turn) -> None:
+        turn.say(turn.content.text("emoji_only"))
+        self.show_menu(turn, with_intro=False)
+
+
+def prefill_from(
+    understanding: Optional[Understanding], forms: FormEngine, name: str, text: str = ""
+) -> dict[str, str]:
+    """Entities already in the first message are not asked again.
+
+    NLU entities come first; when NLU found none (or an invalid one), the
+    option phrases of the form are looked for in the message, and used only
+    if exactly one option fits, so a vague message is asked rather than guessed.
+    """
+    if understanding is None:
+        return {}
+    prefill: dict[str, str] = {}
+    spec = forms.specs[name]
+    padded = f" {for_matching(text)} "
+    for step in spec.steps:
+        if not step.entity:
+            continue
+        value = understanding.entity(step.entity) or ""
+        if step.type == "country":
+            value = forms.content.canonical_country(value) or "" if value else ""
+        elif step.options and not any(o.value == value for o in step.options):
+            fitting = {o.value for o in step.options for phrase in o.match if len(phrase) >= 4 and f" {phrase} " in padded}
+            value = fitting.pop() if len(fitting) == 1 else ""
+        if value:
+            prefill[step.slot] = value
+    return prefill
+
+
+# --- small handlers shared by every deployment ---------------------------------
+def greet(dialogue: Dialogue) -> IntentHandler:
+    def handle(turn: Turn, _understanding: Optional[Understanding]) -> None:
+        turn.say(turn.content.text("welcome"))
+        dialogue.show_menu(turn)
+
+    return handle
+
+
+def menu(dialogue: Dialogue) -> IntentHandler:
+    return lambda turn, _u: dialogue.show_menu(turn)
+
+
+def thanks(turn: Turn, _understanding: Optional[Understanding]) -> None:
+    turn.say(turn.content.text("thanks"))
+
+
+def off_topic(dialogue: Dialogue) -> IntentHandler:
+    def handle(turn: Turn, _understanding: Optional[Understanding]) -> None:
+        turn.say(turn.content.text("off_topic"))
+        dialogue.show_menu(turn, with_intro=False)
+
+    return handle
+
+
+def yes_no_without_question(dialogue: Dialogue) -> IntentHandler:
+    def handle(turn: Turn, _understanding: Optional[Understanding]) -> None:
+        turn.say(turn.content.text("yes_no_without_question"))
+        dialogue.show_menu(turn, with_intro=False)
+
+    return handle

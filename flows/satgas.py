@@ -1,0 +1,304 @@
+"""Satgas commands, typed (WhatsApp, console) or tapped (Telegram buttons).
+
+Only a registered, active satgas member acting on a case of their own village
+gets through; every action and every refusal is written to the audit trail.
+The reporter's chat address is never shown: satgas reach them through `balas`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from sqlalchemy import select
+
+from bot import cases
+from bot.messages import Outbound
+from bot.normalise import for_matching
+from bot.storage.complaint_models import OPEN_STATUSES, Case
+from bot.storage.models import Contact, OutboundMessage, SatgasMember, Village
+from bot.villages import satgas_identity, village_members
+from flows.complaints import settings_of
+from flows.feature import Feature
+from flows.turn import Turn
+
+COMMAND = re.compile(
+    r"^/?(?P<verb>kasus|lihat|ambil|catat|balas|selesai|rujuk|lepas|bantuan|peserta)\b\s*(?P<rest>.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+CODE = re.compile(r"^(?P<code>[Aa][Dd][Uu]-[A-Za-z2-9]{4})\b\s*(?P<text>.*)$", re.DOTALL)
+
+
+@dataclass
+class Command:
+    verb: str
+    code: str
+    text: str
+
+
+def parse(text: str) -> Optional[Command]:
+    match = COMMAND.match(text.strip())
+    if not match:
+        return None
+    verb, rest = match.group("verb").lower(), match.group("rest").strip()
+    code_match = CODE.match(rest)
+    if code_match:
+        return Command(verb, code_match.group("code").upper(), code_match.group("text").strip())
+    return Command(verb, "", rest)
+
+
+def handle_satgas_message(turn: Turn) -> bool:
+    """Entry point from the dialogue: True if the message was a satgas command."""
+    text = _expand_number(turn) or turn.inbound.payload or turn.text
+    command = parse(text)
+    if command is None:
+        return False
+    member = satgas_identity(turn.session, turn.inbound.channel, turn.inbound.sender)
+    if member is None:
+        if command.code and command.verb != "lihat":
+            # A case command from someone who is not satgas: refuse and log.
+            # ("lihat ADU-..." from a reporter is a status question: let it through.)
+            turn.record("satgas_refused", verb=command.verb, case=command.code or None, reason="bukan_satgas")
+            turn.say(turn.content.text("satgas_refused"))
+            return True
+        return False
+    turn.record("satgas_command", actor=cases.actor(member), verb=command.verb, case=command.code or None)
+    ACTIONS.get(command.verb, _help)(turn, member, command)
+    return True
+
+
+def _expand_number(turn: Turn) -> Optional[str]:
+    """A satgas typing "1" means option 1 of the last alert we sent them."""
+    typed = for_matching(turn.text)
+    if not typed.isdigit():
+        return None
+    if satgas_identity(turn.session, turn.inbound.channel, turn.inbound.sender) is None:
+        return None
+    last = turn.session.execute(
+        select(OutboundMessage.options)
+        .where(
+            OutboundMessage.channel == turn.inbound.channel,
+            OutboundMessage.address == turn.inbound.sender,
+            OutboundMessage.contact_id.is_(None),
+        )
+        .order_by(OutboundMessage.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if not last:
+        return None
+    index = int(typed)
+    return str(last[index - 1]["value"]) if 1 <= index <= len(last) else None
+
+
+# --- actions -----------------------------------------------------------------------
+def _case_for(turn: Turn, member: SatgasMember, command: Command, lock: bool = True) -> Optional[Case]:
+    if not command.code:
+        turn.say(turn.content.text("satgas_need_text", example=f"{command.verb} ADU-7K3P"))
+        return None
+    case = cases.find_in_village(turn.session, command.code, member.village_code, lock=lock)
+    if case is None:
+        exists_elsewhere = turn.session.execute(select(Case.id).where(Case.code == command.code)).first()
+        if exists_elsewhere:
+            turn.record("satgas_refused", actor=cases.actor(member), verb=command.verb, case=command.code, reason="desa_lain")
+            turn.say(turn.content.text("satgas_refused"))
+        else:
+            turn.say(turn.content.text("satgas_unknown_case", code=command.code))
+        return None
+    return case
+
+
+def _assignee_name(turn: Turn, case: Case) -> str:
+    member = turn.session.get(SatgasMember, case.assigned_to) if case.assigned_to else None
+    return member.name if member else "-"
+
+
+def _owned_open_case(turn: Turn, member: SatgasMember, command: Command) -> Optional[Case]:
+    """Cases being worked may only be changed by the member who claimed them."""
+    case = _case_for(turn, member, command)
+    if case is None:
+        return None
+    if case.status not in OPEN_STATUSES:
+        turn.say(turn.content.text("satgas_case_closed", code=case.code, status=case.status))
+        return None
+    if case.assigned_to is None:
+        turn.say(turn.content.text("satgas_must_claim", code=case.code))
+        return None
+    if case.assigned_to != member.id:
+        turn.record("satgas_refused", actor=cases.actor(member), verb=command.verb, case=case.code, reason="bukan_petugasnya")
+        turn.say(turn.content.text("satgas_not_yours", code=case.code, satgas=_assignee_name(turn, case)))
+        return None
+    return case
+
+
+def _list(turn: Turn, member: SatgasMember, _command: Command) -> None:
+    village = turn.session.get(Village, member.village_code)
+    open_cases = list(
+        turn.session.execute(
+            select(Case)
+            .where(Case.village_code == member.village_code, Case.status.in_(OPEN_STATUSES))
+            .order_by(Case.urgent.desc(), Case.created_at)
+        ).scalars()
+    )
+    if not open_cases:
+        turn.say(turn.content.text("satgas_list_empty", village=village.name))
+        return
+    settings = settings_of(turn.content)
+    lines = [turn.content.text("satgas_list_intro", village=village.name)]
+    for case in open_cases[:20]:
+        flag = "🚨 " if case.urgent else ""
+        lines.append(
+            f"- {flag}*{case.code}* {settings.categories.get(case.category, case.category)}, "
+            f"{settings.statuses.get(case.status, case.status)} ({case.created_at:%d-%m %H:%M})"
+        )
+    turn.say("\n".join(lines))
+
+
+def _show(turn: Turn, member: SatgasMember, command: Command) -> None:
+    case = _case_for(turn, member, command, lock=False)
+    if case is None:
+        return
+    settings = settings_of(turn.content)
+    history = "\n".join(
+        f"{event.created_at:%d-%m %H:%M} {event.kind} ({event.actor})" + (f": {event.note}" if event.note else "")
+        for event in cases.history(turn.session, case)
+    )
+    turn.say(
+        turn.content.text(
+            "satgas_case_detail",
+            code=case.code,
+            status=settings.statuses.get(case.status, case.status),
+            urgent=" 🚨" if case.urgent else "",
+            village=turn.session.get(Village, case.village_code).name,
+            category=settings.categories.get(case.category, case.category),
+            country=turn.content.countries[case.country].name if case.country in turn.content.countries else (case.country or "-"),
+            worker=case.worker_name or "-",
+            employer=case.employer or "-",
+            relation=case.reporter_relation,
+            contact=case.contact_phone or turn.content.text("contact_via_chat"),
+            assignee=_assignee_name(turn, case),
+            story=case.description or "-",
+            history=history,
+        )
+    )
+
+
+def _claim(turn: Turn, member: SatgasMember, command: Command) -> None:
+    case = _case_for(turn, member, command, lock=False)
+    if case is None:
+        return
+    if not cases.claim(turn.session, case, member, turn.now):
+        turn.session.refresh(case)
+        if case.status in OPEN_STATUSES:
+            turn.say(turn.content.text("satgas_claimed_by_other", code=case.code, satgas=_assignee_name(turn, case)))
+        else:
+            turn.say(turn.content.text("satgas_case_closed", code=case.code, status=case.status))
+        return
+    turn.say(turn.content.text("satgas_claimed", code=case.code))
+    for other in village_members(turn.session, case.village_code):
+        if other.id != member.id:
+            turn.notify(other.channel, other.address, Outbound(turn.content.text("satgas_claim_announce", code=case.code, satgas=member.name)))
+    _tell_reporter(turn, case, turn.content.text("reporter_claimed", code=case.code, satgas=member.name))
+
+
+def _note(turn: Turn, member: SatgasMember, command: Command) -> None:
+    if not command.text:
+        turn.say(turn.content.text("satgas_need_text", example=f"catat {command.code or 'ADU-7K3P'} sudah telepon keluarga"))
+        return
+    case = _case_for(turn, member, command)
+    if case is None:
+        return
+    cases.log(turn.session, case, cases.actor(member), "catatan", turn.now, note=command.text)
+    turn.say(turn.content.text("satgas_note_saved", code=case.code))
+
+
+def _reply(turn: Turn, member: SatgasMember, command: Command) -> None:
+    if not command.text:
+        turn.say(turn.content.text("satgas_need_text", example=f"balas {command.code or 'ADU-7K3P'} isi pesan"))
+        return
+    case = _owned_open_case(turn, member, command)
+    if case is None:
+        return
+    if case.status == "diambil":
+        case.status = "diproses"
+    cases.log(turn.session, case, cases.actor(member), "pesan_ke_pelapor", turn.now, note=command.text, public=True)
+    if _tell_reporter(turn, case, turn.content.text("reporter_message", code=case.code, message=command.text), expect_reply=True):
+        turn.say(turn.content.text("satgas_message_sent", code=case.code))
+    else:
+        turn.say(turn.content.text("satgas_reporter_gone", code=case.code))
+
+
+def _resolve(turn: Turn, member: SatgasMember, command: Command) -> None:
+    if not command.text:
+        turn.say(turn.content.text("satgas_need_text", example=f"selesai {command.code or 'ADU-7K3P'} gaji sudah dibayar"))
+        return
+    case = _owned_open_case(turn, member, command)
+    if case is None:
+        return
+    cases.close(turn.session, case, member, "selesai", command.text, turn.now)
+    turn.say(turn.content.text("satgas_resolved", code=case.code))
+    _tell_reporter(turn, case, turn.content.text("reporter_resolved", code=case.code, outcome=command.text))
+
+
+def _refer(turn: Turn, member: SatgasMember, command: Command) -> None:
+    settings = settings_of(turn.content)
+    target, _, note = command.text.partition(" ")
+    if target.lower() not in settings.referrals:
+        turn.say(turn.content.text("satgas_bad_referral", targets=", ".join(settings.referrals)))
+        return
+    case = _owned_open_case(turn, member, command)
+    if case is None:
+        return
+    target_name = settings.referrals[target.lower()]
+    cases.close(turn.session, case, member, "dirujuk", note.strip() or "-", turn.now, target=target.lower())
+    turn.say(turn.content.text("satgas_referred", code=case.code, target=target_name))
+    _tell_reporter(turn, case, turn.content.text("reporter_referred", code=case.code, target=target_name, outcome=note.strip() or "-"))
+
+
+def _unclaim(turn: Turn, member: SatgasMember, command: Command) -> None:
+    case = _owned_open_case(turn, member, command)
+    if case is None:
+        return
+    cases.unclaim(turn.session, case, member, settings_of(turn.content), turn.now)
+    turn.say(turn.content.text("satgas_unclaimed", code=case.code))
+
+
+def _participants(turn: Turn, member: SatgasMember, command: Command) -> None:
+    from flows.trainings import registrants_report
+
+    turn.say(registrants_report(turn.session, command.text.strip()))
+
+
+def _help(turn: Turn, _member: SatgasMember, _command: Command) -> None:
+    turn.say(turn.content.text("satgas_help"))
+
+
+def _tell_reporter(turn: Turn, case: Case, text: str, expect_reply: bool = False) -> bool:
+    """Message the reporter through the bot; the satgas never sees the address."""
+    reporter = turn.session.get(Contact, case.reporter_id) if case.reporter_id else None
+    if reporter is None or reporter.deleted_at is not None:
+        return False
+    turn.notify(reporter.channel, reporter.address, Outbound(text))
+    if expect_reply:
+        from bot.storage.models import Conversation
+
+        conversation = turn.session.get(Conversation, reporter.id)
+        if conversation is not None:
+            conversation.context = {**(conversation.context or {}), "reply_to_case": case.code}
+    return True
+
+
+ACTIONS: dict[str, Callable[[Turn, SatgasMember, Command], None]] = {
+    "kasus": _list,
+    "lihat": _show,
+    "ambil": _claim,
+    "catat": _note,
+    "balas": _reply,
+    "selesai": _resolve,
+    "rujuk": _refer,
+    "lepas": _unclaim,
+    "peserta": _participants,
+    "bantuan": _help,
+}
+
+FEATURE = Feature(name="satgas", commands=[handle_satgas_message])

@@ -1,0 +1,94 @@
+"""Everything one turn of a conversation can see and do.
+
+A `Turn` lives inside the database transaction of one inbound message: flows
+read the person's state from it, say things through it and record events on it,
+and all of that commits (or rolls back) together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Optional
+
+from sqlalchemy.orm import Session
+
+from bot.content import Content
+from bot.messages import Inbound, Option, Outbound
+from bot.normalise import CleanText
+from bot.storage.models import Contact, Conversation, Event
+from nlu.classifier import Classifier, Understanding
+
+
+@dataclass
+class Turn:
+    session: Session
+    contact: Contact
+    conversation: Conversation
+    inbound: Inbound
+    clean: CleanText
+    content: Content
+    classifier: Classifier
+    now: datetime
+    nlu_threshold: float
+    replies: list[Outbound] = field(default_factory=list)
+    # Messages to other people (satgas alerts, notifications), sent via the outbox.
+    notifications: list[tuple[str, str, Outbound]] = field(default_factory=list)
+    emergency_shown: bool = False
+    _understanding: Optional[Understanding] = None
+
+    # --- understanding -------------------------------------------------
+    @property
+    def text(self) -> str:
+        return self.clean.text
+
+    @property
+    def nlu_was_called(self) -> bool:
+        return self._understanding is not None
+
+    def understand(self) -> Understanding:
+        """Call NLU at most once per turn, and only when a flow needs it."""
+        if self._understanding is None:
+            self._understanding = self.classifier.parse(self.text)
+            country = self.country_in_message()
+            if country:
+                self.remember("negara", country)
+        return self._understanding
+
+    def country_in_message(self) -> Optional[str]:
+        if self._understanding is not None:
+            value = self._understanding.entity("negara")
+            if value:
+                canonical = self.content.canonical_country(value)
+                if canonical:
+                    return canonical
+        return self.content.country_from_text(self.text)
+
+    # --- saying things ---------------------------------------------------
+    def say(self, text: str, options: tuple[Option, ...] | list[Option] = ()) -> None:
+        self.replies.append(Outbound(text=text.strip(), options=tuple(options)))
+
+    def notify(self, channel: str, address: str, message: Outbound) -> None:
+        self.notifications.append((channel, address, message))
+
+    # --- state -----------------------------------------------------------
+    @property
+    def state(self) -> dict[str, Any]:
+        return self.conversation.context
+
+    def remember(self, key: str, value: Any) -> None:
+        # JSON columns only notice reassignment, not in-place mutation.
+        self.conversation.context = {**(self.conversation.context or {}), key: value}
+
+    def forget(self, key: str) -> None:
+        context = dict(self.conversation.context or {})
+        context.pop(key, None)
+        self.conversation.context = context
+
+    def record(self, kind: str, actor: Optional[str] = None, **data: Any) -> None:
+        self.session.add(
+            Event(contact_id=self.contact.id, kind=kind, actor=actor, data=data, created_at=self.now)
+        )
+
+
+IntentHandler = Callable[[Turn, Optional[Understanding]], None]

@@ -1,0 +1,103 @@
+"""Evaluate the trained NLU model on any Rasa NLU YAML file.
+
+Usage: ./dev eval nlu/heldout/heldout.yml [--json reports/heldout.json]
+
+Prints accuracy, macro-F1 and per-intent precision/recall/F1, the most frequent
+confusions, and writes the same figures as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from nlu.model_files import DEFAULT_MODEL_DIR, PROJECT_ROOT, current_model_path
+
+
+def evaluate(examples: list[tuple[str, str]], predict: Any) -> dict[str, Any]:
+    """`predict(text) -> intent`; returns the report as a dictionary."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    truth = [intent for _, intent in examples]
+    predicted = [predict(text) for text, _ in examples]
+    labels = sorted(set(truth))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        truth, predicted, labels=labels, zero_division=0
+    )
+    per_intent = {
+        label: {
+            "precision": round(float(p), 4),
+            "recall": round(float(r), 4),
+            "f1": round(float(f), 4),
+            "support": int(s),
+        }
+        for label, p, r, f, s in zip(labels, precision, recall, f1, support)
+    }
+    confusions = Counter((t, p) for t, p in zip(truth, predicted) if t != p)
+    errors = [
+        {"text": text, "expected": t, "predicted": p}
+        for (text, t), p in zip(examples, predicted)
+        if t != p
+    ]
+    correct = sum(1 for t, p in zip(truth, predicted) if t == p)
+    return {
+        "examples": len(examples),
+        "accuracy": round(correct / len(examples), 4) if examples else 0.0,
+        "macro_f1": round(sum(v["f1"] for v in per_intent.values()) / len(per_intent), 4) if per_intent else 0.0,
+        "per_intent": per_intent,
+        "top_confusions": [
+            {"expected": t, "predicted": p, "count": n} for (t, p), n in confusions.most_common(10)
+        ],
+        "errors": errors,
+    }
+
+
+def load_examples(path: Path) -> list[tuple[str, str]]:
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    data = load_data(str(path))
+    return [(ex.get("text"), ex.get("intent")) for ex in data.intent_examples]
+
+
+def print_report(report: dict[str, Any], title: str) -> None:
+    print(f"\nNLU evaluation: {title}")
+    print(f"examples {report['examples']}   accuracy {report['accuracy']:.3f}   macro-F1 {report['macro_f1']:.3f}\n")
+    print(f"{'intent':<20} {'precision':>9} {'recall':>7} {'f1':>6} {'n':>4}")
+    for intent, row in report["per_intent"].items():
+        print(f"{intent:<20} {row['precision']:>9.3f} {row['recall']:>7.3f} {row['f1']:>6.3f} {row['support']:>4}")
+    if report["top_confusions"]:
+        print("\nmost frequent confusions (expected -> predicted):")
+        for row in report["top_confusions"]:
+            print(f"  {row['expected']} -> {row['predicted']}: {row['count']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("file", type=Path, help="Rasa NLU YAML file with intent examples")
+    parser.add_argument("--json", type=Path, help="where to write the JSON report (default reports/<name>.json)")
+    parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
+    args = parser.parse_args()
+    os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+
+    from nlu.classifier import RasaClassifier
+
+    classifier = RasaClassifier(current_model_path(args.model_dir))
+    examples = load_examples(args.file)
+    if not examples:
+        sys.exit(f"Tidak ada contoh intent di {args.file}")
+    report = evaluate(examples, lambda text: classifier.parse(text).intent)
+    report["file"] = str(args.file)
+    print_report(report, str(args.file))
+    out = args.json or PROJECT_ROOT / "reports" / f"{args.file.stem}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    print(f"\nJSON: {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""Shared fixtures: the real trained NLU model (loaded once per test session) and
+real databases, SQLite and PostgreSQL, each test on a fresh database."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+
+from bot.app import Bot, build_bot  # noqa: E402
+from bot.clock import ManualClock  # noqa: E402
+from bot.config import PROJECT_ROOT, Settings  # noqa: E402
+from nlu.classifier import Understanding, load_classifier  # noqa: E402
+from nlu.model_files import current_model_path  # noqa: E402
+from tests.chat import Chat  # noqa: E402
+
+POSTGRES_URL = os.environ.get("DESMIGRAS_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+
+
+class CountingClassifier:
+    """The real classifier, counting its calls (to show which turns skip NLU)."""
+
+    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+        self.inner = inner
+        self.calls = 0
+
+    def parse(self, text: str) -> Understanding:
+        self.calls += 1
+        return self.inner.parse(text)
+
+
+@pytest.fixture(scope="session")
+def real_classifier():  # type: ignore[no-untyped-def]
+    path = current_model_path()
+    if not path.exists():
+        from nlu.train import train
+
+        train()
+    return load_classifier(path)
+
+
+@pytest.fixture
+def classifier(real_classifier) -> CountingClassifier:  # type: ignore[no-untyped-def]
+    return CountingClassifier(real_classifier)
+
+
+def _postgres_available() -> bool:
+    try:
+        engine = create_engine(POSTGRES_URL, future=True)
+        with engine.connect() as connection:
+            connection.execute(text("select 1"))
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    if not _postgres_available():
+        if os.environ.get("DESMIGRAS_REQUIRE_POSTGRES"):
+            pytest.fail(f"PostgreSQL is required but not reachable at {POSTGRES_URL}")
+        pytest.skip("PostgreSQL not reachable")
+    name = f"desmigras_t_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_URL, future=True, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request, tmp_path: Path) -> str:  # type: ignore[no-untyped-def]
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'desmigras.sqlite3'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+def make_settings(database_url: str, **overrides) -> Settings:  # type: ignore[no-untyped-def]
+    values = dict(
+        database_url=database_url,
+        content_dir=PROJECT_ROOT / "content",
+        model_dir=PROJECT_ROOT / "models",
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def bot(database_url: str, classifier: CountingClassifier, clock: ManualClock) -> Iterator[Bot]:
+    built = build_bot(make_settings(database_url), classifier=classifier, clock=clock)
+    yield built
+    built.engine.dispose()
+
+
+@pytest.fixture
+def chat(bot: Bot) -> Chat:
+    return Chat(bot, sender="6281200000001")

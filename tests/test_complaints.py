@@ -1,0 +1,271 @@
+"""Complaints from first message to closed case, satgas authorisation, races,
+duplicate suppression and escalation timers, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import yaml
+from sqlalchemy import func, select
+
+from bot.app import Bot, build_bot
+from bot.config import PROJECT_ROOT
+from bot.messages import Inbound
+from bot.storage.complaint_models import Case, CaseEvent
+from bot.storage.models import Event, OutboundMessage
+from tests.chat import Chat
+from tests.conftest import make_settings
+
+SATGAS_1 = "satgas-jlamprang-1"
+SATGAS_2 = "satgas-jlamprang-2"
+OTHER_VILLAGE_SATGAS = "satgas-lipursari-1"
+
+
+def report_unpaid_wages(chat: Chat) -> str:
+    """A sister reports unpaid wages in Malaysia; returns the case code."""
+    first = chat.says("gaji kakak saya di malaysia belum dibayar 3 bulan")
+    assert "Siapa yang melapor" in first
+    assert "negara" not in first.lower()  # already said: not asked again
+    chat.send("2")  # keluarga
+    chat.send("saudara")
+    chat.send("Siti Aminah")
+    chat.send("PT Maju Jaya, majikan Mr Tan")
+    chat.send("sudah 3 bulan gaji tidak dikirim, majikan bilang nanti terus")
+    chat.send("1")  # lewat chat ini
+    chat.send("jlamprang")
+    summary = chat.says("ya setuju")
+    assert "Nama pekerja: Siti Aminah" in summary and "Negara tempat bekerja: Malaysia" in summary
+    assert "Jenis masalah: Gaji tidak dibayar" in summary
+    done = chat.says("1")
+    match = re.search(r"ADU-[A-Z2-9]{4}", done)
+    assert match, done
+    return match.group(0)
+
+
+def outbox_to(bot: Bot, address: str) -> list[str]:
+    with bot.sessions() as session:
+        return list(
+            session.execute(
+                select(OutboundMessage.text).where(OutboundMessage.address == address).order_by(OutboundMessage.id)
+            ).scalars()
+        )
+
+
+def test_whole_case_from_report_to_resolution(chat: Chat, bot: Bot) -> None:
+    code = report_unpaid_wages(chat)
+    # both satgas of the village got the case, with the details, not the reporter's address
+    for satgas in (SATGAS_1, SATGAS_2):
+        alert = outbox_to(bot, satgas)[-1]
+        assert code in alert and "Siti Aminah" in alert and chat.sender not in alert
+    assert not any(code in text for text in outbox_to(bot, OTHER_VILLAGE_SATGAS))
+
+    satgas = Chat(bot, sender=SATGAS_1)
+    assert "Anda tangani" in satgas.says(f"ambil {code}")
+    assert "sudah diambil" in outbox_to(bot, chat.sender)[-1]
+    assert "diambil oleh" in outbox_to(bot, SATGAS_2)[-1]
+
+    assert "sudah dikirim" in satgas.says(f"balas {code} Bu, kami sudah hubungi agennya. Mohon kirim foto kontrak.")
+    assert "Mohon kirim foto kontrak" in outbox_to(bot, chat.sender)[-1]
+    assert "diteruskan" in chat.says("baik pak nanti saya kirim fotonya sore ini")
+    assert "nanti saya kirim fotonya" in outbox_to(bot, SATGAS_1)[-1]
+
+    assert "tersimpan" in satgas.says(f"catat {code} agen janji bayar minggu depan")
+    assert "ditutup" in satgas.says(f"selesai {code} gaji 3 bulan sudah dibayar agen")
+    assert "gaji 3 bulan sudah dibayar" in outbox_to(bot, chat.sender)[-1]
+
+    status = chat.says(f"cek status {code}")
+    assert "Selesai" in status and "gaji 3 bulan sudah dibayar" in status
+
+    with bot.sessions() as session:
+        case = session.execute(select(Case).where(Case.code == code)).scalar_one()
+        kinds = session.execute(select(CaseEvent.kind).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)).scalars().all()
+    assert case.status == "selesai" and case.urgent is False
+    assert kinds == ["dibuat", "diambil", "pesan_ke_pelapor", "balasan_pelapor", "catatan", "selesai"]
+
+
+def test_satgas_authorisation(chat: Chat, bot: Bot) -> None:
+    code = report_unpaid_wages(chat)
+    stranger = Chat(bot, sender="6289900000009")
+    assert "tidak terdaftar sebagai satgas" in stranger.says(f"ambil {code}")
+    other_village = Chat(bot, sender=OTHER_VILLAGE_SATGAS)
+    assert "tidak terdaftar sebagai satgas" in other_village.says(f"ambil {code}")
+    assert "tidak terdaftar sebagai satgas" in other_village.says(f"lihat {code}")
+    first, second = Chat(bot, sender=SATGAS_1), Chat(bot, sender=SATGAS_2)
+    assert "Ambil dulu" in second.says(f"balas {code} halo")
+    first.send(f"ambil {code}")
+    assert "sudah diambil oleh" in second.says(f"ambil {code}")
+    assert "ditangani oleh" in second.says(f"selesai {code} beres")
+    # a stranger asking about someone else's code learns nothing
+    assert "tidak ditemukan" in stranger.says(f"cek status laporan {code}")
+    with bot.sessions() as session:
+        refusals = session.execute(select(func.count()).select_from(Event).where(Event.kind == "satgas_refused")).scalar()
+        case = session.execute(select(Case).where(Case.code == code)).scalar_one()
+    assert refusals == 4
+    assert case.status == "diambil"
+
+
+def test_second_report_joins_the_open_case(chat: Chat, bot: Bot) -> None:
+    code = report_unpaid_wages(chat)
+    opening = chat.says("saya mau lapor lagi")
+    assert code in opening and "gabungkan" in opening
+    for answer in ("1", "Siti Aminah", "1", "tidak tahu", "3", "paspornya juga ditahan agen", "1"):
+        chat.send(answer)
+    chat.send("ya")
+    assert code in chat.says("1")
+    with bot.sessions() as session:
+        assert session.execute(select(func.count()).select_from(Case)).scalar() == 1
+        extra = session.execute(select(CaseEvent).where(CaseEvent.kind == "laporan_tambahan")).scalar_one()
+    assert "paspornya juga ditahan" in extra.note
+
+
+def test_cancel_at_any_step_keeps_nothing(chat: Chat, bot: Bot) -> None:
+    chat.send("mau lapor masalah")
+    chat.send("1")
+    chat.send("Budi")
+    assert "dibatalkan" in chat.says("batal")
+    with bot.sessions() as session:
+        assert session.execute(select(func.count()).select_from(Case)).scalar() == 0
+
+
+def test_urgent_case_alerts_all_satgas_and_escalates_once_even_after_restart(database_url, classifier, clock, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    content_dir = _content_with_escalation_contact(tmp_path)
+    bot = build_bot(make_settings(database_url, content_dir=content_dir), classifier=classifier, clock=clock)
+    chat = Chat(bot, sender="6281200000077")
+    chat.send("mau lapor")
+    for answer in ("2", "orang tua", "Rina", "hong kong", "agen PT Sejahtera", "kekerasan"):
+        chat.send(answer)
+    chat.send("anak saya ditampar majikan tiap hari")
+    chat.send("1")
+    chat.send("1")
+    chat.send("ya")
+    done = chat.says("1")
+    code = re.search(r"ADU-[A-Z2-9]{4}", done).group(0)
+    assert "Safe Travel" in done and "semua" in done  # emergency guidance with the confirmation
+    assert code in outbox_to(bot, SATGAS_1)[-1] and "MENDESAK" in outbox_to(bot, SATGAS_1)[-1]
+
+    clock.advance(timedelta(minutes=29))
+    assert bot.run_timers() == 0
+    bot.engine.dispose()  # restart: timers live in the database
+
+    bot = build_bot(make_settings(database_url, content_dir=content_dir), classifier=classifier, clock=clock)
+    clock.advance(timedelta(minutes=2))
+    assert bot.run_timers() == 1
+    assert "ESKALASI" in outbox_to(bot, "kabupaten-wonosobo")[-1]
+    assert bot.run_timers() == 0  # exactly once
+    assert len([t for t in outbox_to(bot, "kabupaten-wonosobo") if "ESKALASI" in t]) == 1
+    bot.engine.dispose()
+
+
+def test_unclaimed_normal_case_is_reminded_daily(chat: Chat, bot: Bot, clock) -> None:  # type: ignore[no-untyped-def]
+    code = report_unpaid_wages(chat)
+    clock.advance(timedelta(hours=23))
+    assert bot.run_timers() == 0
+    clock.advance(timedelta(hours=2))
+    assert bot.run_timers() == 1
+    assert "Pengingat" in outbox_to(bot, SATGAS_1)[-1] and code in outbox_to(bot, SATGAS_1)[-1]
+    Chat(bot, sender=SATGAS_1).send(f"ambil {code}")
+    clock.advance(timedelta(days=2))
+    assert bot.run_timers() == 0  # claimed cases are not reminded
+
+
+def test_deleting_data_anonymises_the_case_but_keeps_statistics(chat: Chat, bot: Bot) -> None:
+    code = report_unpaid_wages(chat)
+    chat.send("hapus data saya")
+    chat.send("1")
+    with bot.sessions() as session:
+        case = session.execute(select(Case).where(Case.code == code)).scalar_one()
+        notes = session.execute(select(CaseEvent.note).where(CaseEvent.case_id == case.id)).scalars().all()
+    assert case.worker_name is None and case.description is None and case.employer is None
+    assert case.category == "gaji_tidak_dibayar" and case.country == "malaysia" and case.village_code == "jlamprang"
+    assert all(note is None for note in notes)
+    satgas = Chat(bot, sender=SATGAS_1)
+    satgas.send(f"ambil {code}")
+    assert "menghapus datanya" in satgas.says(f"balas {code} halo bu")
+
+
+def test_twenty_concurrent_claimers_exactly_one_wins(postgres_url, classifier, clock, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    content_dir = _content_with_many_satgas(tmp_path, 20)
+    bot = build_bot(make_settings(postgres_url, content_dir=content_dir), classifier=classifier, clock=clock)
+    code = report_unpaid_wages(Chat(bot, sender="6281200000055"))
+    barrier = threading.Barrier(20)
+    replies: dict[int, str] = {}
+
+    def claim(index: int) -> None:
+        barrier.wait()
+        out = bot.core.handle(Inbound(channel="console", sender=f"satgas-race-{index}", text=f"ambil {code}", message_id=f"race-{index}"))
+        replies[index] = "\n".join(r.text for r in out)
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [i for i, text in replies.items() if "Anda tangani" in text]
+    losers = [i for i, text in replies.items() if "sudah diambil oleh" in text]
+    assert len(winners) == 1 and len(losers) == 19, replies
+    with bot.sessions() as session:
+        case = session.execute(select(Case).where(Case.code == code)).scalar_one()
+        claims = session.execute(select(func.count()).select_from(CaseEvent).where(CaseEvent.kind == "diambil")).scalar()
+    assert claims == 1 and case.status == "diambil"
+    bot.engine.dispose()
+
+
+# --- helpers -------------------------------------------------------------------
+def _copy_content(target: Path) -> Path:
+    shutil.copytree(PROJECT_ROOT / "content", target)
+    return target
+
+
+def _content_with_many_satgas(tmp_path: Path, count: int) -> Path:
+    content_dir = _copy_content(tmp_path / "content")
+    data = yaml.safe_load((content_dir / "villages.yml").read_text())
+    data["villages"][0]["satgas"] += [
+        {"name": f"Satgas Uji {i}", "role": "anggota", "console": f"satgas-race-{i}"} for i in range(count)
+    ]
+    (content_dir / "villages.yml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    return content_dir
+
+
+def _content_with_escalation_contact(tmp_path: Path) -> Path:
+    content_dir = _copy_content(tmp_path / "content")
+    data = yaml.safe_load((content_dir / "villages.yml").read_text())
+    data["villages"][0]["escalation"] = {"channel": "console", "address": "kabupaten-wonosobo"}
+    (content_dir / "villages.yml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    return content_dir
+
+
+def test_coordinator_cli_lists_shows_and_exports(chat: Chat, bot: Bot, database_url: str, tmp_path: Path) -> None:
+    import io
+
+    from bot.cli import main
+
+    code = report_unpaid_wages(chat)
+    settings = make_settings(database_url)
+    out = io.StringIO()
+    assert main(["cases", "list", "--status", "baru", "--village", "jlamprang"], out=out, settings=settings) == 0
+    assert code in out.getvalue() and "1 kasus" in out.getvalue()
+    out = io.StringIO()
+    main(["cases", "show", code], out=out, settings=settings)
+    assert "dibuat" in out.getvalue() and "Siti Aminah" in out.getvalue()
+
+    public_csv, personal_csv = tmp_path / "public.csv", tmp_path / "personal.csv"
+    main(["cases", "export", "--out", str(public_csv)], out=io.StringIO(), settings=settings)
+    main(["cases", "export", "--out", str(personal_csv), "--include-personal"], out=io.StringIO(), settings=settings)
+    assert code in public_csv.read_text() and "Siti Aminah" not in public_csv.read_text()
+    assert "Siti Aminah" in personal_csv.read_text()
+
+
+def test_photo_on_an_open_case_is_kept_as_evidence(chat: Chat, bot: Bot) -> None:
+    from bot.messages import Attachment
+
+    code = report_unpaid_wages(chat)
+    reply = chat.says("", attachments=(Attachment(kind="photo", reference="AgACAgIAAxkBAAIB", mime_type="image/jpeg"),))
+    assert "bukti" in reply and code in reply
+    assert "bukti baru (photo)" in outbox_to(bot, SATGAS_1)[-1]
+    with bot.sessions() as session:
+        evidence = session.execute(select(CaseEvent).where(CaseEvent.kind == "bukti")).scalar_one()
+    assert "AgACAgIAAxkBAAIB" in evidence.note and "image/jpeg" in evidence.note
