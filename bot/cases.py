@@ -28,11 +28,11 @@ CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud o
 class ComplaintSettings:
     escalation_minutes: int
     reminder_hours: int
-    lost_contact_urgent_days: int
     urgent_categories: tuple[str, ...]
     statuses: dict[str, str]
     referrals: dict[str, str]
     categories: dict[str, str]
+    relations: dict[str, str]
 
 
 def load_settings(content_dir: Path) -> ComplaintSettings:
@@ -43,11 +43,11 @@ def load_settings(content_dir: Path) -> ComplaintSettings:
         return ComplaintSettings(
             escalation_minutes=int(settings["escalation_minutes"]),
             reminder_hours=int(settings["reminder_hours"]),
-            lost_contact_urgent_days=int(settings["lost_contact_urgent_days"]),
             urgent_categories=tuple(settings["urgent_categories"]),
             statuses=dict(raw["statuses"]),
             referrals=dict(raw["referrals"]),
             categories=dict(raw["categories"]),
+            relations=dict(raw["relations"]),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise ContentError(f"{path}: pengaturan tidak lengkap atau salah ({error})") from error

@@ -45,6 +45,60 @@ class Settings:
     # 4096 characters, nobody types more on a phone in one message.
     max_text_length: int = field(default_factory=lambda: _env_int("DESMIGRAS_MAX_TEXT", 4000))
 
+    # --- channels and the web app (bot.web, bot.delivery, bot.channels) -----
+    # The https address the providers call, without a trailing slash, e.g.
+    # "https://bot.example.org". Twilio signs the exact URL it requested, so the
+    # WhatsApp signature can only be checked against this, never against what a
+    # reverse proxy forwards.
+    public_url: str = field(default_factory=lambda: os.environ.get("DESMIGRAS_PUBLIC_URL", "").strip().rstrip("/"))
+    # Secrets are kept out of repr() so that printing settings never leaks them.
+    telegram_bot_token: str = field(
+        default_factory=lambda: os.environ.get("TELEGRAM_BOT_TOKEN", "").strip(), repr=False
+    )
+    telegram_webhook_secret: str = field(
+        default_factory=lambda: os.environ.get("TELEGRAM_WEBHOOK_SECRET", "").strip(), repr=False
+    )
+    # "webhook" or "polling"; empty: webhook when public_url is set, else polling.
+    telegram_mode: str = field(default_factory=lambda: os.environ.get("TELEGRAM_MODE", "").strip().lower())
+    # Bot API base (a self-hosted Bot API server, or the fake one in tests).
+    telegram_api_url: str = field(
+        default_factory=lambda: os.environ.get("TELEGRAM_API_URL", "https://api.telegram.org/bot").strip()
+    )
+    twilio_account_sid: str = field(default_factory=lambda: os.environ.get("TWILIO_ACCOUNT_SID", "").strip())
+    twilio_auth_token: str = field(
+        default_factory=lambda: os.environ.get("TWILIO_AUTH_TOKEN", "").strip(), repr=False
+    )
+    # The WhatsApp sender ("whatsapp:+14155238886" in the sandbox) or a
+    # Messaging Service SID ("MG..."); one of the two is required.
+    twilio_whatsapp_from: str = field(default_factory=lambda: os.environ.get("TWILIO_WHATSAPP_FROM", "").strip())
+    twilio_messaging_service_sid: str = field(
+        default_factory=lambda: os.environ.get("TWILIO_MESSAGING_SERVICE_SID", "").strip()
+    )
+    # Twilio REST base ("https://api.twilio.com" when empty; the fake one in tests).
+    twilio_api_url: str = field(default_factory=lambda: os.environ.get("TWILIO_API_URL", "").strip().rstrip("/"))
+    # Outside WhatsApp's 24-hour window only an approved template may be sent:
+    # a Content SID ("HX...") or, for senders using template matching, its exact
+    # text. None configured: such messages are marked failed with the reason.
+    whatsapp_template_sid: str = field(default_factory=lambda: os.environ.get("WHATSAPP_TEMPLATE_SID", "").strip())
+    whatsapp_template_text: str = field(default_factory=lambda: os.environ.get("WHATSAPP_TEMPLATE_TEXT", "").strip())
+    # How long messages wait for the person to answer the template before they
+    # are given up on.
+    whatsapp_hold_hours: float = field(default_factory=lambda: _env_float("DESMIGRAS_WHATSAPP_HOLD_HOURS", 72.0))
+    # Seconds to wait for Telegram / Twilio before counting a send as timed out.
+    provider_timeout: float = field(default_factory=lambda: _env_float("DESMIGRAS_PROVIDER_TIMEOUT", 10.0))
+    # Delivery worker: seconds between outbox passes when idle, between timer runs.
+    delivery_interval: float = field(default_factory=lambda: _env_float("DESMIGRAS_DELIVERY_INTERVAL", 1.0))
+    timers_interval: float = field(default_factory=lambda: _env_float("DESMIGRAS_TIMERS_INTERVAL", 30.0))
+    # Run the delivery worker inside each web process ("1") or only in a
+    # separate `python -m bot.delivery` process ("0").
+    worker_in_web: bool = field(
+        default_factory=lambda: os.environ.get("DESMIGRAS_WORKER_IN_WEB", "1").strip().lower()
+        not in ("0", "false", "no", "off")
+    )
+    web_host: str = field(default_factory=lambda: os.environ.get("DESMIGRAS_HOST", "127.0.0.1").strip())
+    web_port: int = field(default_factory=lambda: _env_int("DESMIGRAS_PORT", 8000))
+    web_workers: int = field(default_factory=lambda: _env_int("DESMIGRAS_WEB_WORKERS", 1))
+
 
 def load_settings() -> Settings:
     return Settings()

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Iterable, Mapping
 
 import yaml
 from sqlalchemy import select
@@ -422,6 +422,3 @@ def sync_catalog(session: Session, catalog: Catalog) -> None:
     for registration, start_at in pending:
         registration.remind_at = start_at - catalog.settings.reminder_before
 
-
-def find_training(catalog: Catalog, identifier: str) -> Optional[TrainingConfig]:
-    return next((t for t in catalog.trainings if t.id == identifier), None)

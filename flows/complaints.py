@@ -124,8 +124,10 @@ def create_report(turn: Turn, _spec: FormSpec, slots: dict[str, Any]) -> None:
     turn.record("case_created", case=case.code, urgent=urgent, category=case.category)
     turn.say(turn.content.text("case_created", code=case.code, village=village.name))
     if urgent:
-        safety.show_emergency(turn, offer_report=False)
+        # Someone in danger already got the emergency guidance when the danger
+        # was written; the family gets what they can do from home.
         turn.say(turn.content.text("case_created_urgent", village=village.name))
+        turn.say(turn.content.text("case_urgent_guidance"))
     alert_village(turn, case)
 
 
@@ -180,7 +182,7 @@ def case_card(content: Content, session: Session, case: Case) -> str:
         country=country.name if country else (case.country or "-"),
         worker=case.worker_name or "-",
         employer=case.employer or "-",
-        relation=case.reporter_relation,
+        relation=settings.relations.get(case.reporter_relation, case.reporter_relation),
         contact=contact,
         story=case.description or "-",
     )

@@ -174,7 +174,7 @@ def _show(turn: Turn, member: SatgasMember, command: Command) -> None:
             country=turn.content.countries[case.country].name if case.country in turn.content.countries else (case.country or "-"),
             worker=case.worker_name or "-",
             employer=case.employer or "-",
-            relation=case.reporter_relation,
+            relation=settings.relations.get(case.reporter_relation, case.reporter_relation),
             contact=case.contact_phone or turn.content.text("contact_via_chat"),
             assignee=_assignee_name(turn, case),
             story=case.description or "-",

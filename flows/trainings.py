@@ -118,6 +118,7 @@ def lock_training(session: Session, training_id: str, skip_locked: bool = False)
     return session.execute(
         select(Training)
         .where(Training.id == training_id)
+        .with_for_update(skip_locked=skip_locked)
         .execution_options(populate_existing=True)
     ).scalar_one_or_none()
 

@@ -1,0 +1,295 @@
+"""WhatsApp through Twilio: signed webhooks in, REST API sends out.
+
+Inbound, Twilio POSTs a form to /webhooks/whatsapp signed with the account's
+auth token over the exact public URL it called (`X-Twilio-Signature`). Forged
+or unsigned requests are refused before anything is parsed into a message. The
+webhook answers with empty TwiML as soon as the turn is committed; replies are
+sent by the delivery worker through the REST API (`Client.messages.create`),
+which is what makes retries, ordering and proactive messages possible.
+
+Addresses are stored as "+62..." (as satgas are written in villages.yml);
+Twilio's "whatsapp:" prefix is added and removed only here.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Optional
+from urllib.parse import parse_qsl, urlsplit
+
+import requests
+from starlette.datastructures import MultiDict
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response as TwilioResponse
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+from twilio.twiml.messaging_response import MessagingResponse
+
+from bot.app import Bot
+from bot.channels import WHATSAPP
+from bot.channels.intake import take
+from bot.channels.parts import PartJournal, send_in_parts
+from bot.channels.split import WHATSAPP_LIMIT, split_text
+from bot.channels.whatsapp_window import HOLD_MARK, Decision, Window
+from bot.messages import Attachment, Inbound, Option, Outbound
+from bot.outbox import PermanentDeliveryError, TemporaryDeliveryError
+from bot.privacy import mask, mask_digits
+from bot.storage.models import OutboundMessage
+
+logger = logging.getLogger(__name__)
+
+WEBHOOK_PATH = "/webhooks/whatsapp"
+SIGNATURE_HEADER = "X-Twilio-Signature"
+PREFIX = "whatsapp:"
+EMPTY_TWIML = str(MessagingResponse())
+MAX_MEDIA = 10  # Twilio sends at most 10 media items per message
+_PHONE = re.compile(r"^\+?\d{6,15}$")
+_COORDINATE = re.compile(r"^-?\d{1,3}(\.\d+)?$")
+
+
+# --- the Twilio REST client, pointed where the settings say ----------------------------
+class TwilioHttp(TwilioHttpClient):
+    """Twilio's own requests-based HTTP client with two additions, kept in this
+    one place: another API base URL (the fake Twilio in tests; empty means the
+    real https://api.twilio.com), and the headers of the last response in this
+    thread, because TwilioRestException does not carry Retry-After."""
+
+    def __init__(self, base_url: str = "", timeout: float = 10.0) -> None:
+        super().__init__(timeout=timeout)
+        self.base_url = base_url.rstrip("/")
+        self._last = threading.local()
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        params: Optional[dict[str, object]] = None,
+        data: Optional[dict[str, object]] = None,
+        headers: Optional[dict[str, str]] = None,
+        auth: Optional[tuple[str, str]] = None,
+        timeout: Optional[float] = None,
+        allow_redirects: bool = False,
+    ) -> TwilioResponse:
+        if self.base_url:
+            parts = urlsplit(url)
+            url = self.base_url + parts.path + (f"?{parts.query}" if parts.query else "")
+        self._last.headers = {}
+        response = super().request(
+            method, url, params=params, data=data, headers=headers, auth=auth,
+            timeout=timeout, allow_redirects=allow_redirects,
+        )
+        self._last.headers = response.headers or {}
+        return response
+
+    def retry_after(self) -> Optional[float]:
+        headers: Any = getattr(self._last, "headers", {}) or {}
+        value = headers.get("Retry-After") if hasattr(headers, "get") else None
+        try:
+            return max(0.0, float(value)) if value is not None else None
+        except ValueError:
+            return None  # an HTTP date instead of seconds: use the normal backoff
+
+
+def make_client(bot: Bot) -> tuple[Client, TwilioHttp]:
+    settings = bot.settings
+    http = TwilioHttp(settings.twilio_api_url, timeout=settings.provider_timeout)
+    return Client(settings.twilio_account_sid, settings.twilio_auth_token, http_client=http), http
+
+
+def whatsapp_address(value: str) -> str:
+    return value if value.startswith(PREFIX) else PREFIX + value
+
+
+# --- inbound: signed form -> Inbound ------------------------------------------------------
+@dataclass(frozen=True)
+class Parsed:
+    inbound: Optional[Inbound] = None
+    ignored: str = ""  # a valid request that carries no message (status callback)
+    invalid: str = ""  # a request we cannot make sense of (400)
+
+
+def parse_form(body: bytes) -> Optional[MultiDict]:
+    """The urlencoded form, or None when it is not one (bad encoding, junk)."""
+    try:
+        text = body.decode("utf-8")
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), max_num_fields=300)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return MultiDict(pairs)
+
+
+def parse_message(form: MultiDict) -> Parsed:
+    """Translate Twilio's inbound message fields into an Inbound."""
+    sid = form.get("MessageSid") or form.get("SmsMessageSid") or ""
+    sender = form.get("From", "")
+    if not sid or not sender:
+        return Parsed(invalid="MessageSid and From are required")
+    if "MessageStatus" in form and not form.get("Body") and not form.get("NumMedia"):
+        return Parsed(ignored="status callback")
+    if not sender.startswith(PREFIX) or not _PHONE.match(sender[len(PREFIX):]):
+        return Parsed(invalid="From is not a WhatsApp number")
+    try:
+        media_count = int(form.get("NumMedia") or 0)
+    except ValueError:
+        return Parsed(invalid="NumMedia is not a number")
+    attachments = tuple(
+        _attachment(form.get(f"MediaUrl{i}", ""), form.get(f"MediaContentType{i}", ""))
+        for i in range(min(max(media_count, 0), MAX_MEDIA))
+        if form.get(f"MediaUrl{i}")
+    )
+    text = form.get("Body", "") or form.get("ButtonText", "")
+    latitude, longitude = form.get("Latitude", ""), form.get("Longitude", "")
+    if latitude and longitude:
+        if not (_COORDINATE.match(latitude) and _COORDINATE.match(longitude)):
+            return Parsed(invalid="Latitude/Longitude are not numbers")
+        text = f"lokasi: {float(latitude):.6f},{float(longitude):.6f}"
+    payload = form.get("ButtonPayload") or form.get("ListId") or None
+    return Parsed(
+        inbound=Inbound(
+            channel=WHATSAPP,
+            sender=sender[len(PREFIX):],
+            text=text,
+            message_id=sid,
+            payload=payload,
+            attachments=attachments,
+            sender_name=form.get("ProfileName", ""),
+        )
+    )
+
+
+def _attachment(url: str, mime_type: str) -> Attachment:
+    mime_type = mime_type.lower()
+    if mime_type == "image/webp":
+        kind = "sticker"
+    elif mime_type.startswith("image/"):
+        kind = "photo"
+    elif mime_type.startswith("audio/"):
+        kind = "voice"
+    elif mime_type.startswith("video/"):
+        kind = "video"
+    elif mime_type in ("text/vcard", "text/x-vcard"):
+        return Attachment("contact", "", mime_type)  # a third person's number is not ours to keep
+    else:
+        kind = "document"
+    return Attachment(kind, url, mime_type)
+
+
+class WhatsAppWebhook:
+    """POST /webhooks/whatsapp: Twilio's signature, then the message."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+        self.public_url = bot.settings.public_url
+        self.validator = RequestValidator(bot.settings.twilio_auth_token)
+
+    async def endpoint(self, request: Request) -> Response:
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "application/x-www-form-urlencoded":
+            return PlainTextResponse("expected a urlencoded form", status_code=415)
+        body = await request.body()  # the app refuses bodies over its limit with 413
+        form = parse_form(body)
+        if form is None:
+            return PlainTextResponse("malformed form", status_code=400)
+        # Twilio signed the URL it called: ours as the public sees it, not as
+        # the reverse proxy forwarded it.
+        url = self.public_url + request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        signature = request.headers.get(SIGNATURE_HEADER, "")
+        if not signature or not self.validator.validate(url, form, signature):
+            logger.warning("whatsapp webhook with a missing or wrong signature refused")
+            return PlainTextResponse("forbidden", status_code=403)
+        parsed = parse_message(form)
+        if parsed.invalid:
+            return PlainTextResponse(parsed.invalid, status_code=400)
+        if parsed.inbound is not None and not await take(self.bot, parsed.inbound):
+            return PlainTextResponse("not stored, retry", status_code=503)
+        if parsed.ignored:
+            logger.info("whatsapp webhook ignored: %s", parsed.ignored)
+        return Response(EMPTY_TWIML, media_type="application/xml")
+
+
+# --- outbound: outbox row -> Messages.create -----------------------------------------------
+NO_TEMPLATE = (
+    "undeliverable: outside WhatsApp's 24-hour window and no template configured"
+    " (WHATSAPP_TEMPLATE_SID or WHATSAPP_TEMPLATE_TEXT)"
+)
+
+
+class WhatsAppSender:
+    """Sends outbox rows as WhatsApp messages through the Twilio REST API."""
+
+    channel = WHATSAPP
+
+    def __init__(self, bot: Bot) -> None:
+        settings = bot.settings
+        self.client, self.http = make_client(bot)
+        self.sender_fields: dict[str, str] = (
+            {"from_": whatsapp_address(settings.twilio_whatsapp_from)}
+            if settings.twilio_whatsapp_from
+            else {"messaging_service_sid": settings.twilio_messaging_service_sid}
+        )
+        if settings.whatsapp_template_sid:
+            self.template: Optional[dict[str, str]] = {"content_sid": settings.whatsapp_template_sid}
+        elif settings.whatsapp_template_text:
+            self.template = {"body": settings.whatsapp_template_text}
+        else:
+            self.template = None
+        self.window = Window(bot.sessions, bot.clock, timedelta(hours=settings.whatsapp_hold_hours))
+        self.journal = PartJournal(bot.sessions, bot.clock)
+
+    def prepare(self) -> None:
+        released = self.window.release_answered()
+        if released:
+            logger.info("whatsapp: %s held message(s) released after an answer", released)
+
+    def send(self, row: OutboundMessage) -> str:
+        verdict = self.window.verdict(row)
+        if verdict.decision is Decision.OPEN:
+            options = tuple(Option(o["value"], o["label"]) for o in row.options or [])
+            parts = split_text(Outbound(row.text, options).as_plain_text(), WHATSAPP_LIMIT)
+            if not parts:
+                raise PermanentDeliveryError("empty message")
+            return send_in_parts(row, parts, lambda _i, part: self._create(row.address, body=part), self.journal)
+        if self.template is None:
+            raise PermanentDeliveryError(NO_TEMPLATE)
+        if verdict.decision is Decision.EXPIRED:
+            reason = "undeliverable: no answer to the WhatsApp template within the hold"
+            others = self.window.give_up(row, reason)
+            logger.info("whatsapp: gave up on %s message(s) to %s", others + 1, mask(row.address))
+            raise PermanentDeliveryError(reason)
+        if verdict.decision is Decision.JOIN:
+            raise TemporaryDeliveryError(f"{HOLD_MARK} held: waiting for an answer to the template", retry_after=verdict.wait)
+        sid = self._create(row.address, **self.template)
+        raise TemporaryDeliveryError(
+            f"{HOLD_MARK} held: template {sid} sent, waiting for an answer", retry_after=verdict.wait
+        )
+
+    def _create(self, address: str, **fields: str) -> str:
+        try:
+            message = self.client.messages.create(to=whatsapp_address(address), **self.sender_fields, **fields)
+        except TwilioRestException as error:
+            detail = f"twilio {error.status} code {error.code}: {mask_digits(str(error.msg))[:200]}"
+            if error.status == 429:
+                raise TemporaryDeliveryError(detail, retry_after=self.http.retry_after()) from error
+            if error.status >= 500:
+                raise TemporaryDeliveryError(detail) from error
+            if error.status == 401:
+                # A configuration mistake, not the message's fault: keep retrying.
+                raise TemporaryDeliveryError(detail, retry_after=60) from error
+            raise PermanentDeliveryError(detail) from error
+        except requests.exceptions.Timeout as error:
+            raise TemporaryDeliveryError("twilio timed out") from error
+        except (requests.exceptions.RequestException, TwilioException) as error:
+            raise TemporaryDeliveryError(f"twilio unreachable: {type(error).__name__}") from error
+        return str(message.sid)
+
+    def close(self) -> None:
+        session = getattr(self.http, "session", None)
+        if session is not None:
+            session.close()

@@ -1,0 +1,220 @@
+"""The delivery worker: sends the outbox of every channel and fires the timers.
+
+It runs as an asyncio task inside each web process (the default) or alone:
+
+    python -m bot.delivery        # with DESMIGRAS_WORKER_IN_WEB=0 on the web processes
+
+Every pass goes channel by channel through `Outbox.deliver`, which claims due
+messages with a lease, lets the channel's sender send them, and settles each as
+sent (with the provider id), retried later with exponential backoff, or failed
+with the reason. Several workers can run at once: claims skip rows another
+worker holds, and an expired lease (a worker that died mid-send) makes the
+message due again instead of lost.
+
+Two rules are added on top of the outbox:
+- Order: a message is not sent while an earlier one to the same chat is still
+  waiting (a failed first reply retried after the second would read wrong).
+- Batch size: a claimed batch must be sent before its lease runs out, or another
+  worker could claim and send the same rows; the batch is sized from the lease
+  and the provider timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Callable, Mapping, Optional
+
+from sqlalchemy import select
+
+from bot.app import Bot
+from bot.channels import ChannelSender
+from bot.outbox import DeliveryStats, TemporaryDeliveryError
+from bot.storage.models import OutboundMessage
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH = 20
+# A message waiting behind one that another worker is sending right now.
+BUSY_WAIT = 2.0
+
+
+@dataclass
+class Totals:
+    """Running counts since the worker started (also the figures tests print)."""
+
+    passes: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    timers_fired: int = 0
+    by_channel: dict[str, DeliveryStats] = field(default_factory=dict)
+
+    def add(self, channel: str, stats: DeliveryStats) -> None:
+        self.sent += stats.sent
+        self.retried += stats.retried
+        self.failed += stats.failed
+        mine = self.by_channel.setdefault(channel, DeliveryStats())
+        mine.sent += stats.sent
+        mine.retried += stats.retried
+        mine.failed += stats.failed
+
+
+class InOrder:
+    """Wraps a sender: a message leaves only when nothing earlier to the same
+    chat is still pending. Otherwise it waits (as a retry) until that one is
+    due, so it is tried right after it and never overtakes it."""
+
+    def __init__(self, bot: Bot, sender: ChannelSender) -> None:
+        self.bot = bot
+        self.sender = sender
+        self.stale_after = timedelta(seconds=2 * bot.settings.provider_timeout + 5)
+
+    def send(self, row: OutboundMessage) -> str:
+        with self.bot.sessions() as session:
+            earlier = session.execute(
+                select(OutboundMessage.id, OutboundMessage.status, OutboundMessage.next_attempt_at)
+                .where(
+                    OutboundMessage.channel == row.channel,
+                    OutboundMessage.address == row.address,
+                    OutboundMessage.id < row.id,
+                    OutboundMessage.status.in_(("pending", "sending")),
+                )
+                .order_by(OutboundMessage.id)
+            ).all()
+        now = self.bot.clock.now()
+        waits: list[float] = []
+        for _id, status, due in earlier:
+            if status == "pending":
+                waits.append((due - now).total_seconds())
+            elif now - (due - timedelta(seconds=self.bot.outbox.lease)) < self.stale_after:
+                waits.append(BUSY_WAIT)  # another worker is sending it right now
+            # else: claimed long ago by a worker that died; its lease will make
+            # it due again, and waiting for that would use up this row's attempts.
+        if waits:
+            raise TemporaryDeliveryError(
+                f"waiting for earlier message #{earlier[0][0]} to the same chat", retry_after=max(1.0, min(waits))
+            )
+        return self.sender.send(row)
+
+
+def safe_batch(lease: float, provider_timeout: float) -> int:
+    """How many rows one claim may take: all must be tried within half the lease
+    even if every send times out."""
+    return max(1, min(MAX_BATCH, int((lease / 2) // max(provider_timeout, 0.001))))
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        bot: Bot,
+        senders: Mapping[str, ChannelSender],
+        batch: Optional[int] = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.bot = bot
+        self.senders = dict(senders)
+        self.batch = batch or safe_batch(bot.outbox.lease, bot.settings.provider_timeout)
+        self.totals = Totals()
+        self._ordered = {name: InOrder(bot, sender) for name, sender in self.senders.items()}
+        self._monotonic = monotonic
+        self._timers_due = 0.0
+
+    def run_once(self) -> int:
+        """One pass over every channel, then the timers if due; returns how many
+        messages were handled (sent, retried or failed), to know whether to
+        go again at once or rest."""
+        handled = 0
+        for name, sender in self.senders.items():
+            try:
+                sender.prepare()
+                stats = self.bot.outbox.deliver(name, self._ordered[name].send, limit=self.batch)
+            except Exception:  # the database is down, a bug in a sender: try again next pass
+                logger.exception("delivery pass on %s failed", name)
+                continue
+            self.totals.add(name, stats)
+            handled += stats.sent + stats.retried + stats.failed
+        if self._monotonic() >= self._timers_due:
+            self._timers_due = self._monotonic() + self.bot.settings.timers_interval
+            try:
+                self.totals.timers_fired += self.bot.run_timers()
+            except Exception:
+                logger.exception("timers failed")
+        self.totals.passes += 1
+        return handled
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """The standalone process: pass after pass until `stop` is set."""
+        while not stop.is_set():
+            if not self.run_once():
+                stop.wait(self.bot.settings.delivery_interval)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """The web process: passes run in a worker thread (database and provider
+        calls block), the event loop keeps serving webhooks meanwhile."""
+        while not stop.is_set():
+            try:
+                handled = await asyncio.to_thread(self.run_once)
+            except Exception:
+                logger.exception("delivery pass failed")
+                handled = 0
+            if handled:
+                continue
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.bot.settings.delivery_interval)
+            except asyncio.TimeoutError:
+                pass
+
+    def close(self) -> None:
+        for sender in self.senders.values():
+            try:
+                sender.close()
+            except Exception:
+                logger.exception("closing the %s sender failed", sender.channel)
+
+
+def main() -> None:
+    """`python -m bot.delivery`: the worker as its own process."""
+    from bot.app import build_bot
+    from bot.channels import ConfigError, build_senders, check_settings
+    from bot.config import Settings
+    from bot.content import ContentError
+    from bot.channels import configure_logging
+    from nlu.classifier import ModelMissingError
+
+    configure_logging()
+    settings = Settings()
+    try:
+        channels = check_settings(settings)
+    except ConfigError as error:
+        sys.exit(str(error))
+    if not channels.names:
+        sys.exit(
+            "Tidak ada kanal yang diatur (TELEGRAM_BOT_TOKEN / TWILIO_*): tidak ada yang perlu dikirim."
+            " / No channel is configured (TELEGRAM_BOT_TOKEN / TWILIO_*): nothing to deliver."
+        )
+    try:
+        bot = build_bot(settings)
+    except (ContentError, ModelMissingError) as error:
+        sys.exit(f"Desmigras tidak bisa dimulai / cannot start: {error}")
+    worker = DeliveryWorker(bot, build_senders(bot, channels))
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    logger.info("delivery worker started for %s", ", ".join(channels.names))
+    try:
+        worker.run_forever(stop)
+    finally:
+        worker.close()
+        bot.engine.dispose()
+        logger.info("delivery worker stopped: %s sent, %s retried, %s failed", worker.totals.sent, worker.totals.retried, worker.totals.failed)
+
+
+if __name__ == "__main__":
+    main()

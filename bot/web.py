@@ -1,0 +1,232 @@
+"""The web application: provider webhooks, a health check and, by default, the
+delivery worker, in one Starlette app served by uvicorn.
+
+    python -m bot.web         # serves the channels configured in the environment
+
+Routes:
+    POST /webhooks/telegram   Telegram updates (secret-token header checked)
+    POST /webhooks/whatsapp   Twilio WhatsApp messages (X-Twilio-Signature checked)
+    GET  /health              database and NLU model: 200 or 503, JSON
+
+A webhook commits the turn (the reply goes to the outbox in the same
+transaction) and answers at once; the delivery worker sends. Bodies over 64 KB
+are refused with 413 before they are read to the end, bad input gets a 4xx,
+and only an unavailable database gets a 5xx (503, so the provider retries).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any, Optional
+
+from sqlalchemy import func, select, text
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from bot.app import Bot
+from bot.channels import Channels, ConfigError, build_senders, check_settings, configure_logging
+from bot.config import Settings
+from bot.delivery import DeliveryWorker
+from bot.storage.models import OutboundMessage
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY = 64 * 1024  # a Telegram update or Twilio form is a few KB
+NO_CHANNEL = (
+    "Tidak ada kanal yang diatur: isi TELEGRAM_BOT_TOKEN dan/atau TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN,"
+    " TWILIO_WHATSAPP_FROM (lihat docs/deployment.md), atau jalankan './dev run' untuk chat di konsol."
+    " / No channel is configured: set TELEGRAM_BOT_TOKEN and/or the TWILIO_* variables"
+    " (see docs/deployment.md), or use './dev run' for the console chat."
+)
+
+
+class Health:
+    """GET /health: can this process answer people right now?"""
+
+    def __init__(self, bot: Bot, channels: Channels) -> None:
+        self.bot = bot
+        self.channels = channels
+
+    async def endpoint(self, _request: Request) -> JSONResponse:
+        report = await run_in_threadpool(self.check)
+        return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
+
+    def check(self) -> dict[str, Any]:
+        checks: dict[str, str] = {}
+        outbox: dict[str, int] = {}
+        try:
+            with self.bot.sessions() as session:
+                session.execute(text("SELECT 1"))
+                since = self.bot.clock.now() - timedelta(hours=24)
+                outbox["pending"] = session.execute(
+                    select(func.count())
+                    .select_from(OutboundMessage)
+                    .where(OutboundMessage.status.in_(("pending", "sending")))
+                ).scalar_one()
+                outbox["failed_24h"] = session.execute(
+                    select(func.count())
+                    .select_from(OutboundMessage)
+                    .where(OutboundMessage.status == "failed", OutboundMessage.created_at >= since)
+                ).scalar_one()
+            checks["database"] = "ok"
+        except Exception as error:
+            logger.error("health: database check failed: %s", type(error).__name__)
+            checks["database"] = "unavailable"
+        try:
+            understood = self.bot.classifier.parse("halo")
+            checks["nlu"] = "ok" if understood.intent else "no intent"
+        except Exception as error:
+            logger.error("health: NLU check failed: %s", type(error).__name__)
+            checks["nlu"] = "unavailable"
+        healthy = all(value == "ok" for value in checks.values())
+        return {
+            "status": "ok" if healthy else "unavailable",
+            "checks": checks,
+            "channels": list(self.channels.names),
+            "outbox": outbox,
+        }
+
+
+def create_app(
+    bot: Optional[Bot] = None,
+    *,
+    run_worker: Optional[bool] = None,
+    run_poller: Optional[bool] = None,
+) -> Starlette:
+    """The app for `bot` (tests pass one); without it, settings come from the
+    environment and the bot is built here (uvicorn calls this in every worker).
+
+    run_worker / run_poller override the settings (tests drive delivery and
+    polling themselves, deterministically).
+    """
+    if bot is None:
+        configure_logging()
+        settings = Settings()
+        channels = check_settings(settings)  # before the slow part: fail fast
+        from bot.app import build_bot
+        from bot.content import ContentError
+        from nlu.classifier import ModelMissingError
+
+        try:
+            bot = build_bot(settings)
+        except (ContentError, ModelMissingError) as error:
+            raise SystemExit(f"Desmigras tidak bisa dimulai / cannot start: {error}") from error
+    else:
+        settings = bot.settings
+        channels = check_settings(settings)
+
+    routes = [Route("/health", Health(bot, channels).endpoint, methods=["GET"])]
+    updates = None
+    if channels.telegram:
+        from bot.channels import telegram
+
+        updates = telegram.TelegramUpdates(bot)
+        if channels.telegram_mode == "webhook":
+            webhook = telegram.TelegramWebhook(updates, settings.telegram_webhook_secret)
+            routes.append(Route(telegram.WEBHOOK_PATH, webhook.endpoint, methods=["POST"]))
+    if channels.whatsapp:
+        from bot.channels import whatsapp
+
+        routes.append(Route(whatsapp.WEBHOOK_PATH, whatsapp.WhatsAppWebhook(bot).endpoint, methods=["POST"]))
+
+    worker_on = (settings.worker_in_web if run_worker is None else run_worker) and bool(channels.names)
+    poller_on = (
+        channels.telegram and channels.telegram_mode == "polling" if run_poller is None else run_poller
+    ) and updates is not None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        worker: Optional[DeliveryWorker] = None
+        worker_task: Optional[asyncio.Task[None]] = None
+        poller_task: Optional[asyncio.Task[None]] = None
+        if worker_on:
+            worker = DeliveryWorker(bot, await asyncio.to_thread(build_senders, bot, channels))
+            worker_task = asyncio.create_task(worker.run(stop), name="delivery")
+        if poller_on:
+            from bot.channels.telegram import TelegramPoller
+
+            assert updates is not None
+            poller_task = asyncio.create_task(TelegramPoller(updates).run(), name="telegram-poller")
+        app.state.worker = worker
+        logger.info("serving %s (worker %s, polling %s)", ", ".join(channels.names) or "no channel", worker_on, poller_on)
+        try:
+            yield
+        finally:
+            stop.set()
+            if poller_task is not None:
+                poller_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller_task
+            if worker_task is not None:
+                await worker_task  # finishes the pass in progress: nothing is left half-settled
+            if worker is not None:
+                await asyncio.to_thread(worker.close)
+            if updates is not None:
+                await updates.close()
+
+    app = Starlette(routes=routes, lifespan=lifespan, max_body_size=MAX_BODY)
+    app.state.bot = bot
+    app.state.channels = channels
+    return app
+
+
+def prepare_database(settings: Settings) -> None:
+    """Migrate and load villages once, before several uvicorn workers start and
+    each would do it at the same moment."""
+    from bot.storage.db import make_engine, make_session_factory, migrate
+    from bot.villages import load_villages, sync_villages
+
+    engine = make_engine(settings.database_url)
+    try:
+        migrate(engine)
+        sessions = make_session_factory(engine)
+        with sessions() as session, session.begin():
+            sync_villages(session, load_villages(settings.content_dir))
+    finally:
+        engine.dispose()
+
+
+def main() -> None:
+    """`python -m bot.web`: check the settings, then serve with uvicorn."""
+    configure_logging()
+    settings = Settings()
+    try:
+        channels = check_settings(settings)
+    except ConfigError as error:
+        sys.exit(str(error))
+    if not channels.names:
+        sys.exit(NO_CHANNEL)
+    if channels.telegram and channels.telegram_mode == "polling" and settings.web_workers > 1:
+        sys.exit(
+            "Mode polling Telegram hanya boleh satu proses: DESMIGRAS_WEB_WORKERS=1 atau pakai webhook."
+            " / Telegram polling allows a single process: set DESMIGRAS_WEB_WORKERS=1 or use the webhook."
+        )
+    if settings.web_workers > 1:
+        prepare_database(settings)
+    import uvicorn
+
+    uvicorn.run(
+        "bot.web:create_app",
+        factory=True,
+        host=settings.web_host,
+        port=settings.web_port,
+        workers=settings.web_workers,
+        proxy_headers=True,
+        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        log_config=None,  # keep our handler: it masks personal data
+        timeout_graceful_shutdown=30,
+    )
+
+
+if __name__ == "__main__":
+    main()
