@@ -28,6 +28,7 @@ CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud o
 class ComplaintSettings:
     escalation_minutes: int
     reminder_hours: int
+    retention_days: int
     urgent_categories: tuple[str, ...]
     statuses: dict[str, str]
     referrals: dict[str, str]
@@ -43,6 +44,7 @@ def load_settings(content_dir: Path) -> ComplaintSettings:
         return ComplaintSettings(
             escalation_minutes=int(settings["escalation_minutes"]),
             reminder_hours=int(settings["reminder_hours"]),
+            retention_days=int(settings["retention_days"]),
             urgent_categories=tuple(settings["urgent_categories"]),
             statuses=dict(raw["statuses"]),
             referrals=dict(raw["referrals"]),
@@ -133,8 +135,28 @@ def history(session: Session, case: Case) -> list[CaseEvent]:
 
 
 def anonymise_reporter_cases(session: Session, reporter_id: int, now: datetime) -> None:
+    anonymise(session, list(session.execute(select(Case).where(Case.reporter_id == reporter_id)).scalars()), now)
+
+
+def purge_expired(session: Session, settings: ComplaintSettings, now: datetime) -> int:
+    """Retention: closed cases lose their personal data after `retention_days`."""
+    expired = list(
+        session.execute(
+            select(Case)
+            .where(
+                Case.status.not_in(OPEN_STATUSES),
+                Case.closed_at <= now - timedelta(days=settings.retention_days),
+                Case.anonymised_at.is_(None),
+            )
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+    anonymise(session, expired, now)
+    return len(expired)
+
+
+def anonymise(session: Session, cases: list[Case], now: datetime) -> None:
     """Keep category, country, village and status for statistics; drop the rest."""
-    cases = list(session.execute(select(Case).where(Case.reporter_id == reporter_id)).scalars())
     for case in cases:
         case.worker_name = case.employer = case.description = case.contact_phone = None
         case.public_update = None

@@ -55,8 +55,7 @@ def start_report(dialogue: "Dialogue") -> IntentHandler:
         country = turn.country_in_message()  # also when NLU missed the entity
         if country and "negara" not in prefill:
             prefill["negara"] = country
-        if turn.contact.village_code:
-            prefill["desa"] = turn.contact.village_code
+        prefill.update(_known_answers(turn))
         open_case = cases.open_case_of(turn.session, turn.contact.id)
         if open_case is not None:
             turn.say(turn.content.text("case_open_already", code=open_case.code))
@@ -80,10 +79,19 @@ def start_urgent_report(dialogue: "Dialogue") -> IntentHandler:
 
 def start_consultation(dialogue: "Dialogue") -> IntentHandler:
     def handle(turn: Turn, _understanding: Optional[Understanding]) -> None:
-        prefill = {"desa": turn.contact.village_code} if turn.contact.village_code else {}
-        dialogue.forms.start(turn, CONSULT_FORM, prefill)
+        dialogue.forms.start(turn, CONSULT_FORM, _known_answers(turn))
 
     return handle
+
+
+def _known_answers(turn: Turn) -> dict[str, str]:
+    """A returning reporter is not asked again for their village or consent."""
+    known: dict[str, str] = {}
+    if turn.contact.village_code:
+        known["desa"] = turn.contact.village_code
+    if turn.contact.consent_at:
+        known["persetujuan"] = turn.contact.consent_at.isoformat(timespec="seconds")
+    return known
 
 
 # --- finishing the forms ----------------------------------------------------------
@@ -341,7 +349,7 @@ def fire_timers(ctx: TickContext) -> int:
         case.remind_at = ctx.now + timedelta(hours=settings.reminder_hours)
         cases.log(ctx.session, case, "sistem", "pengingat", ctx.now)
         fired += 1
-    return fired
+    return fired + cases.purge_expired(ctx.session, settings, ctx.now)
 
 
 # --- privacy -----------------------------------------------------------------------

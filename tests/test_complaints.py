@@ -28,16 +28,15 @@ OTHER_VILLAGE_SATGAS = "satgas-lipursari-1"
 def report_unpaid_wages(chat: Chat) -> str:
     """A sister reports unpaid wages in Malaysia; returns the case code."""
     first = chat.says("gaji kakak saya di malaysia belum dibayar 3 bulan")
-    assert "Siapa yang melapor" in first
-    assert "negara" not in first.lower()  # already said: not asked again
+    assert "hanya akan dibagikan kepada *satgas PMI desa*" in first  # consent before any personal data
+    assert "Siapa yang melapor" in chat.says("ya setuju")
     chat.send("2")  # keluarga
     chat.send("saudara")
     chat.send("Siti Aminah")
     chat.send("PT Maju Jaya, majikan Mr Tan")
     chat.send("sudah 3 bulan gaji tidak dikirim, majikan bilang nanti terus")
     chat.send("1")  # lewat chat ini
-    chat.send("jlamprang")
-    summary = chat.says("ya setuju")
+    summary = chat.says("jlamprang")
     assert "Nama pekerja: Siti Aminah" in summary and "Negara tempat bekerja: Malaysia" in summary
     assert "Jenis masalah: Gaji tidak dibayar" in summary
     done = chat.says("1")
@@ -112,9 +111,10 @@ def test_second_report_joins_the_open_case(chat: Chat, bot: Bot) -> None:
     code = report_unpaid_wages(chat)
     opening = chat.says("saya mau lapor lagi")
     assert code in opening and "gabungkan" in opening
-    for answer in ("1", "Siti Aminah", "1", "tidak tahu", "3", "paspornya juga ditahan agen", "1"):
+    # village and consent are known from the first report: not asked again
+    for answer in ("1", "Siti Aminah", "1", "tidak tahu", "3", "paspornya juga ditahan agen"):
         chat.send(answer)
-    chat.send("ya")
+    assert "Desa: Desa Jlamprang" in chat.says("1")
     assert code in chat.says("1")
     with bot.sessions() as session:
         assert session.execute(select(func.count()).select_from(Case)).scalar() == 1
@@ -124,6 +124,7 @@ def test_second_report_joins_the_open_case(chat: Chat, bot: Bot) -> None:
 
 def test_cancel_at_any_step_keeps_nothing(chat: Chat, bot: Bot) -> None:
     chat.send("mau lapor masalah")
+    chat.send("ya")
     chat.send("1")
     chat.send("Budi")
     assert "dibatalkan" in chat.says("batal")
@@ -136,15 +137,14 @@ def test_urgent_case_alerts_all_satgas_and_escalates_once_even_after_restart(dat
     bot = build_bot(make_settings(database_url, content_dir=content_dir), classifier=classifier, clock=clock)
     chat = Chat(bot, sender="6281200000077")
     chat.send("mau lapor")
-    for answer in ("2", "orang tua", "Rina", "hong kong", "agen PT Sejahtera", "kekerasan"):
+    for answer in ("ya", "2", "orang tua", "Rina", "hong kong", "agen PT Sejahtera", "kekerasan"):
         chat.send(answer)
-    chat.send("anak saya ditampar majikan tiap hari")
+    assert "Safe Travel" in chat.says("anak saya ditampar majikan tiap hari")  # danger words: guidance at once
     chat.send("1")
     chat.send("1")
-    chat.send("ya")
     done = chat.says("1")
     code = re.search(r"ADU-[A-Z2-9]{4}", done).group(0)
-    assert "Safe Travel" in done and "semua" in done  # emergency guidance with the confirmation
+    assert "Safe Travel" in done and "semua" in done  # family guidance with the confirmation
     assert code in outbox_to(bot, SATGAS_1)[-1] and "MENDESAK" in outbox_to(bot, SATGAS_1)[-1]
 
     clock.advance(timedelta(minutes=29))
@@ -269,3 +269,20 @@ def test_photo_on_an_open_case_is_kept_as_evidence(chat: Chat, bot: Bot) -> None
     with bot.sessions() as session:
         evidence = session.execute(select(CaseEvent).where(CaseEvent.kind == "bukti")).scalar_one()
     assert "AgACAgIAAxkBAAIB" in evidence.note and "image/jpeg" in evidence.note
+
+
+def test_closed_cases_lose_personal_data_after_retention(chat: Chat, bot: Bot, clock) -> None:  # type: ignore[no-untyped-def]
+    code = report_unpaid_wages(chat)
+    satgas = Chat(bot, sender=SATGAS_1)
+    satgas.send(f"ambil {code}")
+    satgas.send(f"selesai {code} gaji sudah dibayar")
+    clock.advance(timedelta(days=364))
+    bot.run_timers()
+    with bot.sessions() as session:
+        assert session.execute(select(Case.worker_name).where(Case.code == code)).scalar_one() == "Siti Aminah"
+    clock.advance(timedelta(days=2))
+    assert bot.run_timers() == 1
+    with bot.sessions() as session:
+        case = session.execute(select(Case).where(Case.code == code)).scalar_one()
+    assert case.worker_name is None and case.description is None and case.anonymised_at is not None
+    assert case.status == "selesai" and case.category == "gaji_tidak_dibayar"
