@@ -44,6 +44,9 @@ class Settings:
     # Texts longer than this are cut before NLU and storage; WhatsApp allows
     # 4096 characters, nobody types more on a phone in one message.
     max_text_length: int = field(default_factory=lambda: _env_int("DESMIGRAS_MAX_TEXT", 4000))
+    # Messages one person may send per minute before the bot stops processing
+    # (they are still stored). Protects the satgas queue from floods.
+    rate_limit_per_minute: int = field(default_factory=lambda: _env_int("DESMIGRAS_RATE_LIMIT", 20))
 
     # --- channels and the web app (bot.web, bot.delivery, bot.channels) -----
     # The https address the providers call, without a trailing slash, e.g.

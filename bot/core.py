@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Optional
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -68,6 +68,13 @@ class Core:
             if record is None:
                 logger.info("duplicate delivery %s ignored", message_id)
                 return []
+            if self._over_rate_limit(session, contact, record, now):
+                warned = self._warned_recently(session, contact, now)
+                record.error, record.processed_at = "rate_limited", now
+                replies = [] if warned else [Outbound(self.content.text("rate_limited"))]
+                for reply in replies:
+                    session.add(self._outbox_row(inbound.channel, inbound.reply_address, reply, now, contact.id, record.id))
+                return replies
             conversation = self._conversation(session, contact, now)
             turn = Turn(
                 session=session,
@@ -160,6 +167,32 @@ class Core:
         except IntegrityError:  # a concurrent delivery of the same message won
             return None
         return record
+
+    def _over_rate_limit(self, session: Session, contact: Contact, record: InboundMessage, now: datetime) -> bool:
+        recent = session.execute(
+            select(func.count())
+            .select_from(InboundMessage)
+            .where(
+                InboundMessage.contact_id == contact.id,
+                InboundMessage.received_at > now - timedelta(minutes=1),
+                InboundMessage.id != record.id,
+            )
+        ).scalar_one()
+        return recent >= self.settings.rate_limit_per_minute
+
+    def _warned_recently(self, session: Session, contact: Contact, now: datetime) -> bool:
+        """Say "slow down" once a minute, not once per message of the flood."""
+        return (
+            session.execute(
+                select(InboundMessage.id).where(
+                    InboundMessage.contact_id == contact.id,
+                    InboundMessage.error == "rate_limited",
+                    InboundMessage.received_at > now - timedelta(minutes=1),
+                    InboundMessage.processed_at.is_not(None),
+                ).limit(1)
+            ).first()
+            is not None
+        )
 
     def _conversation(self, session: Session, contact: Contact, now: datetime) -> Conversation:
         conversation = session.get(Conversation, contact.id)

@@ -95,9 +95,12 @@ class InOrder:
                 waits.append((due - now).total_seconds())
             elif now - (due - timedelta(seconds=self.bot.outbox.lease)) < self.stale_after:
                 waits.append(BUSY_WAIT)  # another worker is sending it right now
-            # else: claimed long ago by a worker that died; its lease will make
-            # it due again, and waiting for that would use up this row's attempts.
-        if waits:
+            else:
+                # Claimed long ago by a worker that died: wait once for its lease
+                # to run out (then it is sent again), not in many short retries
+                # that would use up this message's attempts.
+                waits.append((due - now).total_seconds() + 0.5)
+        if earlier:
             raise TemporaryDeliveryError(
                 f"waiting for earlier message #{earlier[0][0]} to the same chat", retry_after=max(1.0, min(waits))
             )

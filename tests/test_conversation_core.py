@@ -159,3 +159,20 @@ def test_choice_question_can_be_interrupted_by_a_question(chat: Chat) -> None:
     text = chat.says("syarat jadi tki apa aja")
     assert "Pasal 5" in text and "kita lanjutkan" in text.lower()
     assert "yakin" in text.lower()  # the question is asked again
+
+
+def test_flood_is_rate_limited_politely_and_nothing_is_dropped(chat: Chat, bot, clock) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    limit = bot.settings.rate_limit_per_minute
+    for index in range(limit):
+        assert chat.send(f"halo {index}")
+    warning = chat.says("halo lagi")
+    assert "banyak sekali" in warning
+    assert chat.send("halo lagi dan lagi") == []  # warned once per minute, not per message
+    with bot.sessions() as session:
+        stored = session.execute(select(func.count()).select_from(InboundMessage)).scalar()
+        limited = session.execute(select(func.count()).select_from(InboundMessage).where(InboundMessage.error == "rate_limited")).scalar()
+    assert stored == limit + 2 and limited == 2
+    clock.advance(timedelta(minutes=2))
+    assert "selamat datang" in chat.says("halo").lower()

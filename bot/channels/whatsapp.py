@@ -119,7 +119,9 @@ def parse_form(body: bytes) -> Optional[MultiDict]:
     """The urlencoded form, or None when it is not one (bad encoding, junk)."""
     try:
         text = body.decode("utf-8")
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), max_num_fields=300)
+        pairs = parse_qsl(
+            text, keep_blank_values=True, strict_parsing=bool(text), errors="strict", max_num_fields=300
+        )
     except (UnicodeDecodeError, ValueError):
         return None
     return MultiDict(pairs)
@@ -249,6 +251,9 @@ class WhatsAppSender:
             logger.info("whatsapp: %s held message(s) released after an answer", released)
 
     def send(self, row: OutboundMessage) -> str:
+        given_up = self.window.given_up(row)
+        if given_up is not None:  # failed by give_up() after this batch was claimed
+            raise PermanentDeliveryError(given_up)
         verdict = self.window.verdict(row)
         if verdict.decision is Decision.OPEN:
             options = tuple(Option(o["value"], o["label"]) for o in row.options or [])

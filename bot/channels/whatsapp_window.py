@@ -116,7 +116,8 @@ class Window:
 
     def give_up(self, row: OutboundMessage, reason: str) -> int:
         """The person never answered: fail the other messages waiting for them
-        too, so a later one does not knock again for the same silence."""
+        too, so a later one does not knock again for the same silence. Rows
+        already claimed ('sending') are included; `given_up` stops their send."""
         now = self.clock.now()
         with self.sessions() as session, session.begin():
             result = session.execute(
@@ -124,7 +125,7 @@ class Window:
                 .where(
                     OutboundMessage.channel == WHATSAPP,
                     OutboundMessage.address == row.address,
-                    OutboundMessage.status == "pending",
+                    OutboundMessage.status.in_(("pending", "sending")),
                     OutboundMessage.id != row.id,
                     OutboundMessage.created_at <= now,
                 )
@@ -132,6 +133,14 @@ class Window:
                 .execution_options(synchronize_session=False)
             )
             return result.rowcount or 0
+
+    def given_up(self, row: OutboundMessage) -> Optional[str]:
+        """The reason, if `give_up` failed this row after it was claimed."""
+        with self.sessions() as session:
+            status, error = session.execute(
+                select(OutboundMessage.status, OutboundMessage.last_error).where(OutboundMessage.id == row.id)
+            ).one()
+        return (error or "given up") if status == "failed" else None
 
 
 def _last_inbound(session: Session, contact_id: Optional[int], address: str) -> Optional[datetime]:
@@ -143,3 +152,4 @@ def _last_inbound(session: Session, contact_id: Optional[int], address: str) -> 
     return session.execute(
         select(Contact.last_seen_at).where(Contact.channel == WHATSAPP, Contact.address == address)
     ).scalar_one_or_none()
+
