@@ -18,10 +18,10 @@ from bot.content import Content, load_content
 from bot.core import Core
 from bot.outbox import Outbox
 from bot.storage.db import make_engine, make_session_factory, migrate
+from bot.training_catalog import load_catalog, sync_catalog
+from bot.villages import load_villages, sync_villages
 from flows import dialogue as standard
 from flows.dialogue import Dialogue
-from bot.villages import load_villages, sync_villages
-from bot.training_catalog import load_catalog, sync_catalog
 from flows.feature import Feature, TickContext
 from flows.forms import FormAction, FormEngine, OptionSource
 from flows.villages import village_options

@@ -23,8 +23,9 @@ from bot.config import Settings
 from bot.content import Content
 from bot.messages import Inbound, Outbound
 from bot.normalise import clean
+from bot.outbox import queue
 from bot.privacy import mask
-from bot.storage.models import Contact, Conversation, InboundMessage, OutboundMessage
+from bot.storage.models import Contact, Conversation, InboundMessage
 from flows.dialogue import Dialogue
 from flows.turn import Turn
 from nlu.classifier import Classifier
@@ -73,7 +74,7 @@ class Core:
                 record.error, record.processed_at = "rate_limited", now
                 replies = [] if warned else [Outbound(self.content.text("rate_limited"))]
                 for reply in replies:
-                    session.add(self._outbox_row(inbound.channel, inbound.reply_address, reply, now, contact.id, record.id))
+                    session.add(queue(inbound.channel, inbound.reply_address, reply, now, contact.id, record.id))
                 return replies
             conversation = self._conversation(session, contact, now)
             turn = Turn(
@@ -95,9 +96,9 @@ class Core:
             conversation.updated_at = now
             contact.last_seen_at = now
             for reply in turn.replies:
-                session.add(self._outbox_row(inbound.channel, inbound.reply_address, reply, now, contact.id, record.id))
-            for channel, recipient, message in turn.notifications:
-                session.add(self._outbox_row(channel, recipient, message, now, None, record.id))
+                session.add(queue(inbound.channel, inbound.reply_address, reply, now, contact.id, record.id))
+            for channel, recipient, message, recipient_id in turn.notifications:
+                session.add(queue(channel, recipient, message, now, recipient_id, record.id))
             return list(turn.replies)
 
     def _failed_turn(self, inbound: Inbound, message_id: str) -> list[Outbound]:
@@ -113,7 +114,7 @@ class Core:
                 if record is None:
                     return []
                 record.error = "turn_failed"
-                session.add(self._outbox_row(inbound.channel, inbound.reply_address, reply, now, contact.id, record.id))
+                session.add(queue(inbound.channel, inbound.reply_address, reply, now, contact.id, record.id))
         except Exception:
             logger.exception("could not even record the failed turn")
         return [reply]
@@ -200,20 +201,3 @@ class Core:
             conversation = Conversation(contact_id=contact.id, slots={}, options=[], context={}, updated_at=now)
             session.add(conversation)
         return conversation
-
-    @staticmethod
-    def _outbox_row(
-        channel: str, address: str, message: Outbound, now: datetime, contact_id: Optional[int], inbound_id: int
-    ) -> OutboundMessage:
-        return OutboundMessage(
-            channel=channel,
-            address=address,
-            contact_id=contact_id,
-            inbound_id=inbound_id,
-            text=message.text,
-            options=[{"value": o.value, "label": o.label} for o in message.options],
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )

@@ -34,7 +34,7 @@ from typing import Callable, Mapping, Optional
 from sqlalchemy import select
 
 from bot.app import Bot
-from bot.channels import ChannelSender
+from bot.channels import ChannelSender, where
 from bot.outbox import DeliveryStats, TemporaryDeliveryError
 from bot.storage.models import OutboundMessage
 
@@ -138,8 +138,8 @@ class DeliveryWorker:
             try:
                 sender.prepare()
                 stats = self.bot.outbox.deliver(name, self._ordered[name].send, limit=self.batch)
-            except Exception:  # the database is down, a bug in a sender: try again next pass
-                logger.exception("delivery pass on %s failed", name)
+            except Exception as error:  # the database is down, a bug in a sender: try again next pass
+                logger.error("delivery pass on %s failed: %s", name, where(error))
                 continue
             self.totals.add(name, stats)
             handled += stats.sent + stats.retried + stats.failed
@@ -147,8 +147,8 @@ class DeliveryWorker:
             self._timers_due = self._monotonic() + self.bot.settings.timers_interval
             try:
                 self.totals.timers_fired += self.bot.run_timers()
-            except Exception:
-                logger.exception("timers failed")
+            except Exception as error:
+                logger.error("timers failed: %s", where(error))
         self.totals.passes += 1
         return handled
 
@@ -164,8 +164,8 @@ class DeliveryWorker:
         while not stop.is_set():
             try:
                 handled = await asyncio.to_thread(self.run_once)
-            except Exception:
-                logger.exception("delivery pass failed")
+            except Exception as error:
+                logger.error("delivery pass failed: %s", where(error))
                 handled = 0
             if handled:
                 continue
@@ -178,8 +178,8 @@ class DeliveryWorker:
         for sender in self.senders.values():
             try:
                 sender.close()
-            except Exception:
-                logger.exception("closing the %s sender failed", sender.channel)
+            except Exception as error:
+                logger.error("closing the %s sender failed: %s", sender.channel, where(error))
 
 
 def main() -> None:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Callable, Optional
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock, SystemClock
+from bot.messages import Outbound
 from bot.privacy import mask
 from bot.storage.models import Contact, OutboundMessage
 
@@ -34,6 +35,29 @@ class TemporaryDeliveryError(Exception):
     def __init__(self, message: str, retry_after: Optional[float] = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+def queue(
+    channel: str,
+    address: str,
+    message: Outbound,
+    now: datetime,
+    contact_id: Optional[int] = None,
+    inbound_id: Optional[int] = None,
+) -> OutboundMessage:
+    """The outbox row for one message; the caller adds it in its transaction."""
+    return OutboundMessage(
+        channel=channel,
+        address=address,
+        contact_id=contact_id,
+        inbound_id=inbound_id,
+        text=message.text,
+        options=[{"value": o.value, "label": o.label} for o in message.options],
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
 
 
 # Sends one message; returns the provider's message id (or "" when there is none).

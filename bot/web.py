@@ -224,6 +224,9 @@ def main() -> None:
         proxy_headers=True,
         forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         log_config=None,  # keep our handler: it masks personal data
+        # No websockets here; and uvicorn's auto-detection fails to import with
+        # the websockets 10.x that Rasa pins.
+        ws="none",
         timeout_graceful_shutdown=30,
     )
 

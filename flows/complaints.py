@@ -107,29 +107,22 @@ def is_urgent(turn: Turn, slots: dict[str, Any]) -> bool:
 
 
 def create_report(turn: Turn, _spec: FormSpec, slots: dict[str, Any]) -> None:
-    remember_village(turn, slots["desa"])
     urgent = is_urgent(turn, slots)
     turn.forget("report_urgent_from_emergency")
-    existing = cases.open_case_of(turn.session, turn.contact.id)
-    if existing is not None:
-        return _attach(turn, existing, slots, urgent)
-    case = cases.create_case(
-        turn.session,
-        settings_of(turn.content),
-        turn.now,
-        village_code=slots["desa"],
-        reporter_id=turn.contact.id,
+    case = _open_case(
+        turn,
+        slots,
+        urgent,
         reporter_relation=slots.get("hubungan") or slots.get("pelapor", "pekerja"),
         worker_name=slots.get("nama_pekerja"),
         country=slots.get("negara"),
         employer=slots.get("majikan"),
         category=slots.get("jenis_masalah", "lainnya"),
-        description=slots.get("cerita"),
         contact_phone=slots.get("nomor_hp"),
-        urgent=urgent,
     )
+    if case is None:
+        return
     village = turn.session.get(Village, case.village_code)
-    turn.record("case_created", case=case.code, urgent=urgent, category=case.category)
     turn.say(turn.content.text("case_created", code=case.code, village=village.name))
     if urgent:
         # Someone in danger already got the emergency guidance when the danger
@@ -140,25 +133,33 @@ def create_report(turn: Turn, _spec: FormSpec, slots: dict[str, Any]) -> None:
 
 
 def create_consultation(turn: Turn, _spec: FormSpec, slots: dict[str, Any]) -> None:
+    case = _open_case(turn, slots, False, reporter_relation="warga", category="konsultasi")
+    if case is None:
+        return
+    village = turn.session.get(Village, case.village_code)
+    turn.say(turn.content.text("consultation_created", code=case.code, village=village.name))
+    alert_village(turn, case)
+
+
+def _open_case(turn: Turn, slots: dict[str, Any], urgent: bool, **fields: Any) -> Optional[Case]:
+    """A new case, or None when the report joined the reporter's open case."""
     remember_village(turn, slots["desa"])
     existing = cases.open_case_of(turn.session, turn.contact.id)
     if existing is not None:
-        return _attach(turn, existing, slots, urgent=False)
+        _attach(turn, existing, slots, urgent)
+        return None
     case = cases.create_case(
         turn.session,
         settings_of(turn.content),
         turn.now,
         village_code=slots["desa"],
         reporter_id=turn.contact.id,
-        reporter_relation="warga",
-        category="konsultasi",
         description=slots.get("cerita"),
-        urgent=False,
+        urgent=urgent,
+        **fields,
     )
-    village = turn.session.get(Village, case.village_code)
-    turn.record("case_created", case=case.code, urgent=False, category="konsultasi")
-    turn.say(turn.content.text("consultation_created", code=case.code, village=village.name))
-    alert_village(turn, case)
+    turn.record("case_created", case=case.code, urgent=urgent, category=case.category)
+    return case
 
 
 def _attach(turn: Turn, case: Case, slots: dict[str, Any], urgent: bool) -> None:

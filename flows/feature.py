@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from bot.content import Content
 from bot.messages import Outbound
-from bot.storage.models import OutboundMessage
+from bot.outbox import queue
 from flows.forms import FormAction, OptionSource
 from flows.turn import IntentHandler, Turn
 
@@ -33,19 +33,8 @@ class TickContext:
     content: Content
     now: datetime
 
-    def notify(self, channel: str, address: str, message: Outbound) -> None:
-        self.session.add(
-            OutboundMessage(
-                channel=channel,
-                address=address,
-                text=message.text,
-                options=[{"value": o.value, "label": o.label} for o in message.options],
-                status="pending",
-                attempts=0,
-                next_attempt_at=self.now,
-                created_at=self.now,
-            )
-        )
+    def notify(self, channel: str, address: str, message: Outbound, contact_id: Optional[int] = None) -> None:
+        self.session.add(queue(channel, address, message, self.now, contact_id))
 
 
 @dataclass

@@ -64,6 +64,7 @@ class FormSpec:
     steps: tuple[Step, ...]
     summary: bool
     done: str  # name of the action run on completion
+    cancelled: str = ""  # what "batal" says, when the default does not fit this form
 
     def step(self, slot: str) -> Step:
         for step in self.steps:
@@ -117,6 +118,7 @@ def parse_form(raw: Mapping[str, Any]) -> FormSpec:
         steps=tuple(steps),
         summary=bool(raw.get("summary", False)),
         done=str(raw["done"]),
+        cancelled=str(raw.get("cancelled", "")).strip(),
     )
 
 
@@ -155,9 +157,10 @@ class FormEngine:
         self._ask_next(turn, spec)
 
     def cancel(self, turn: Turn) -> None:
+        spec = self.active(turn)
         turn.record("flow_cancelled", flow=turn.conversation.flow, step=turn.conversation.step)
         self._clear(turn)
-        turn.say(self.content.text("flow_cancelled"))
+        turn.say(self.content.fill(spec.cancelled) if spec and spec.cancelled else self.content.text("flow_cancelled"))
 
     def suspend(self, turn: Turn) -> str:
         """Put the form aside (the person asked for the menu); `resume` brings it back."""

@@ -264,9 +264,9 @@ def _unclaim(turn: Turn, member: SatgasMember, command: Command) -> None:
 
 
 def _participants(turn: Turn, member: SatgasMember, command: Command) -> None:
-    from flows.trainings import registrants_report
+    from flows.trainings import catalog_for, registrants_report
 
-    turn.say(registrants_report(turn.session, command.text.strip()))
+    turn.say(registrants_report(turn.session, command.text.strip(), catalog=catalog_for(turn.content.directory)))
 
 
 def _help(turn: Turn, _member: SatgasMember, _command: Command) -> None:
@@ -278,7 +278,7 @@ def _tell_reporter(turn: Turn, case: Case, text: str, expect_reply: bool = False
     reporter = turn.session.get(Contact, case.reporter_id) if case.reporter_id else None
     if reporter is None or reporter.deleted_at is not None:
         return False
-    turn.notify(reporter.channel, reporter.address, Outbound(text))
+    turn.notify(reporter.channel, reporter.address, Outbound(text), contact_id=reporter.id)
     if expect_reply:
         from bot.storage.models import Conversation
 

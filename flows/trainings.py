@@ -61,7 +61,7 @@ CODE_PATTERN = re.compile(r"\bPLT[-\s]?([A-Z2-9]{4})\b", re.IGNORECASE)
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no I/O/0/1: read aloud over the phone
 REMINDER_BATCH = 200
 
-Notify = Callable[[str, str, Outbound], None]
+Notify = Callable[[str, str, Outbound, Optional[int]], None]
 
 
 def _catalog(content: Content) -> Catalog:
@@ -567,7 +567,7 @@ def fill_free_seats(session: Session, catalog: Catalog, training: Training, now:
                 when=catalog.when(training.start_at, training.end_at),
                 location=training.location,
             )
-            notify(contact.channel, contact.address, Outbound(text))
+            notify(contact.channel, contact.address, Outbound(text), contact.id)
         free -= 1
         promoted += 1
     return promoted
@@ -631,7 +631,7 @@ def _send_due_reminders(ctx: TickContext, catalog: Catalog) -> int:
             name=registration.participant_name,
             code=registration.code,
         )
-        ctx.notify(contact.channel, contact.address, Outbound(text))
+        ctx.notify(contact.channel, contact.address, Outbound(text), contact.id)
         sent += 1
     return sent
 

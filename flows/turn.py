@@ -33,7 +33,7 @@ class Turn:
     nlu_threshold: float
     replies: list[Outbound] = field(default_factory=list)
     # Messages to other people (satgas alerts, notifications), sent via the outbox.
-    notifications: list[tuple[str, str, Outbound]] = field(default_factory=list)
+    notifications: list[tuple[str, str, Outbound, Optional[int]]] = field(default_factory=list)
     emergency_shown: bool = False
     _understanding: Optional[Understanding] = None
 
@@ -68,8 +68,10 @@ class Turn:
     def say(self, text: str, options: tuple[Option, ...] | list[Option] = ()) -> None:
         self.replies.append(Outbound(text=text.strip(), options=tuple(options)))
 
-    def notify(self, channel: str, address: str, message: Outbound) -> None:
-        self.notifications.append((channel, address, message))
+    def notify(self, channel: str, address: str, message: Outbound, contact_id: Optional[int] = None) -> None:
+        """Queue a message to someone else. Pass the recipient's contact id when
+        they are a contact, so deleting their data also scrubs this message."""
+        self.notifications.append((channel, address, message, contact_id))
 
     # --- state -----------------------------------------------------------
     @property

@@ -281,16 +281,23 @@ def accounting(rig: Rig) -> dict[str, int]:
         if not message.content_sid:
             delivered[("whatsapp", message.to.removeprefix("whatsapp:"), message.body)] += 1
     faults = Counter(rig.telegram.faults_served()) + Counter(rig.twilio.faults_served())
+    requests = len([r for r in rig.telegram.requests if r.path.endswith("/sendMessage")]) + len(
+        [r for r in rig.twilio.requests if r.path.endswith("/Messages.json")]
+    )
+    attempts = sum(r.attempts for r in rows)
     return {
         "outbox_rows": len(rows),
         "parts_expected": sum(expected.values()),
-        "provider_requests": len([r for r in rig.telegram.requests if r.path.endswith("/sendMessage")])
-        + len([r for r in rig.twilio.requests if r.path.endswith("/Messages.json")]),
+        "provider_requests": requests,
+        "provider_retries": requests - sum(delivered.values()),
+        # attempts that did not reach the provider: waiting for an earlier message
+        # to the same chat (single-part messages only; parts make this approximate)
+        "order_deferrals": attempts - requests,
         "delivered": sum(delivered.values()),
         "rows_sent": sum(1 for r in rows if r.status == "sent"),
         "rows_failed": sum(1 for r in rows if r.status == "failed"),
         "rows_retried": sum(1 for r in rows if r.attempts > 1),
-        "attempts_total": sum(r.attempts for r in rows),
+        "attempts_total": attempts,
         "faults_500": faults.get("error", 0),
         "faults_429": faults.get("rate_limited", 0),
         "faults_timeout": faults.get("timeout", 0),
@@ -304,7 +311,7 @@ class Served:
     """The app served by a real uvicorn on a free port (lifespan included)."""
 
     def __init__(self, app: Starlette) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", ws="none"))
         self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
 
     def __enter__(self) -> "Served":

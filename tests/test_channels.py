@@ -110,6 +110,9 @@ def test_telegram_bad_input_gets_4xx_and_nothing_is_processed(database_url, clas
         assert post(b'{"update_id": 8, "message": "not an object"}').status_code == 400
         assert post(b'{"update_id": 9, "message": {"message_id": 1}}').status_code == 400
         assert post(b'{"update_id": 10, "callback_query": {"id": "x", "data": "menu"}}').status_code == 400
+        assert post(b"[" * 60_000 + b"]" * 60_000).status_code == 400  # nesting deeper than the parser goes
+        assert post(json.dumps(tg_message(555004, update_id=10**30)).encode()).status_code == 400
+        assert post(json.dumps(tg_message(10**30, "halo")).encode()).status_code == 400
         huge = json.dumps(tg_message(555004, "x" * 70_000)).encode()
         assert post(huge).status_code == 413
         chunks = (huge[i : i + 8192] for i in range(0, len(huge), 8192))  # no Content-Length: chunked
@@ -120,6 +123,18 @@ def test_telegram_bad_input_gets_4xx_and_nothing_is_processed(database_url, clas
         assert rig.telegram_update(edited).status_code == 200
         assert rig.client.get("/webhooks/telegram").status_code == 405
         assert inbound_count(rig) == 0 and rig.rows() == []
+
+
+def test_provider_values_too_long_for_our_columns_are_clipped_not_retried_forever(database_url, classifier, clock) -> None:  # type: ignore[no-untyped-def]
+    with running_rig(database_url, classifier, clock) as rig:
+        update = tg_message(555012, "halo")
+        update["message"]["from"].update(first_name="N" * 64, last_name="M" * 64)  # Telegram allows 64 + 64
+        assert rig.telegram_update(update).status_code == 200
+        form = wa_form("+6281234500016", "halo", ProfileName="P" * 300, ButtonPayload="b" * 300)
+        assert rig.whatsapp(form).status_code == 200
+        with rig.bot.sessions() as session:
+            names = sorted(len(c.display_name or "") for c in session.execute(select(Contact)).scalars())
+        assert names == [120, 120] and inbound_count(rig) == 2
 
 
 def test_telegram_media_and_location_become_attachments_and_text(database_url, classifier, clock) -> None:  # type: ignore[no-untyped-def]

@@ -180,3 +180,22 @@ def configure_logging(level: int = 20) -> None:
     configure_privacy_logging(level)
     for name in ("httpx", "httpcore", "telegram", "twilio", "urllib3", "hpack"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def where(error: BaseException) -> str:
+    """An exception for the log without its message: database errors quote the
+    SQL parameters (message texts, phone numbers), so only the type and the
+    place it was raised are logged."""
+    import traceback
+
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return type(error).__name__
+    last = frames[-1]
+    return f"{type(error).__name__} at {last.filename.rsplit('/', 1)[-1]}:{last.lineno} ({last.name})"
+
+
+def clip(value: str, limit: int) -> str:
+    """Fit a provider-given value into its column; an over-long name must not
+    make a message impossible to store (the provider would retry forever)."""
+    return value if len(value) <= limit else value[: limit - 1] + "…"

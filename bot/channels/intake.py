@@ -20,6 +20,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from bot.app import Bot
+from bot.channels import where
 from bot.messages import Inbound
 from bot.privacy import mask
 from bot.storage.models import InboundMessage
@@ -32,8 +33,8 @@ async def take(bot: Bot, inbound: Inbound) -> bool:
     await run_in_threadpool(bot.core.handle, inbound)
     try:
         stored = await run_in_threadpool(is_stored, bot, inbound.channel, inbound.message_id)
-    except Exception:
-        logger.exception("could not confirm %s message from %s", inbound.channel, mask(inbound.sender))
+    except Exception as error:
+        logger.error("could not confirm %s message from %s: %s", inbound.channel, mask(inbound.sender), where(error))
         return False
     if not stored:
         logger.error("%s message from %s was not stored; asking the provider to retry", inbound.channel, mask(inbound.sender))

@@ -45,7 +45,7 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 
 from bot.app import Bot
-from bot.channels import TELEGRAM
+from bot.channels import TELEGRAM, clip, where
 from bot.channels.intake import take
 from bot.channels.parts import PartJournal, send_in_parts
 from bot.channels.split import TELEGRAM_LIMIT, split_text
@@ -54,6 +54,7 @@ from bot.messages import Attachment, Inbound, Option, Outbound
 from bot.outbox import PermanentDeliveryError, TemporaryDeliveryError
 from bot.privacy import mask
 from bot.storage.models import OutboundMessage
+from flows.satgas import COMMAND as SATGAS_COMMAND
 
 logger = logging.getLogger(__name__)
 
@@ -63,11 +64,11 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 # group produces (joins, edits, reactions) is never sent in the first place.
 ALLOWED_UPDATES = ("message", "callback_query")
 CALLBACK_DATA_LIMIT = 64  # bytes, Telegram's limit for callback_data
+NAME_LIMIT = 120  # Contact.display_name
 # A leading "/ambil@DesmigrasBot ADU-7K3P" (how Telegram writes commands in
 # groups) becomes "/ambil ADU-7K3P", which the satgas parser understands.
 _COMMAND_MENTION = re.compile(r"^(/\w+)@\w+")
 _NUMBERED_LABEL = re.compile(r"^\d{1,2}\.\s+")
-_SATGAS_WORD = re.compile(r"^/?(kasus|lihat|ambil|catat|balas|selesai|rujuk|lepas|bantuan|peserta)\b", re.IGNORECASE)
 
 T = TypeVar("T")
 
@@ -106,9 +107,26 @@ class Parsed:
 def is_known_update(data: dict[str, Any]) -> bool:
     """A dict with an integer update_id and at least one update type Telegram defines."""
     update_id = data.get("update_id")
-    if not isinstance(update_id, int) or isinstance(update_id, bool):
+    if not _int64(update_id):
         return False
     return any(kind in data for kind in Update.ALL_TYPES)
+
+
+def _int64(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+
+
+def _id(value: Any) -> str:
+    """A Telegram chat or user id as we store it; anything else is malformed."""
+    if not _int64(value):
+        raise ValueError("not a Telegram id")
+    return str(value)
+
+
+def _name(user: Any) -> str:
+    if user is None:
+        return ""
+    return clip(" ".join(part for part in (user.first_name, user.last_name) if part), NAME_LIMIT)
 
 
 def parse_update(update: Update, bot_id: str = "") -> Parsed:
@@ -134,15 +152,15 @@ def _parse_message(message: Message, message_id: str, bot_id: str) -> Parsed:
     if not text and not attachments:
         return Parsed(ignored="service message (join, pin, title, ...)")
     user = message.from_user
-    name = " ".join(part for part in (user.first_name, user.last_name) if part) if user else ""
+    name = _name(user)
     if chat.type == "private":
-        sender, reply_chat = str(chat.id), ""
+        sender, reply_chat = _id(chat.id), ""
     else:
         if user is None or user.is_bot:
             return Parsed(ignored="group message without a person")
         if not _meant_for_bot(message, text, bot_id):
             return Parsed(ignored="group chatter")
-        sender, reply_chat = str(user.id), str(chat.id)
+        sender, reply_chat = _id(user.id), _id(chat.id)
     return Parsed(
         inbound=Inbound(
             channel=TELEGRAM,
@@ -159,7 +177,7 @@ def _parse_message(message: Message, message_id: str, bot_id: str) -> Parsed:
 def _meant_for_bot(message: Message, text: str, bot_id: str) -> bool:
     """In a group only commands, satgas verbs and replies to the bot are ours;
     other talk between members is neither answered nor stored."""
-    if text.startswith("/") or _SATGAS_WORD.match(text):
+    if text.startswith("/") or SATGAS_COMMAND.match(text):
         return True
     replied = message.reply_to_message
     return bool(replied and replied.from_user and bot_id and str(replied.from_user.id) == bot_id)
@@ -197,9 +215,9 @@ def _parse_callback(update: Update, message_id: str) -> Parsed:
     user = query.from_user
     message = query.message
     if message is not None and message.chat.type != "private":
-        sender, reply_chat = str(user.id), str(message.chat.id)
+        sender, reply_chat = _id(user.id), _id(message.chat.id)
     else:
-        sender, reply_chat = str(message.chat.id if message is not None else user.id), ""
+        sender, reply_chat = _id(message.chat.id if message is not None else user.id), ""
     # The core reads the tap as the button's label typed by the person, with the
     # option value as payload (so flows never depend on how buttons look).
     label = _button_label(message, query.data) if isinstance(message, Message) else None
@@ -210,7 +228,7 @@ def _parse_callback(update: Update, message_id: str) -> Parsed:
             text=label or query.data,
             message_id=message_id,
             payload=query.data,
-            sender_name=" ".join(part for part in (user.first_name, user.last_name) if part),
+            sender_name=_name(user),
             chat=reply_chat,
         ),
         callback_query_id=query.id,
@@ -295,9 +313,9 @@ class TelegramWebhook:
         body = await request.body()  # the app refuses bodies over its limit with 413
         try:
             data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return JSONResponse({"ok": False, "error": "malformed JSON"}, status_code=400)
-        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+        if not isinstance(data, dict) or not _int64(data.get("update_id")):
             return JSONResponse({"ok": False, "error": "not a Telegram update"}, status_code=400)
         if not is_known_update(data):
             return JSONResponse({"ok": False, "error": "unknown update type"}, status_code=422)
@@ -363,8 +381,8 @@ class TelegramPoller:
             except TelegramError as error:
                 logger.warning("telegram getUpdates failed: %s", type(error).__name__)
                 await asyncio.sleep(self.retry_delay)
-            except Exception:
-                logger.exception("telegram poller pass failed")
+            except Exception as error:
+                logger.error("telegram poller pass failed: %s", where(error))
                 await asyncio.sleep(self.retry_delay)
 
 

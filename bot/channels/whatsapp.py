@@ -33,7 +33,7 @@ from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.app import Bot
-from bot.channels import WHATSAPP
+from bot.channels import WHATSAPP, clip
 from bot.channels.intake import take
 from bot.channels.parts import PartJournal, send_in_parts
 from bot.channels.split import WHATSAPP_LIMIT, split_text
@@ -51,6 +51,9 @@ PREFIX = "whatsapp:"
 EMPTY_TWIML = str(MessagingResponse())
 MAX_MEDIA = 10  # Twilio sends at most 10 media items per message
 _PHONE = re.compile(r"^\+?\d{6,15}$")
+_SID = re.compile(r"^[A-Za-z]{2}[0-9A-Za-z]{8,62}$")
+NAME_LIMIT = 120  # Contact.display_name
+PAYLOAD_LIMIT = 200  # InboundMessage.payload
 _COORDINATE = re.compile(r"^-?\d{1,3}(\.\d+)?$")
 
 
@@ -133,6 +136,8 @@ def parse_message(form: MultiDict) -> Parsed:
     sender = form.get("From", "")
     if not sid or not sender:
         return Parsed(invalid="MessageSid and From are required")
+    if not _SID.match(sid):
+        return Parsed(invalid="MessageSid is malformed")
     if "MessageStatus" in form and not form.get("Body") and not form.get("NumMedia"):
         return Parsed(ignored="status callback")
     if not sender.startswith(PREFIX) or not _PHONE.match(sender[len(PREFIX):]):
@@ -152,7 +157,7 @@ def parse_message(form: MultiDict) -> Parsed:
         if not (_COORDINATE.match(latitude) and _COORDINATE.match(longitude)):
             return Parsed(invalid="Latitude/Longitude are not numbers")
         text = f"lokasi: {float(latitude):.6f},{float(longitude):.6f}"
-    payload = form.get("ButtonPayload") or form.get("ListId") or None
+    payload = clip(form.get("ButtonPayload") or form.get("ListId") or "", PAYLOAD_LIMIT) or None
     return Parsed(
         inbound=Inbound(
             channel=WHATSAPP,
@@ -161,7 +166,7 @@ def parse_message(form: MultiDict) -> Parsed:
             message_id=sid,
             payload=payload,
             attachments=attachments,
-            sender_name=form.get("ProfileName", ""),
+            sender_name=clip(form.get("ProfileName", ""), NAME_LIMIT),
         )
     )
 
