@@ -259,6 +259,13 @@ def _status_text(content: Content, settings: cases.ComplaintSettings, case: Case
     )
 
 
+# Clear requests to the bot itself are never forwarded as a reply to the satgas.
+NOT_A_REPLY = {
+    "hapus_data", "darurat", "lapor_masalah", "cek_status", "menu", "minta_petugas",
+    "daftar_pelatihan", "batal_pelatihan", "info_pelatihan",
+}
+
+
 def forward_reporter_reply(turn: Turn) -> bool:
     """After a satgas message, the reporter's next free-text answer goes back to
     the satgas handling the case (the reporter was told they can reply)."""
@@ -273,6 +280,9 @@ def forward_reporter_reply(turn: Turn) -> bool:
         return False
     if len(turn.text) < 3 or turn.text.strip().isdigit():
         return False
+    understanding = turn.understand()
+    if understanding.intent in NOT_A_REPLY and understanding.confidence >= turn.nlu_threshold:
+        return False  # a request to the bot ("hapus data saya"), not an answer to the satgas
     cases.log(turn.session, case, "pelapor", "balasan_pelapor", turn.now, note=turn.text)
     for channel, address in _case_audience(turn.session, case):
         turn.notify(channel, address, Outbound(turn.content.text("satgas_reporter_message", code=case.code, message=turn.text)))

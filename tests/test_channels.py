@@ -110,7 +110,7 @@ def test_telegram_bad_input_gets_4xx_and_nothing_is_processed(database_url, clas
         assert post(b'{"update_id": 8, "message": "not an object"}').status_code == 400
         assert post(b'{"update_id": 9, "message": {"message_id": 1}}').status_code == 400
         assert post(b'{"update_id": 10, "callback_query": {"id": "x", "data": "menu"}}').status_code == 400
-        assert post(b"[" * 60_000 + b"]" * 60_000).status_code == 400  # nesting deeper than the parser goes
+        assert post(b"[" * 30_000 + b"]" * 30_000).status_code == 400  # nesting deeper than the parser goes
         assert post(json.dumps(tg_message(555004, update_id=10**30)).encode()).status_code == 400
         assert post(json.dumps(tg_message(10**30, "halo")).encode()).status_code == 400
         huge = json.dumps(tg_message(555004, "x" * 70_000)).encode()

@@ -174,6 +174,9 @@ def test_unclaimed_normal_case_is_reminded_daily(chat: Chat, bot: Bot, clock) ->
 
 def test_deleting_data_anonymises_the_case_but_keeps_statistics(chat: Chat, bot: Bot) -> None:
     code = report_unpaid_wages(chat)
+    Chat(bot, sender=SATGAS_2).send(f"ambil {code}")
+    Chat(bot, sender=SATGAS_2).send(f"balas {code} Bu Siti, kami sudah menelepon PT Maju Jaya")
+    bot.outbox.deliver("console", lambda row: "")  # everything so far was sent
     chat.send("hapus data saya")
     chat.send("1")
     with bot.sessions() as session:
@@ -182,9 +185,9 @@ def test_deleting_data_anonymises_the_case_but_keeps_statistics(chat: Chat, bot:
     assert case.worker_name is None and case.description is None and case.employer is None
     assert case.category == "gaji_tidak_dibayar" and case.country == "malaysia" and case.village_code == "jlamprang"
     assert all(note is None for note in notes)
-    satgas = Chat(bot, sender=SATGAS_1)
-    satgas.send(f"ambil {code}")
-    assert "menghapus datanya" in satgas.says(f"balas {code} halo bu")
+    # messages the reporter received (satgas news included) no longer hold their data
+    assert not any("PT Maju Jaya" in text for text in outbox_to(bot, chat.sender))
+    assert "menghapus datanya" in Chat(bot, sender=SATGAS_2).says(f"balas {code} halo bu")
 
 
 def test_twenty_concurrent_claimers_exactly_one_wins(postgres_url, classifier, clock, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -286,3 +289,13 @@ def test_closed_cases_lose_personal_data_after_retention(chat: Chat, bot: Bot, c
         case = session.execute(select(Case).where(Case.code == code)).scalar_one()
     assert case.worker_name is None and case.description is None and case.anonymised_at is not None
     assert case.status == "selesai" and case.category == "gaji_tidak_dibayar"
+
+
+def test_a_request_after_a_satgas_message_is_not_forwarded_as_a_reply(chat: Chat, bot: Bot) -> None:
+    code = report_unpaid_wages(chat)
+    satgas = Chat(bot, sender=SATGAS_1)
+    satgas.send(f"ambil {code}")
+    satgas.send(f"balas {code} Bu, mohon kirim foto kontraknya")
+    status = chat.says("gimana status laporan saya")
+    assert code in status and "diteruskan" not in status
+    assert not any("status laporan saya" in text for text in outbox_to(bot, SATGAS_1))
