@@ -116,7 +116,10 @@ class Core:
                 record.error = "turn_failed"
                 session.add(queue(inbound.channel, inbound.reply_address, reply, now, contact.id, record.id))
         except Exception:
-            logger.exception("could not even record the failed turn")
+            # The database itself is failing (down, disk full): nothing was stored,
+            # so do not claim it was; ask the person to send it again.
+            logger.exception("could not record the failed turn either")
+            return [Outbound(text=self.content.text("technical_problem_unsaved"))]
         return [reply]
 
     # ------------------------------------------------------------------------
