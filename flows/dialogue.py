@@ -74,10 +74,15 @@ class Dialogue:
 
         if any(followup(turn) for followup in self.followups):
             return None
-        chosen = match_choice(turn, self._current_options(turn))
+        options = self._current_options(turn)
+        chosen = match_choice(turn, options)
         if chosen is not None:
             turn.record("option_chosen", value=chosen)
             return self.dispatch(turn, chosen, None)
+        if looks_like_a_number(turn.text):
+            # "12" when the menu has 10 items is a slip, not a question for NLU.
+            turn.say(turn.content.text("choose_number", count=len(options)))
+            return self.show_menu(turn, with_intro=False) if not turn.conversation.options else None
 
         understanding = turn.understand()
         if safety.nlu_says_danger(turn):
@@ -102,6 +107,8 @@ class Dialogue:
 
     def interrupt(self, turn: Turn) -> bool:
         """Inside a form, an answer that fits no option may be a question."""
+        if looks_like_a_number(turn.text) or len(turn.text.split()) < 2:
+            return False  # a slip on the keypad or a one-word answer, not a question
         understanding = turn.understand()
         if understanding.confidence < turn.nlu_threshold:
             return False
@@ -135,6 +142,10 @@ class Dialogue:
     def _emoji_only(self, turn: Turn) -> None:
         turn.say(turn.content.text("emoji_only"))
         self.show_menu(turn, with_intro=False)
+
+
+def looks_like_a_number(text: str) -> bool:
+    return for_matching(text).replace(" ", "").isdigit()
 
 
 def prefill_from(

@@ -176,3 +176,13 @@ def test_flood_is_rate_limited_politely_and_nothing_is_dropped(chat: Chat, bot, 
     assert stored == limit + 2 and limited == 2
     clock.advance(timedelta(minutes=2))
     assert "selamat datang" in chat.says("halo").lower()
+
+
+def test_a_number_outside_the_menu_asks_again_without_guessing(chat: Chat, bot) -> None:  # type: ignore[no-untyped-def]
+    chat.send("halo")
+    calls = bot.classifier.calls
+    text = chat.says("12")
+    assert "1 sampai 10" in text
+    assert bot.classifier.calls == calls
+    chat.send("hapus data saya")
+    assert "1 sampai 2" in chat.says("7")
