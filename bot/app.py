@@ -17,7 +17,7 @@ from bot.config import Settings
 from bot.content import Content, load_content
 from bot.core import Core
 from bot.outbox import Outbox
-from bot.storage.db import make_engine, make_session_factory, migrate
+from bot.storage.db import hold_startup_lock, make_engine, make_session_factory, migrate
 from bot.training_catalog import load_catalog, sync_catalog
 from bot.villages import load_villages, sync_villages
 from flows import dialogue as standard
@@ -100,6 +100,7 @@ def build_bot(
     sessions = make_session_factory(engine)
     content = load_content(settings.content_dir)
     with sessions() as session, session.begin():
+        hold_startup_lock(session.connection())
         sync_villages(session, load_villages(settings.content_dir))
         sync_catalog(session, load_catalog(settings.content_dir))
     classifier = classifier or load_classifier(current_model_path(settings.model_dir))

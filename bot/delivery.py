@@ -35,7 +35,7 @@ from sqlalchemy import select
 
 from bot.app import Bot
 from bot.channels import ChannelSender, where
-from bot.outbox import DeliveryStats, TemporaryDeliveryError
+from bot.outbox import DeliveryStats, PostponeDelivery
 from bot.storage.models import OutboundMessage
 
 logger = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ class Totals:
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    postponed: int = 0
     timers_fired: int = 0
     by_channel: dict[str, DeliveryStats] = field(default_factory=dict)
 
@@ -60,10 +61,12 @@ class Totals:
         self.sent += stats.sent
         self.retried += stats.retried
         self.failed += stats.failed
+        self.postponed += stats.postponed
         mine = self.by_channel.setdefault(channel, DeliveryStats())
         mine.sent += stats.sent
         mine.retried += stats.retried
         mine.failed += stats.failed
+        mine.postponed += stats.postponed
 
 
 class InOrder:
@@ -101,7 +104,7 @@ class InOrder:
                 # that would use up this message's attempts.
                 waits.append((due - now).total_seconds() + 0.5)
         if earlier:
-            raise TemporaryDeliveryError(
+            raise PostponeDelivery(
                 f"waiting for earlier message #{earlier[0][0]} to the same chat", retry_after=max(1.0, min(waits))
             )
         return self.sender.send(row)

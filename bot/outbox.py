@@ -29,6 +29,15 @@ class PermanentDeliveryError(Exception):
     """The provider refused for good (blocked bot, invalid number): do not retry."""
 
 
+class PostponeDelivery(Exception):
+    """Not a failure: the message must wait (for an earlier one to the same chat,
+    or for an answer to a WhatsApp template). Uses up no attempt."""
+
+    def __init__(self, reason: str, retry_after: float) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
 class TemporaryDeliveryError(Exception):
     """Worth retrying (timeouts, 5xx, rate limits)."""
 
@@ -69,6 +78,7 @@ class DeliveryStats:
     sent: int = 0
     retried: int = 0
     failed: int = 0
+    postponed: int = 0
 
 
 class Outbox:
@@ -76,7 +86,7 @@ class Outbox:
         self,
         sessions: sessionmaker[Session],
         clock: Optional[Clock] = None,
-        max_attempts: int = 8,
+        max_attempts: int = 14,  # 2 s doubling, capped at 10 min: about an hour of provider outage
         base_delay: float = 2.0,
         max_delay: float = 600.0,
         lease: float = 120.0,
@@ -138,12 +148,25 @@ class Outbox:
             row.next_attempt_at = now + timedelta(seconds=delay)
             return "retry"
 
+    def postpone(self, message_id: int, reason: str, retry_after: float) -> None:
+        now = self.clock.now()
+        with self.sessions() as session, session.begin():
+            row = session.get(OutboundMessage, message_id, with_for_update=True)
+            if row is None or row.status != "sending":
+                return
+            row.status, row.last_error = "pending", reason[:500]
+            row.attempts = max(0, row.attempts - 1)  # the claim counted one; waiting is not trying
+            row.next_attempt_at = now + timedelta(seconds=retry_after)
+
     def deliver(self, channel: str, send: Sender, limit: int = 20) -> DeliveryStats:
         """One pass over what is due on a channel."""
         stats = DeliveryStats()
         for row in self.claim(channel, limit):
             try:
                 provider_id = send(row)
+            except PostponeDelivery as wait:
+                self.postpone(row.id, str(wait), wait.retry_after)
+                stats.postponed += 1
             except PermanentDeliveryError as error:
                 self.settle_failed(row.id, str(error), permanent=True)
                 stats.failed += 1

@@ -79,7 +79,7 @@ def _expand_number(turn: Turn) -> Optional[str]:
         select(OutboundMessage.options)
         .where(
             OutboundMessage.channel == turn.inbound.channel,
-            OutboundMessage.address == turn.inbound.sender,
+            OutboundMessage.address == turn.inbound.reply_address,  # the group, when typed in one
             OutboundMessage.contact_id.is_(None),
         )
         .order_by(OutboundMessage.id.desc())

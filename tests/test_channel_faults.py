@@ -68,6 +68,7 @@ def test_provider_faults_every_message_delivered_exactly_once(database_url, clas
             "worker_sent": rig.worker.totals.sent,
             "worker_retries": rig.worker.totals.retried,
             "worker_failed": rig.worker.totals.failed,
+            "worker_postponed_for_order": rig.worker.totals.postponed,
         }
         _print_figures(f"fault test [{request.node.callspec.id}]", figures)
 

@@ -21,7 +21,9 @@ from bot.clock import Clock
 from bot.storage.models import Event, OutboundMessage
 
 PART_EVENT = "delivery_part"
-PROVIDER_ID_COLUMN = 100
+# The column is Text; this cap only keeps one row readable (a 4096-character
+# Telegram text never needs more than a handful of parts).
+PROVIDER_ID_COLUMN = 1000
 
 # Sends part `index` with text `part`; returns the provider's id for it.
 SendPart = Callable[[int, str], str]

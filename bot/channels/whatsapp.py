@@ -39,7 +39,7 @@ from bot.channels.parts import PartJournal, send_in_parts
 from bot.channels.split import WHATSAPP_LIMIT, split_text
 from bot.channels.whatsapp_window import HOLD_MARK, Decision, Window
 from bot.messages import Attachment, Inbound, Option, Outbound
-from bot.outbox import PermanentDeliveryError, TemporaryDeliveryError
+from bot.outbox import PermanentDeliveryError, PostponeDelivery, TemporaryDeliveryError
 from bot.privacy import mask, mask_digits
 from bot.storage.models import OutboundMessage
 
@@ -274,11 +274,9 @@ class WhatsAppSender:
             logger.info("whatsapp: gave up on %s message(s) to %s", others + 1, mask(row.address))
             raise PermanentDeliveryError(reason)
         if verdict.decision is Decision.JOIN:
-            raise TemporaryDeliveryError(f"{HOLD_MARK} held: waiting for an answer to the template", retry_after=verdict.wait)
+            raise PostponeDelivery(f"{HOLD_MARK} held: waiting for an answer to the template", retry_after=verdict.wait)
         sid = self._create(row.address, **self.template)
-        raise TemporaryDeliveryError(
-            f"{HOLD_MARK} held: template {sid} sent, waiting for an answer", retry_after=verdict.wait
-        )
+        raise PostponeDelivery(f"{HOLD_MARK} held: template {sid} sent, waiting for an answer", retry_after=verdict.wait)
 
     def _create(self, address: str, **fields: str) -> str:
         try:

@@ -11,7 +11,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -23,7 +23,7 @@ def make_engine(url: str) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, future=True, connect_args={"check_same_thread": False, "timeout": 30}
+            url, future=True, hide_parameters=True, connect_args={"check_same_thread": False, "timeout": 30}
         )
 
         @event.listens_for(engine, "connect")
@@ -43,7 +43,8 @@ def make_engine(url: str) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, future=True, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # hide_parameters: a failed statement's error must not carry people's messages into the logs.
+    return create_engine(url, future=True, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -61,5 +62,17 @@ def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (idempotent; run at every start)."""
     config = alembic_config(engine)
     with engine.begin() as connection:
+        hold_startup_lock(connection)
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+STARTUP_LOCK = 7_241_001  # any constant; shared by every Desmigras process on one database
+
+
+def hold_startup_lock(connection: Connection) -> None:
+    """Several workers starting together must not migrate or load villages at
+    the same time; PostgreSQL serialises them with a transaction advisory lock
+    (SQLite's BEGIN IMMEDIATE already does)."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({STARTUP_LOCK})")

@@ -89,7 +89,10 @@ class OutboundMessage(Base):
     caused them and sent afterwards by the channel's deliverer."""
 
     __tablename__ = "outbound_messages"
-    __table_args__ = (Index("ix_outbox_pending", "status", "channel", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_pending", "status", "channel", "next_attempt_at"),
+        Index("ix_outbox_chat", "channel", "address", "status"),
+    )
 
     id: Mapped[int] = Column(Integer, primary_key=True)
     channel: Mapped[str] = Column(String(20), nullable=False)
@@ -102,7 +105,7 @@ class OutboundMessage(Base):
     attempts: Mapped[int] = Column(Integer, nullable=False, default=0)
     next_attempt_at: Mapped[datetime] = Column(DateTime, nullable=False)
     last_error: Mapped[Optional[str]] = Column(Text)
-    provider_message_id: Mapped[Optional[str]] = Column(String(100))
+    provider_message_id: Mapped[Optional[str]] = Column(Text)  # several ids when a long message was split
     created_at: Mapped[datetime] = Column(DateTime, nullable=False)
     sent_at: Mapped[Optional[datetime]] = Column(DateTime)
 
