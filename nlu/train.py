@@ -22,7 +22,7 @@ def train(model_dir: Path = DEFAULT_MODEL_DIR, force: bool = False) -> Path:
         return target
     from rasa.model_training import train_nlu
 
-    print(f"==> Melatih model NLU ({target.name}); sekitar 2-4 menit...", file=sys.stderr)
+    print(f"==> Melatih model NLU ({target.name}); sekitar 5-8 menit di 2 core...", file=sys.stderr)
     started = time.monotonic()
     result = train_nlu(
         config=str(CONFIG_FILE),
