@@ -29,6 +29,8 @@ class ComplaintSettings:
     escalation_minutes: int
     reminder_hours: int
     retention_days: int
+    utc_offset_hours: int
+    timezone_label: str
     urgent_categories: tuple[str, ...]
     statuses: dict[str, str]
     referrals: dict[str, str]
@@ -45,6 +47,8 @@ def load_settings(content_dir: Path) -> ComplaintSettings:
             escalation_minutes=int(settings["escalation_minutes"]),
             reminder_hours=int(settings["reminder_hours"]),
             retention_days=int(settings["retention_days"]),
+            utc_offset_hours=int(settings["utc_offset_hours"]),
+            timezone_label=str(settings["timezone_label"]),
             urgent_categories=tuple(settings["urgent_categories"]),
             statuses=dict(raw["statuses"]),
             referrals=dict(raw["referrals"]),
@@ -53,6 +57,12 @@ def load_settings(content_dir: Path) -> ComplaintSettings:
         )
     except (KeyError, TypeError, ValueError) as error:
         raise ContentError(f"{path}: pengaturan tidak lengkap atau salah ({error})") from error
+
+
+def local_time(settings: ComplaintSettings, moment: datetime, with_year: bool = True) -> str:
+    """Stored UTC shown as village time, e.g. '23-11-2026 18:20 WIB'."""
+    shown = moment + timedelta(hours=settings.utc_offset_hours)
+    return shown.strftime("%d-%m-%Y %H:%M" if with_year else "%d-%m %H:%M") + f" {settings.timezone_label}"
 
 
 def new_code(session: Session) -> str:

@@ -254,7 +254,7 @@ def _status_text(content: Content, settings: cases.ComplaintSettings, case: Case
         code=case.code,
         category=settings.categories.get(case.category, case.category),
         status=settings.statuses.get(case.status, case.status),
-        created=case.created_at.strftime("%d-%m-%Y %H:%M UTC"),
+        created=cases.local_time(settings, case.created_at),
         update=update_line,
     )
 
@@ -353,7 +353,7 @@ def fire_timers(ctx: TickContext) -> int:
             code=case.code,
             category=settings.categories.get(case.category, case.category),
             village=village.name,
-            created=case.created_at.strftime("%d-%m-%Y %H:%M UTC"),
+            created=cases.local_time(settings, case.created_at),
         )
         for channel, address in alert_recipients(ctx.session, case.village_code):
             ctx.notify(channel, address, Outbound(text))

@@ -149,7 +149,7 @@ def _list(turn: Turn, member: SatgasMember, _command: Command) -> None:
         flag = "🚨 " if case.urgent else ""
         lines.append(
             f"- {flag}*{case.code}* {settings.categories.get(case.category, case.category)}, "
-            f"{settings.statuses.get(case.status, case.status)} ({case.created_at:%d-%m %H:%M})"
+            f"{settings.statuses.get(case.status, case.status)} ({cases.local_time(settings, case.created_at, with_year=False)})"
         )
     turn.say("\n".join(lines))
 
@@ -160,7 +160,8 @@ def _show(turn: Turn, member: SatgasMember, command: Command) -> None:
         return
     settings = settings_of(turn.content)
     history = "\n".join(
-        f"{event.created_at:%d-%m %H:%M} {event.kind} ({event.actor})" + (f": {event.note}" if event.note else "")
+        f"{cases.local_time(settings, event.created_at, with_year=False)} {event.kind} ({event.actor})"
+        + (f": {event.note}" if event.note else "")
         for event in cases.history(turn.session, case)
     )
     turn.say(
