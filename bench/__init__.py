@@ -1,0 +1,1 @@
+"""Load benchmark for the WhatsApp webhook (see bench/README.md)."""
