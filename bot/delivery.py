@@ -188,7 +188,7 @@ class DeliveryWorker:
 def main() -> None:
     """`python -m bot.delivery`: the worker as its own process."""
     from bot.app import build_bot
-    from bot.channels import ConfigError, build_senders, check_settings
+    from bot.channels import build_senders, channels_or_exit
     from bot.config import Settings
     from bot.content import ContentError
     from bot.channels import configure_logging
@@ -196,15 +196,11 @@ def main() -> None:
 
     configure_logging()
     settings = Settings()
-    try:
-        channels = check_settings(settings)
-    except ConfigError as error:
-        sys.exit(str(error))
-    if not channels.names:
-        sys.exit(
-            "Tidak ada kanal yang diatur (TELEGRAM_BOT_TOKEN / TWILIO_*): tidak ada yang perlu dikirim."
-            " / No channel is configured (TELEGRAM_BOT_TOKEN / TWILIO_*): nothing to deliver."
-        )
+    channels = channels_or_exit(
+        settings,
+        "Tidak ada kanal yang diatur (TELEGRAM_BOT_TOKEN / TWILIO_*): tidak ada yang perlu dikirim."
+        " / No channel is configured (TELEGRAM_BOT_TOKEN / TWILIO_*): nothing to deliver.",
+    )
     try:
         bot = build_bot(settings)
     except (ContentError, ModelMissingError) as error:

@@ -33,7 +33,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from bot.app import Bot
-from bot.channels import Channels, ConfigError, build_senders, check_settings, configure_logging
+from bot.channels import Channels, build_senders, channels_or_exit, check_settings, configure_logging
 from bot.config import Settings
 from bot.delivery import DeliveryWorker
 from bot.storage.models import OutboundMessage
@@ -200,12 +200,7 @@ def main() -> None:
     """`python -m bot.web`: check the settings, then serve with uvicorn."""
     configure_logging()
     settings = Settings()
-    try:
-        channels = check_settings(settings)
-    except ConfigError as error:
-        sys.exit(str(error))
-    if not channels.names:
-        sys.exit(NO_CHANNEL)
+    channels = channels_or_exit(settings, NO_CHANNEL)
     if channels.telegram and channels.telegram_mode == "polling" and settings.web_workers > 1:
         sys.exit(
             "Mode polling Telegram hanya boleh satu proses: DESMIGRAS_WEB_WORKERS=1 atau pakai webhook."

@@ -14,6 +14,7 @@ which variable to set, in Indonesian and English.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -78,6 +79,18 @@ def telegram_mode(settings: Settings) -> str:
     if settings.telegram_mode:
         return settings.telegram_mode
     return "webhook" if settings.public_url else "polling"
+
+
+def channels_or_exit(settings: Settings, when_none: str) -> Channels:
+    """For process entry points: the configured channels, or exit with a clear
+    message when a channel is incomplete or none is configured."""
+    try:
+        channels = check_settings(settings)
+    except ConfigError as error:
+        sys.exit(str(error))
+    if not channels.names:
+        sys.exit(when_none)
+    return channels
 
 
 def check_settings(settings: Settings) -> Channels:
