@@ -272,18 +272,22 @@ async def closed_loop(name: str, send: Sender, sources: list[Any], max_messages:
 
         async def user(source: Any) -> None:
             while next(budget) < max_messages and now() - start < max_seconds:
-                item = source.next()
-                t0 = now()
-                try:
-                    status: Any = await send(client, item)
-                except httpx.HTTPError as error:
-                    status = type(error).__name__
-                result.record(status, now() - t0)
+                await timed_send(send, client, source.next(), result)
 
         await asyncio.gather(*(user(s) for s in sources))
         result.seconds = now() - start
     result.extra["concurrency"] = len(sources)
     return result
+
+
+async def timed_send(send: Sender, client: httpx.AsyncClient, item: tuple[str, str], result: Result) -> None:
+    """One request, its latency and its outcome (HTTP status or the error's name)."""
+    t0 = now()
+    try:
+        status: Any = await send(client, item)
+    except httpx.HTTPError as error:
+        status = type(error).__name__
+    result.record(status, now() - t0)
 
 
 async def open_loop(name: str, send: Sender, users: int, prefix: int, rate: float, seconds: float,
@@ -302,12 +306,7 @@ async def open_loop(name: str, send: Sender, users: int, prefix: int, rate: floa
         start = now()
 
         async def one(item: tuple[str, str]) -> None:
-            t0 = now()
-            try:
-                status: Any = await send(client, item)
-            except httpx.HTTPError as error:
-                status = type(error).__name__
-            result.record(status, now() - t0)
+            await timed_send(send, client, item, result)
 
         for k in range(total):
             due = start + k / rate
