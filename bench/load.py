@@ -147,6 +147,50 @@ def memory(pid: int) -> dict[str, Optional[float]]:
     return {str(p): vm_hwm_mb(p) for p in tree(pid)}
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by these processes (from /proc)."""
+    total = 0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / TICKS
+
+
+def postgres_pids() -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if Path(f"/proc/{entry}/comm").read_text().strip() == "postgres":
+                    found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+class CpuMeter:
+    """CPU seconds of the server (its whole process tree), PostgreSQL and this
+    load generator over one phase: says where a message's CPU goes on the 2 cores."""
+
+    def __init__(self, roots: list[int]) -> None:
+        self.roots = roots
+        self.start = self._read()
+
+    def _read(self) -> dict[str, float]:
+        server = cpu_seconds([p for root in self.roots for p in tree(root)])
+        return {"server": server, "postgres": cpu_seconds(postgres_pids()), "load_generator": sum(os.times()[:2])}
+
+    def per_message_ms(self, messages: int) -> dict[str, float]:
+        end = self._read()
+        return {f"cpu_ms_per_msg_{k}": round(1000 * (end[k] - self.start[k]) / max(1, messages), 2) for k in end}
+
+
 async def wait_http(url: str, deadline_s: float, proc: subprocess.Popen, method: str = "GET", body: Any = None) -> float:
     start = now()
     async with httpx.AsyncClient(timeout=5) as client:
@@ -378,27 +422,35 @@ class Server:
     public_url: str
     database_url: str
     startup_s: float
+    delivery: Optional[subprocess.Popen] = None  # `python -m bot.delivery`, when not inside the web process
+
+    @property
+    def pids(self) -> list[int]:
+        return [self.proc.pid] + ([self.delivery.pid] if self.delivery else [])
 
 
-async def start_server(procs: Procs, label: str, database_url: str, twilio_url: str, workers: int, logs: Path) -> Server:
+async def start_server(procs: Procs, label: str, database_url: str, twilio_url: str, workers: int, logs: Path,
+                       separate_delivery: bool = False) -> Server:
     port = free_port()
     public = f"http://127.0.0.1:{port}"
     env = base_env()
     env.update(
         DESMIGRAS_DATABASE_URL=database_url, DESMIGRAS_PUBLIC_URL=public, DESMIGRAS_HOST="127.0.0.1",
-        DESMIGRAS_PORT=str(port), DESMIGRAS_WEB_WORKERS=str(workers), DESMIGRAS_WORKER_IN_WEB="1",
+        DESMIGRAS_PORT=str(port), DESMIGRAS_WEB_WORKERS=str(workers),
+        DESMIGRAS_WORKER_IN_WEB="0" if separate_delivery else "1",
         DESMIGRAS_RATE_LIMIT=RATE_LIMIT, TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN,
         TWILIO_WHATSAPP_FROM=WHATSAPP_FROM, TWILIO_API_URL=twilio_url,
     )
     proc = procs.start([PY, "-m", "bot.web"], env, logs / f"web-{label}.log")
     startup = await wait_http(public + "/health", 600, proc)
+    delivery = procs.start([PY, "-m", "bot.delivery"], env, logs / f"delivery-{label}.log") if separate_delivery else None
     if workers > 1:  # /health is answered by the first worker up: wait until every worker logged that it serves
         log, deadline = logs / f"web-{label}.log", now() + 600
         while log.read_text(errors="replace").count("serving whatsapp") < workers and now() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"{label} exited (see {log})")
             await asyncio.sleep(1)
-    return Server(label, proc, public, public, database_url, startup)
+    return Server(label, proc, public, public, database_url, startup, delivery)
 
 
 def outbox_counts(database_url: str) -> dict[str, int]:
@@ -522,12 +574,13 @@ DRAIN_LIMIT = 300.0  # s; -1 in the table: the worker had not finished by then
 
 
 async def bench_server(procs: Procs, plan: Plan, label: str, db: str, database_url: str, workers: int, twilio_url: str,
-                       logs: Path, prefix: int, full_set: bool, out: dict[str, Any]) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {label}: starting web app ({workers} worker(s))...", flush=True)
+                       logs: Path, prefix: int, full_set: bool, out: dict[str, Any], separate_delivery: bool = False) -> None:
+    where = "a separate delivery process" if separate_delivery else "delivery inside the web process"
+    print(f"[{time.strftime('%H:%M:%S')}] {label}: starting web app ({workers} worker(s), {where})...", flush=True)
     t0 = now()
-    server = await start_server(procs, label, database_url, twilio_url, workers, logs)
+    server = await start_server(procs, label, database_url, twilio_url, workers, logs, separate_delivery)
     ready = now() - t0
-    entry: dict[str, Any] = {"database": db, "workers": workers, "ready_s": round(ready, 1), "phases": {}}
+    entry: dict[str, Any] = {"database": db, "workers": workers, "delivery": where, "ready_s": round(ready, 1), "phases": {}}
     out["servers"][label] = entry
     try:
         send = bot_sender(server.url, server.public_url)
@@ -543,13 +596,17 @@ async def bench_server(procs: Procs, plan: Plan, label: str, db: str, database_u
         cpu0 = sum(os.times()[:2])
         for name, run in phases:
             print(f"[{time.strftime('%H:%M:%S')}] {label}: {name}...", flush=True)
+            meter = CpuMeter(server.pids)
             result = await run()
+            result.extra.update(meter.per_message_ms(result.ok))
             entry["phases"][name] = result.summary()
             http_ok += result.ok
             print(f"    {json.dumps(result.summary())}", flush=True)
         entry["load_generator_cpu_s"] = round(sum(os.times()[:2]) - cpu0, 1)
         entry["drain_s"] = round(await drain(database_url, DRAIN_LIMIT), 1)
         entry["peak_rss_mb"] = memory(server.proc.pid)
+        if server.delivery is not None:
+            entry["peak_rss_mb_delivery"] = vm_hwm_mb(server.delivery.pid)
         entry["peak_rss_note"] = "VmHWM per process: first pid is `python -m bot.web` (with >1 worker: the uvicorn supervisor; the rest are workers)"
         async with httpx.AsyncClient() as client:
             sent = await twilio_sent(client, twilio_url)
@@ -561,6 +618,8 @@ async def bench_server(procs: Procs, plan: Plan, label: str, db: str, database_u
         print(f"    peak RSS MB {entry['peak_rss_mb']}", flush=True)
     finally:
         procs.stop(server.proc, timeout=40)
+        if server.delivery is not None:
+            procs.stop(server.delivery, timeout=40)
 
 
 async def bench_peer(procs: Procs, plan: Plan, model: Path, logs: Path, out: dict[str, Any]) -> None:
@@ -580,7 +639,9 @@ async def bench_peer(procs: Procs, plan: Plan, model: Path, logs: Path, out: dic
         for name, sources, limits in (("closed C=1", [Texts(0)], plan.c1),
                                       (f"closed C={C_HIGH}", [Texts(i) for i in range(C_HIGH)], plan.c20)):
             print(f"[{time.strftime('%H:%M:%S')}] peer: {name}...", flush=True)
+            meter = CpuMeter([proc.pid])
             result = await closed_loop(name, send, sources, *limits)
+            result.extra.update(meter.per_message_ms(result.ok))
             entry["phases"][name] = result.summary()
             print(f"    {json.dumps(result.summary())}", flush=True)
         entry["peak_rss_mb"] = memory(proc.pid)
@@ -618,6 +679,13 @@ def table(out: dict[str, Any]) -> str:
     if "peer" in out:
         lines.append(f"{'rasa peer':<26}{out['peer'].get('ready_s', 0):>8}{'':>8}{'':>7}{'':>7}{'':>6}{'':>6}{'':>7}{'':>5}{'':>5}{'':>5}{'':>8}  "
                      f"{list(out['peer'].get('peak_rss_mb', {}).values())}")
+    lines.append("")
+    lines.append(f"{'CPU ms per answered message':<40}{'server':>8}{'postgres':>9}{'load gen':>9}")
+    for label, phases in rows:
+        for name, p in phases.items():
+            if "cpu_ms_per_msg_server" in p:
+                lines.append(f"{label + ', ' + name:<40}{p['cpu_ms_per_msg_server']:>8}{p['cpu_ms_per_msg_postgres']:>9}"
+                             f"{p['cpu_ms_per_msg_load_generator']:>9}")
     lines.append("")
     for t in out.get("targets", []):
         lines.append(f"target {t['target']}: {t['value']} -> {'MET' if t['met'] else 'MISSED'}")
@@ -673,13 +741,14 @@ async def run(args: argparse.Namespace, procs: Procs) -> dict[str, Any]:
     if "sqlite" in args.only:
         await bench_server(procs, plan, "sqlite w=1", "sqlite", f"sqlite:///{workdir / 'bench.sqlite3'}", 1, twilio_url,
                            logs, 1, True, out)
-    for workers in (1, 2, 4):
-        if f"pg{workers}" not in args.only:
+    for key, workers, separate in (("pg1", 1, False), ("pg1d", 1, True), ("pg2", 2, False), ("pg2d", 2, True), ("pg4", 4, False)):
+        if key not in args.only:
             continue
         name, url = create_pg_database()
+        label = f"postgres w={workers}" + (" +delivery" if separate else "")
         try:
-            await bench_server(procs, plan, f"postgres w={workers}", "postgresql", url, workers, twilio_url, logs,
-                               1 + workers, workers == 1, out)
+            await bench_server(procs, plan, label, "postgresql", url, workers, twilio_url, logs,
+                               1 + workers + (4 if separate else 0), workers == 1, out, separate)
         finally:
             drop_pg_database(name)
     out["targets"] = targets(out)
@@ -690,7 +759,9 @@ async def run(args: argparse.Namespace, procs: Procs) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short phases (smoke run)")
-    parser.add_argument("--only", default="peer,sqlite,pg1,pg2,pg4", help="comma list of peer,sqlite,pg1,pg2,pg4")
+    parser.add_argument("--only", default="peer,sqlite,pg1,pg1d,pg2,pg4",
+                        help="comma list of peer, sqlite, pg1, pg2, pg4 (web workers, delivery inside them), "
+                             "pg1d, pg2d (the same plus a separate `python -m bot.delivery` process)")
     parser.add_argument("--out", default=str(ROOT / "reports" / "bench.json"))
     args = parser.parse_args()
     args.only = set(args.only.split(","))

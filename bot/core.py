@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Optional
 
@@ -33,6 +34,20 @@ from nlu.classifier import Classifier
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Handled:
+    """What became of one inbound message.
+
+    `stored` is what a webhook may tell the provider: True once the message is
+    in the database (new, or a repeat of one already kept). False only when
+    even the apology could not be recorded (database down, disk full): the
+    provider must then be asked to deliver it again.
+    """
+
+    replies: list[Outbound]
+    stored: bool
+
+
 class Core:
     def __init__(
         self,
@@ -52,9 +67,13 @@ class Core:
 
     def handle(self, inbound: Inbound) -> list[Outbound]:
         """Process one message exactly once; returns the replies (also queued in the outbox)."""
+        return self.take(inbound).replies
+
+    def take(self, inbound: Inbound) -> Handled:
+        """Process one message exactly once, and say whether it is safely kept."""
         message_id = inbound.message_id or f"local-{uuid.uuid4().hex}"
         try:
-            return self._turn(inbound, message_id)
+            return Handled(self._turn(inbound, message_id), stored=True)
         except Exception:
             logger.exception("turn failed for %s on %s", mask(inbound.sender), inbound.channel)
             return self._failed_turn(inbound, message_id)
@@ -71,7 +90,7 @@ class Core:
                 return []
             if self._over_rate_limit(session, contact, record, now):
                 warned = self._warned_recently(session, contact, now)
-                record.error, record.processed_at = "rate_limited", now
+                record.error = "rate_limited"
                 replies = [] if warned else [Outbound(self.content.text("rate_limited"))]
                 for reply in replies:
                     session.add(queue(inbound.channel, inbound.reply_address, reply, now, contact.id, record.id))
@@ -92,7 +111,6 @@ class Core:
             if turn.nlu_was_called:
                 understanding = turn.understand()
                 record.intent, record.confidence = understanding.intent, round(understanding.confidence, 4)
-            record.processed_at = now
             conversation.updated_at = now
             contact.last_seen_at = now
             for reply in turn.replies:
@@ -101,7 +119,7 @@ class Core:
                 session.add(queue(channel, recipient, message, now, recipient_id, record.id))
             return list(turn.replies)
 
-    def _failed_turn(self, inbound: Inbound, message_id: str) -> list[Outbound]:
+    def _failed_turn(self, inbound: Inbound, message_id: str) -> Handled:
         """Keep the message and apologise, even when the flow itself broke."""
         now = self.clock.now()
         reply = Outbound(text=self.content.text("technical_problem"))
@@ -112,15 +130,15 @@ class Core:
                     session, inbound, message_id, contact, clean(inbound.text, self.settings.max_text_length).text, now
                 )
                 if record is None:
-                    return []
+                    return Handled([], stored=True)
                 record.error = "turn_failed"
                 session.add(queue(inbound.channel, inbound.reply_address, reply, now, contact.id, record.id))
         except Exception:
             # The database itself is failing (down, disk full): nothing was stored,
             # so do not claim it was; ask the person to send it again.
             logger.exception("could not record the failed turn either")
-            return [Outbound(text=self.content.text("technical_problem_unsaved"))]
-        return [reply]
+            return Handled([Outbound(text=self.content.text("technical_problem_unsaved"))], stored=False)
+        return Handled([reply], stored=True)
 
     # ------------------------------------------------------------------------
     def _contact(self, session: Session, inbound: Inbound, now: datetime) -> Contact:
@@ -149,6 +167,14 @@ class Core:
     def _record_inbound(
         self, session: Session, inbound: Inbound, message_id: str, contact: Contact, text: str, now: datetime
     ) -> Optional[InboundMessage]:
+        """The new inbound record, or None when this provider message was seen before.
+
+        No savepoint is needed around the insert: `_contact` holds the sender's
+        row lock (SELECT ... FOR UPDATE; BEGIN IMMEDIATE on SQLite), so a second
+        delivery of the same message waits here until the first one commits, and
+        then finds it. processed_at is set now because the record only becomes
+        visible with the turn's commit, when the turn is done; it saves an UPDATE.
+        """
         existing = session.execute(
             select(InboundMessage.id).where(
                 InboundMessage.channel == inbound.channel, InboundMessage.external_id == message_id
@@ -164,12 +190,10 @@ class Core:
             payload=inbound.payload,
             attachments=[{"kind": a.kind, "reference": a.reference, "mime_type": a.mime_type} for a in inbound.attachments],
             received_at=now,
+            processed_at=now,
         )
-        try:
-            with session.begin_nested():
-                session.add(record)
-        except IntegrityError:  # a concurrent delivery of the same message won
-            return None
+        session.add(record)
+        session.flush([record])
         return record
 
     def _over_rate_limit(self, session: Session, contact: Contact, record: InboundMessage, now: datetime) -> bool:

@@ -192,7 +192,7 @@ def main() -> None:
     from bot.config import Settings
     from bot.content import ContentError
     from bot.channels import configure_logging
-    from nlu.classifier import ModelMissingError
+    from nlu.classifier import ModelMissingError, NoUnderstanding
 
     configure_logging()
     settings = Settings()
@@ -202,7 +202,7 @@ def main() -> None:
         " / No channel is configured (TELEGRAM_BOT_TOKEN / TWILIO_*): nothing to deliver.",
     )
     try:
-        bot = build_bot(settings)
+        bot = build_bot(settings, classifier=NoUnderstanding())  # sending and timers never read messages
     except (ContentError, ModelMissingError) as error:
         sys.exit(f"Desmigras tidak bisa dimulai / cannot start: {error}")
     worker = DeliveryWorker(bot, build_senders(bot, channels))

@@ -47,6 +47,15 @@ class ModelMissingError(RuntimeError):
     pass
 
 
+class NoUnderstanding:
+    """For processes that never read people's messages (the delivery worker):
+    they skip loading the model, about 1 GB of memory and seconds of start-up.
+    Asking one to understand a message is a wiring error, so it says so loudly."""
+
+    def parse(self, text: str) -> Understanding:
+        raise RuntimeError("this process does not load the NLU model; messages are handled by the web process")
+
+
 class RasaClassifier:
     """Rasa's Agent, loaded once, made callable from synchronous code.
 

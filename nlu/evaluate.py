@@ -21,10 +21,14 @@ from nlu.model_files import DEFAULT_MODEL_DIR, PROJECT_ROOT, current_model_path
 
 def evaluate(examples: list[tuple[str, str]], predict: Any) -> dict[str, Any]:
     """`predict(text) -> intent`; returns the report as a dictionary."""
+    return report_from([predict(text) for text, _ in examples], examples)
+
+
+def report_from(predicted: list[str], examples: list[tuple[str, str]]) -> dict[str, Any]:
+    """The report for predictions made elsewhere (pooled cross-validation folds score as one set)."""
     from sklearn.metrics import precision_recall_fscore_support
 
     truth = [intent for _, intent in examples]
-    predicted = [predict(text) for text, _ in examples]
     labels = sorted(set(truth))
     precision, recall, f1, support = precision_recall_fscore_support(
         truth, predicted, labels=labels, zero_division=0
@@ -54,6 +58,7 @@ def evaluate(examples: list[tuple[str, str]], predict: Any) -> dict[str, Any]:
             {"expected": t, "predicted": p, "count": n} for (t, p), n in confusions.most_common(10)
         ],
         "errors": errors,
+        "predicted": predicted,
     }
 
 

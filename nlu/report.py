@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nlu.evaluate import evaluate, load_examples, print_report
+from nlu.evaluate import evaluate, load_examples, print_report, report_from
 from nlu.model_files import CONFIG_FILE, PROJECT_ROOT, TRAINING_DIR, current_model_path, training_files
 
 COMPARE_DIR = PROJECT_ROOT / "models" / "compare"
@@ -94,7 +94,7 @@ def folds(k: int, seed: int = 42) -> list[tuple[Path, list[tuple[str, str]]]]:
     return result
 
 
-def confusion_png(report: dict[str, Any], examples: list[tuple[str, str]], predicted: list[str], out: Path) -> None:
+def confusion_png(report: dict[str, Any], examples: list[tuple[str, str]], out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -102,7 +102,7 @@ def confusion_png(report: dict[str, Any], examples: list[tuple[str, str]], predi
     from sklearn.metrics import confusion_matrix
 
     labels = sorted({i for _, i in examples})
-    matrix = confusion_matrix([i for _, i in examples], predicted, labels=labels)
+    matrix = confusion_matrix([i for _, i in examples], report["predicted"], labels=labels)
     figure, axis = plt.subplots(figsize=(11, 9))
     axis.imshow(matrix, cmap="Blues")
     axis.set_xticks(range(len(labels)), labels, rotation=90, fontsize=8)
@@ -117,6 +117,36 @@ def confusion_png(report: dict[str, Any], examples: list[tuple[str, str]], predi
     figure.tight_layout()
     figure.savefig(out, dpi=110)
     plt.close(figure)
+
+
+def without_predictions(report: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in report.items() if key != "predicted"}
+
+
+def cross_validate(config: Path, fold_sets: list[tuple[Path, list[tuple[str, str]]]]) -> dict[str, Any]:
+    """Train on k-1 folds, predict the held-back fold, and score all k folds' predictions as one set.
+
+    Pooling gives every training example exactly one out-of-fold prediction, so the
+    per-intent F1 and the confusions cover the whole training file, like `rasa test nlu --cross-validation`.
+    """
+    fold_scores, pooled_examples, pooled_predicted = [], [], []
+    for fold_dir, test_examples in fold_sets:
+        fold_model, _ = train_cached(config, fold_dir)
+        fold_report = score(fold_model, test_examples)
+        fold_scores.append(fold_report)
+        pooled_examples += test_examples
+        pooled_predicted += fold_report["predicted"]
+    pooled = report_from(pooled_predicted, pooled_examples)
+    pooled["config"], pooled["file"] = config.name, f"training data, {len(fold_sets)}-fold CV"
+    print_report(pooled, f"{config.name}, {len(fold_sets)}-fold cross-validation on the training data (pooled)")
+    confusion_png(pooled, pooled_examples, REPORTS / f"confusion_{config.stem}_cv.png")
+    return {
+        "folds": len(fold_sets),
+        "accuracy_mean": round(sum(f["accuracy"] for f in fold_scores) / len(fold_scores), 4),
+        "macro_f1_mean": round(sum(f["macro_f1"] for f in fold_scores) / len(fold_scores), 4),
+        "per_fold_macro_f1": [f["macro_f1"] for f in fold_scores],
+        "pooled": without_predictions(pooled),
+    }
 
 
 def main() -> None:
@@ -136,22 +166,10 @@ def main() -> None:
         report = score(model, heldout)
         report["config"], report["file"], report["train_seconds"] = config.name, str(HELDOUT), round(seconds, 1)
         print_report(report, f"{config.name} on held-out")
-        from nlu.classifier import RasaClassifier
-
-        classifier = RasaClassifier(model)
-        confusion_png(report, heldout, [classifier.parse(t).intent for t, _ in heldout], REPORTS / f"confusion_{config.stem}.png")
-        entry: dict[str, Any] = {"heldout": report}
+        confusion_png(report, heldout, REPORTS / f"confusion_{config.stem}.png")
+        entry: dict[str, Any] = {"heldout": without_predictions(report)}
         if fold_sets:
-            fold_scores = []
-            for fold_dir, test_examples in fold_sets:
-                fold_model, _ = train_cached(config, fold_dir)
-                fold_scores.append(score(fold_model, test_examples))
-            entry["cross_validation"] = {
-                "folds": args.folds,
-                "accuracy_mean": round(sum(f["accuracy"] for f in fold_scores) / len(fold_scores), 4),
-                "macro_f1_mean": round(sum(f["macro_f1"] for f in fold_scores) / len(fold_scores), 4),
-                "per_fold_macro_f1": [f["macro_f1"] for f in fold_scores],
-            }
+            entry["cross_validation"] = cross_validate(config, fold_sets)
         summary["candidates"][config.name] = entry
 
     print("\nside by side (same training data, same held-out file):")

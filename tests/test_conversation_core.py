@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import threading
+
 from sqlalchemy import func, select
 
 from bot.app import build_bot
-from bot.messages import Attachment
+from bot.core import Handled
+from bot.messages import Attachment, Inbound
 from bot.storage.models import Contact, Conversation, Event, InboundMessage, OutboundMessage
 from tests.chat import Chat
 from tests.conftest import make_settings
@@ -108,6 +111,32 @@ def test_duplicate_delivery_is_processed_once(chat: Chat, bot) -> None:  # type:
     with bot.sessions() as session:
         assert session.execute(select(func.count()).select_from(InboundMessage)).scalar() == 1
         assert session.execute(select(func.count()).select_from(OutboundMessage)).scalar() == len(first)
+
+
+def test_the_same_message_delivered_eight_times_at_once_is_processed_once(bot) -> None:  # type: ignore[no-untyped-def]
+    """Providers retry while the first delivery is still being handled; from a
+    brand-new sender, so the contact row is created by the race too."""
+    inbound = Inbound(channel="whatsapp", sender="+6281299990001", text="halo", message_id="SMrace0000000001")
+    barrier = threading.Barrier(8)
+    outcomes: list[Handled] = []
+
+    def deliver() -> None:
+        barrier.wait()
+        outcomes.append(bot.core.take(inbound))
+
+    threads = [threading.Thread(target=deliver) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(outcomes) == 8 and all(o.stored for o in outcomes), "every delivery may be acknowledged"
+    answered = [o for o in outcomes if o.replies]
+    assert len(answered) == 1, [o.replies for o in outcomes]
+    with bot.sessions() as session:
+        assert session.execute(select(func.count()).select_from(InboundMessage)).scalar() == 1
+        assert session.execute(select(func.count()).select_from(Contact)).scalar() == 1
+        assert session.execute(select(func.count()).select_from(OutboundMessage)).scalar() == len(answered[0].replies)
+        assert session.execute(select(InboundMessage.error)).scalar() is None
 
 
 def test_state_is_committed_with_the_turn_and_replies_are_queued(chat: Chat, bot) -> None:  # type: ignore[no-untyped-def]
