@@ -95,7 +95,7 @@ def build_bot(
 ) -> Bot:
     settings = settings or Settings()
     clock = clock or SystemClock()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, settings.sqlite_busy_timeout)
     migrate(engine)
     sessions = make_session_factory(engine)
     content = load_content(settings.content_dir)

@@ -47,6 +47,8 @@ class Settings:
     # Messages one person may send per minute before the bot stops processing
     # (they are still stored). Protects the satgas queue from floods.
     rate_limit_per_minute: int = field(default_factory=lambda: _env_int("DESMIGRAS_RATE_LIMIT", 20))
+    # SQLite only: seconds a writer waits for another's lock before "database is locked".
+    sqlite_busy_timeout: float = field(default_factory=lambda: _env_float("DESMIGRAS_SQLITE_BUSY_TIMEOUT", 30.0))
 
     # --- channels and the web app (bot.web, bot.delivery, bot.channels) -----
     # The https address the providers call, without a trailing slash, e.g.

@@ -3,13 +3,20 @@ with exponential backoff until it is sent or given up on.
 
 A message is claimed (status 'sending', with a lease) in one short transaction,
 sent outside any transaction, and settled in another. A process that dies while
-sending leaves a lease that expires, so the message is retried rather than lost;
-providers deduplicate by our idempotency key where they can.
+sending leaves a lease that expires, so the message is retried rather than lost.
+
+When the provider accepted a message but the database refuses to record it
+(SQLite busy under load, PostgreSQL restarting), the message must not be sent
+again when its lease runs out: the outbox remembers it, stops the pass (the
+database is in trouble), and records it first thing in the next pass. That
+memory lives as long as the process; a crash in that window can still
+duplicate one message (neither provider API takes an idempotency key).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable, Optional
@@ -97,6 +104,8 @@ class Outbox:
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.lease = lease
+        self._sent_not_recorded: dict[int, str] = {}  # outbox id -> provider id
+        self._journal_lock = threading.Lock()
 
     def claim(self, channel: str, limit: int = 20) -> list[OutboundMessage]:
         now = self.clock.now()
@@ -161,7 +170,11 @@ class Outbox:
     def deliver(self, channel: str, send: Sender, limit: int = 20) -> DeliveryStats:
         """One pass over what is due on a channel."""
         stats = DeliveryStats()
+        self._record_remembered()
         for row in self.claim(channel, limit):
+            if self._remembered(row.id) is not None:  # sent before its lease ran out: record, never resend
+                self._record_sent(row.id, self._remembered(row.id) or "")
+                continue
             try:
                 provider_id = send(row)
             except PostponeDelivery as wait:
@@ -175,6 +188,28 @@ class Outbox:
                 stats.retried += outcome == "retry"
                 stats.failed += outcome == "failed"
             else:
-                self.settle_sent(row.id, provider_id)
                 stats.sent += 1
+                self._record_sent(row.id, provider_id)
         return stats
+
+    def _remembered(self, message_id: int) -> Optional[str]:
+        with self._journal_lock:
+            return self._sent_not_recorded.get(message_id)
+
+    def _record_sent(self, message_id: int, provider_id: str) -> None:
+        """settle_sent, or remember that it is owed; a failure ends the pass."""
+        try:
+            self.settle_sent(message_id, provider_id)
+        except Exception:
+            with self._journal_lock:
+                self._sent_not_recorded[message_id] = provider_id
+            logger.error("message %s was sent but could not be recorded; it will not be sent again", message_id)
+            raise
+        with self._journal_lock:
+            self._sent_not_recorded.pop(message_id, None)
+
+    def _record_remembered(self) -> None:
+        with self._journal_lock:
+            owed = list(self._sent_not_recorded.items())
+        for message_id, provider_id in owed:
+            self._record_sent(message_id, provider_id)

@@ -8,7 +8,9 @@ Run with `-s` to see the figures:
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import timedelta
+from typing import Optional
 
 from sqlalchemy import func, select
 
@@ -148,3 +150,45 @@ def test_provider_down_for_longer_keeps_messages_until_it_recovers(database_url,
         rig.deliver()
         figures = accounting(rig)
         assert figures["duplicated"] == 0 and figures["lost"] == 0 and figures["rows_sent"] == 2
+
+
+class TwilioThatLocksTheDatabase(FakeTwilio):
+    """Accepts the first message, and at that moment another SQLite connection
+    takes the write lock, as a burst of webhooks does under load: the worker
+    cannot record what the provider has just accepted."""
+
+    def __init__(self, database_path: str) -> None:
+        super().__init__()
+        self.database_path = database_path
+        self.holder: Optional[sqlite3.Connection] = None
+
+    def respond(self, request):  # type: ignore[no-untyped-def]
+        if self.holder is None and request.path.endswith("/Messages.json"):
+            self.holder = sqlite3.connect(self.database_path, isolation_level=None, check_same_thread=False)
+            self.holder.execute("BEGIN IMMEDIATE")
+        return super().respond(request)
+
+    def release(self) -> None:
+        assert self.holder is not None, "the worker never sent"
+        self.holder.execute("COMMIT")
+        self.holder.close()
+
+
+def test_sent_but_not_recorded_is_never_sent_again(tmp_path, classifier, clock) -> None:  # type: ignore[no-untyped-def]
+    """The duplicate the load benchmark once saw on SQLite ("database is locked"
+    right after Twilio accepted a message): the lease ran out and the message
+    went out twice. Now the outbox remembers what it sent and records it first."""
+    path = tmp_path / "locked.sqlite3"
+    with TwilioThatLocksTheDatabase(str(path)) as twilio:
+        with running_rig(f"sqlite:///{path}", classifier, clock, twilio=twilio, sqlite_busy_timeout=0.3) as rig:
+            assert rig.whatsapp(wa_form("+6281234560500", "halo")).status_code == 200
+            queued = len(rig.rows("whatsapp"))
+            rig.worker.run_once()  # sends the first message, then cannot record it
+            twilio.release()
+            assert len(twilio.sent()) == 1
+            assert [r.status for r in rig.rows("whatsapp")][0] == "sending", "the record really failed"
+            clock.advance(timedelta(seconds=rig.bot.outbox.lease + 1))  # its lease runs out
+            rig.deliver()
+            figures = accounting(rig)
+            assert figures["duplicated"] == 0, [m.body[:40] for m in twilio.sent()]
+            assert figures["lost"] == 0 and figures["rows_sent"] == queued

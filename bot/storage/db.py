@@ -17,13 +17,13 @@ from sqlalchemy.orm import Session, sessionmaker
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, sqlite_busy_timeout: float = 30.0) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, future=True, hide_parameters=True, connect_args={"check_same_thread": False, "timeout": 30}
+            url, future=True, hide_parameters=True, connect_args={"check_same_thread": False, "timeout": sqlite_busy_timeout}
         )
 
         @event.listens_for(engine, "connect")
@@ -32,7 +32,7 @@ def make_engine(url: str) -> Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={int(sqlite_busy_timeout * 1000)}")
             cursor.close()
 
         @event.listens_for(engine, "begin")
