@@ -162,21 +162,17 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / TICKS
 
 
-def postgres_pids() -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if Path(f"/proc/{entry}/comm").read_text().strip() == "postgres":
-                    found.append(int(entry))
-            except OSError:
-                pass
-    return found
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (all cores, all processes) so far."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    return (sum(values[:8]) - idle) / TICKS
 
 
 class CpuMeter:
-    """CPU seconds of the server (its whole process tree), PostgreSQL and this
-    load generator over one phase: says where a message's CPU goes on the 2 cores."""
+    """CPU seconds of the server (its whole process tree), this load generator
+    and the whole machine (PostgreSQL, the fake Twilio and the rest included)
+    over one phase: says where a message's CPU goes on the 2 cores."""
 
     def __init__(self, roots: list[int]) -> None:
         self.roots = roots
@@ -184,7 +180,7 @@ class CpuMeter:
 
     def _read(self) -> dict[str, float]:
         server = cpu_seconds([p for root in self.roots for p in tree(root)])
-        return {"server": server, "postgres": cpu_seconds(postgres_pids()), "load_generator": sum(os.times()[:2])}
+        return {"server": server, "load_generator": sum(os.times()[:2]), "machine": machine_busy_seconds()}
 
     def per_message_ms(self, messages: int) -> dict[str, float]:
         end = self._read()
@@ -680,12 +676,12 @@ def table(out: dict[str, Any]) -> str:
         lines.append(f"{'rasa peer':<26}{out['peer'].get('ready_s', 0):>8}{'':>8}{'':>7}{'':>7}{'':>6}{'':>6}{'':>7}{'':>5}{'':>5}{'':>5}{'':>8}  "
                      f"{list(out['peer'].get('peak_rss_mb', {}).values())}")
     lines.append("")
-    lines.append(f"{'CPU ms per answered message':<40}{'server':>8}{'postgres':>9}{'load gen':>9}")
+    lines.append(f"{'CPU ms per answered message':<40}{'server':>8}{'load gen':>9}{'machine':>9}")
     for label, phases in rows:
         for name, p in phases.items():
             if "cpu_ms_per_msg_server" in p:
-                lines.append(f"{label + ', ' + name:<40}{p['cpu_ms_per_msg_server']:>8}{p['cpu_ms_per_msg_postgres']:>9}"
-                             f"{p['cpu_ms_per_msg_load_generator']:>9}")
+                lines.append(f"{label + ', ' + name:<40}{p['cpu_ms_per_msg_server']:>8}{p['cpu_ms_per_msg_load_generator']:>9}"
+                             f"{p['cpu_ms_per_msg_machine']:>9}")
     lines.append("")
     for t in out.get("targets", []):
         lines.append(f"target {t['target']}: {t['value']} -> {'MET' if t['met'] else 'MISSED'}")
@@ -697,9 +693,10 @@ def targets(out: dict[str, Any]) -> list[dict[str, Any]]:
     peer = out.get("peer", {}).get("phases", {}).get(f"closed C={C_HIGH}", {})
     for label, s in out["servers"].items():
         p = s["phases"].get(f"closed C={C_HIGH}")
-        if p and peer.get("throughput_msg_s") and s["workers"] == 1:
+        if p and peer.get("throughput_msg_s"):
             r = p["throughput_msg_s"] / peer["throughput_msg_s"]
-            found.append({"target": f"{label} closed C=20 throughput >= 0.8x peer", "value": f"{r:.2f}x", "met": r >= 0.8})
+            found.append({"target": f"{label} closed C=20 throughput >= 0.8x peer ({s['workers']} web worker(s))",
+                          "value": f"{r:.2f}x", "met": r >= 0.8})
         o = s["phases"].get("open 40/s")
         if o:
             found.append({"target": f"{label} open-loop p95 <= 150 ms at 40 msg/s", "value": f"{o['p95_ms']} ms",
@@ -748,7 +745,7 @@ async def run(args: argparse.Namespace, procs: Procs) -> dict[str, Any]:
         label = f"postgres w={workers}" + (" +delivery" if separate else "")
         try:
             await bench_server(procs, plan, label, "postgresql", url, workers, twilio_url, logs,
-                               1 + workers + (4 if separate else 0), workers == 1, out, separate)
+                               1 + workers + (4 if separate else 0), workers == 1 or separate, out, separate)
         finally:
             drop_pg_database(name)
     out["targets"] = targets(out)
@@ -759,7 +756,7 @@ async def run(args: argparse.Namespace, procs: Procs) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short phases (smoke run)")
-    parser.add_argument("--only", default="peer,sqlite,pg1,pg1d,pg2,pg4",
+    parser.add_argument("--only", default="peer,sqlite,pg1,pg1d,pg2,pg2d,pg4",
                         help="comma list of peer, sqlite, pg1, pg2, pg4 (web workers, delivery inside them), "
                              "pg1d, pg2d (the same plus a separate `python -m bot.delivery` process)")
     parser.add_argument("--out", default=str(ROOT / "reports" / "bench.json"))

@@ -119,6 +119,31 @@ def confusion_png(report: dict[str, Any], examples: list[tuple[str, str]], out: 
     plt.close(figure)
 
 
+def emergency_recall(report: dict[str, Any]) -> dict[str, Any]:
+    """Recall of emergencies by the bot, not by NLU alone: flows/safety.py also
+    matches the danger patterns of content/safety.yml on every message, before
+    NLU. An emergency NLU misses but a pattern catches still gets the hotlines."""
+    from bot.content import load_content
+    from flows.safety import mentions_danger
+
+    content = load_content(PROJECT_ROOT / "content")
+    support = report["per_intent"].get("darurat", {}).get("support", 0)
+    missed = [e["text"] for e in report["errors"] if e["expected"] == "darurat"]
+    still_missed = [text for text in missed if not mentions_danger(content, text)]
+    return {
+        "nlu_recall": report["per_intent"].get("darurat", {}).get("recall", 0.0),
+        "with_danger_patterns": round((support - len(still_missed)) / support, 4) if support else 0.0,
+        "missed_by_both": still_missed,
+    }
+
+
+def print_emergency(emergency: dict[str, Any]) -> None:
+    print(f"\nemergencies (darurat): NLU recall {emergency['nlu_recall']:.3f}; with the danger patterns "
+          f"(what the bot does) {emergency['with_danger_patterns']:.3f}")
+    for text in emergency["missed_by_both"]:
+        print(f"  missed by both: {text}")
+
+
 def without_predictions(report: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in report.items() if key != "predicted"}
 
@@ -138,7 +163,9 @@ def cross_validate(config: Path, fold_sets: list[tuple[Path, list[tuple[str, str
         pooled_predicted += fold_report["predicted"]
     pooled = report_from(pooled_predicted, pooled_examples)
     pooled["config"], pooled["file"] = config.name, f"training data, {len(fold_sets)}-fold CV"
+    pooled["emergency"] = emergency_recall(pooled)
     print_report(pooled, f"{config.name}, {len(fold_sets)}-fold cross-validation on the training data (pooled)")
+    print_emergency(pooled["emergency"])
     confusion_png(pooled, pooled_examples, REPORTS / f"confusion_{config.stem}_cv.png")
     return {
         "folds": len(fold_sets),
@@ -165,7 +192,9 @@ def main() -> None:
         model, seconds = train_cached(config, TRAINING_DIR)
         report = score(model, heldout)
         report["config"], report["file"], report["train_seconds"] = config.name, str(HELDOUT), round(seconds, 1)
+        report["emergency"] = emergency_recall(report)
         print_report(report, f"{config.name} on held-out")
+        print_emergency(report["emergency"])
         confusion_png(report, heldout, REPORTS / f"confusion_{config.stem}.png")
         entry: dict[str, Any] = {"heldout": without_predictions(report)}
         if fold_sets:
@@ -173,13 +202,21 @@ def main() -> None:
         summary["candidates"][config.name] = entry
 
     print("\nside by side (same training data, same held-out file):")
-    print(f"{'config':<28} {'accuracy':>8} {'macro-F1':>8} {'darurat R':>9} {'CV macro-F1':>11} {'train s':>8} {'parse ms':>8}")
+    print(f"{'config':<28} {'accuracy':>8} {'macro-F1':>8} {'darurat R':>9} {'+patterns':>9} "
+          f"{'CV acc':>7} {'CV F1':>7} {'CV dar R':>8} {'+patterns':>9} {'train s':>8} {'parse ms':>8}")
     for name, entry in summary["candidates"].items():
         held = entry["heldout"]
-        cv = entry.get("cross_validation", {}).get("macro_f1_mean", "-")
+        cv = entry.get("cross_validation", {})
+        pooled = cv.get("pooled", {})
+        cv_cells = (
+            f"{pooled['accuracy']:>7.3f} {pooled['macro_f1']:>7.3f} {pooled['emergency']['nlu_recall']:>8.3f} "
+            f"{pooled['emergency']['with_danger_patterns']:>9.3f}"
+            if pooled else f"{'-':>7} {'-':>7} {'-':>8} {'-':>9}"
+        )
         print(
             f"{name:<28} {held['accuracy']:>8.3f} {held['macro_f1']:>8.3f} "
-            f"{held['per_intent']['darurat']['recall']:>9.3f} {cv!s:>11} {held['train_seconds']:>8} {held['parse_ms_mean']:>8}"
+            f"{held['emergency']['nlu_recall']:>9.3f} {held['emergency']['with_danger_patterns']:>9.3f} "
+            f"{cv_cells} {held['train_seconds']:>8} {held['parse_ms_mean']:>8}"
         )
     out = REPORTS / "nlu_report.json"
     out.write_text(json.dumps(summary, indent=2, ensure_ascii=False))

@@ -23,6 +23,7 @@ NASTY = st.sampled_from(
         "/start /help /unknown_command",
         "🙏" * 500,
         "a" * 20_000,
+        "tolong " * 15_000,  # about 100 KB
         "1" * 50,
         "99",
         "batal",

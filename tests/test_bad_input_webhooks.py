@@ -53,7 +53,7 @@ def test_whatsapp_webhook_with_arbitrary_text_and_forms(database_url, classifier
                 assert response.status_code == 403
 
         check()
-        raw = [b"", b"%%%", b"Body=\xff\xfe", b"a=" + b"x" * 70_000, b"From=whatsapp:+6281&From=x"]
+        raw = [b"", b"%%%", b"Body=\xff\xfe", b"a=" + b"x" * 70_000, b"Body=" + b"x" * 100_000, b"From=whatsapp:+6281&From=x"]
         for payload in raw:
             response = rig.client.post(
                 "/webhooks/whatsapp", content=payload, headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "x"}
@@ -79,7 +79,8 @@ def test_telegram_webhook_with_arbitrary_json_and_text(database_url, classifier,
             assert odd.status_code < 500, odd.text
 
         check()
-        for payload in (b"{", b"\xff\xfe", b"[]", b"null", b'{"update_id": "x"}'):
+        huge = json.dumps(tg_message(1_999_999, "x" * 100_000, update_id=9_999_999)).encode()  # a 100 KB update
+        for payload in (b"{", b"\xff\xfe", b"[]", b"null", b'{"update_id": "x"}', huge):
             response = rig.client.post(
                 "/webhooks/telegram", content=payload, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}
             )
