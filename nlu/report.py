@@ -3,6 +3,7 @@
 Usage:
   ./dev py -m nlu.report                      # config.yml vs nlu/configs/*.yml on the held-out file
   ./dev py -m nlu.report --folds 3            # plus k-fold cross-validation on the training data
+  ./dev py -m nlu.report --folds 3 --cv-for config.yml   # cross-validate only the chosen pipeline
 
 Every candidate is trained on exactly the same training data and evaluated on
 exactly the same held-out file (and the same folds), so the differences are the
@@ -180,6 +181,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", nargs="*", type=Path, default=[CONFIG_FILE, *sorted((PROJECT_ROOT / "nlu" / "configs").glob("*.yml"))])
     parser.add_argument("--folds", type=int, default=0, help="k for cross-validation on the training data (0 = skip)")
+    parser.add_argument("--cv-for", nargs="*", default=None, metavar="NAME",
+                        help="cross-validate only these configs (file names, e.g. config.yml); default: all")
     args = parser.parse_args()
     os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
     COMPARE_DIR.mkdir(parents=True, exist_ok=True)
@@ -197,7 +200,7 @@ def main() -> None:
         print_emergency(report["emergency"])
         confusion_png(report, heldout, REPORTS / f"confusion_{config.stem}.png")
         entry: dict[str, Any] = {"heldout": without_predictions(report)}
-        if fold_sets:
+        if fold_sets and (args.cv_for is None or config.name in args.cv_for):
             entry["cross_validation"] = cross_validate(config, fold_sets)
         summary["candidates"][config.name] = entry
 
