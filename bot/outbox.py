@@ -170,11 +170,8 @@ class Outbox:
     def deliver(self, channel: str, send: Sender, limit: int = 20) -> DeliveryStats:
         """One pass over what is due on a channel."""
         stats = DeliveryStats()
-        self._record_remembered()
+        self._record_remembered()  # raises while the database still refuses: nothing owed is ever claimed again
         for row in self.claim(channel, limit):
-            if self._remembered(row.id) is not None:  # sent before its lease ran out: record, never resend
-                self._record_sent(row.id, self._remembered(row.id) or "")
-                continue
             try:
                 provider_id = send(row)
             except PostponeDelivery as wait:
@@ -191,10 +188,6 @@ class Outbox:
                 stats.sent += 1
                 self._record_sent(row.id, provider_id)
         return stats
-
-    def _remembered(self, message_id: int) -> Optional[str]:
-        with self._journal_lock:
-            return self._sent_not_recorded.get(message_id)
 
     def _record_sent(self, message_id: int, provider_id: str) -> None:
         """settle_sent, or remember that it is owed; a failure ends the pass."""
