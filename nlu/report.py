@@ -15,6 +15,7 @@ matrix per candidate.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -120,14 +121,21 @@ def confusion_png(report: dict[str, Any], examples: list[tuple[str, str]], out: 
     plt.close(figure)
 
 
+@functools.lru_cache(maxsize=1)
+def _shipped_content() -> Any:
+    """The content files, read and validated once per report run, not once per scored set."""
+    from bot.content import load_content
+
+    return load_content(PROJECT_ROOT / "content")
+
+
 def emergency_recall(report: dict[str, Any]) -> dict[str, Any]:
     """Recall of emergencies by the bot, not by NLU alone: flows/safety.py also
     matches the danger patterns of content/safety.yml on every message, before
     NLU. An emergency NLU misses but a pattern catches still gets the hotlines."""
-    from bot.content import load_content
     from flows.safety import mentions_danger
 
-    content = load_content(PROJECT_ROOT / "content")
+    content = _shipped_content()
     support = report["per_intent"].get("darurat", {}).get("support", 0)
     missed = [e["text"] for e in report["errors"] if e["expected"] == "darurat"]
     still_missed = [text for text in missed if not mentions_danger(content, text)]
