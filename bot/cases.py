@@ -11,12 +11,14 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bot import personal_data
 from bot.content import ContentError, _load_yaml
 from bot.storage.complaint_models import OPEN_STATUSES, Case, CaseEvent
 from bot.storage.models import SatgasMember
@@ -57,6 +59,12 @@ def load_settings(content_dir: Path) -> ComplaintSettings:
         )
     except (KeyError, TypeError, ValueError) as error:
         raise ContentError(f"{path}: pengaturan tidak lengkap atau salah ({error})") from error
+
+
+@lru_cache(maxsize=8)
+def settings_for(content_dir: Path) -> ComplaintSettings:
+    """load_settings, read once per content directory (timers run every 30 s)."""
+    return load_settings(content_dir)
 
 
 def local_time(settings: ComplaintSettings, moment: datetime, with_year: bool = True) -> str:
@@ -166,9 +174,11 @@ def purge_expired(session: Session, settings: ComplaintSettings, now: datetime) 
 
 
 def anonymise(session: Session, cases: list[Case], now: datetime) -> None:
-    """Keep category, country, village and status for statistics; drop the rest."""
+    """Keep category, country, village and status for statistics; drop the rest,
+    including the outcome the satgas wrote and every message quoting the case."""
     for case in cases:
         case.worker_name = case.employer = case.description = case.contact_phone = None
-        case.public_update = None
+        case.public_update = case.outcome = None
         case.anonymised_at = now
         session.execute(update(CaseEvent).where(CaseEvent.case_id == case.id).values(note=None))
+    personal_data.erase_messages_about_cases(session, [case.id for case in cases])
