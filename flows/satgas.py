@@ -56,6 +56,25 @@ def parse(text: str) -> Optional[Command]:
     return Command(verb, "", rest)
 
 
+BARE_VERBS = ("kasus", "bantuan")
+TRAINING_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,59}$")
+
+
+def is_group_command(text: str) -> bool:
+    """What the bot takes from a Telegram group: a satgas command in its exact
+    form (a verb with a case code, `kasus`/`bantuan` alone, `peserta ID`),
+    with or without a leading slash. Talk that merely starts with one of the
+    words ("bantuan dong ...", "lihat ini pak") is neither stored nor answered."""
+    command = parse(text)
+    if command is None:
+        return False
+    if command.code:
+        return True
+    if command.verb in BARE_VERBS:
+        return not command.text
+    return command.verb == "peserta" and bool(TRAINING_ID.match(command.text))
+
+
 def handle_satgas_message(turn: Turn) -> bool:
     """Entry point from the dialogue: True if the message was a satgas command.
 
