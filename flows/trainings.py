@@ -360,15 +360,7 @@ def complete_registration(turn: Turn, _spec: FormSpec, slots: dict[str, Any]) ->
         return
     duplicate = _active_registration_for_phone(turn.session, training.id, slots["nomor_hp"])
     if duplicate is not None:
-        turn.say(
-            catalog.text(
-                "already_registered",
-                phone=duplicate.phone,
-                title=training.title,
-                code=duplicate.code,
-                status=_status_text(catalog, turn.session, duplicate),
-            )
-        )
+        turn.say(_duplicate_text(catalog, turn, training, duplicate))
         turn.record("training_duplicate", training=training.id)
         return
     registration = _create_registration(turn, catalog, training, village, slots)
@@ -386,6 +378,20 @@ def complete_registration(turn: Turn, _spec: FormSpec, slots: dict[str, Any]) ->
                 code=registration.code,
             )
         )
+
+
+def _duplicate_text(catalog: Catalog, turn: Turn, training: Training, duplicate: TrainingRegistration) -> str:
+    """The code and seat of a registration are told only to the chat that made
+    it: typing someone else's number must not reveal their code or status."""
+    if duplicate.contact_id != turn.contact.id:
+        return catalog.text("already_registered_elsewhere", phone=duplicate.phone, title=training.title)
+    return catalog.text(
+        "already_registered",
+        phone=duplicate.phone,
+        title=training.title,
+        code=duplicate.code,
+        status=_status_text(catalog, turn.session, duplicate),
+    )
 
 
 def _refusal(
