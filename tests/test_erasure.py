@@ -185,3 +185,30 @@ def test_retention_purge_leaves_nothing_typed_in_any_column_of_any_table(bot: Bo
     assert case.anonymised_at is not None and case.category == "gaji_tidak_dibayar"
     # the person can still talk to the bot afterwards
     assert "selamat datang" in scenario.reporter.says("halo").lower()
+
+
+# --- migration ---------------------------------------------------------------------------
+def test_migration_0004_adds_the_subject_links_and_downgrades(database_url: str) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from bot.storage.db import alembic_config, make_engine, migrate
+
+    engine = make_engine(database_url)
+    migrate(engine)
+
+    def columns(table: str) -> set[str]:
+        return {column["name"] for column in inspect(engine).get_columns(table)}
+
+    links = {"subject_contact_id", "subject_case_id", "subject_training_id"}
+    assert links <= columns("outbound_messages") and "subject_case_id" in columns("inbound_messages")
+    config = alembic_config(engine)
+    for target in ("0003", "head"):
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            (command.downgrade if target == "0003" else command.upgrade)(config, target)
+        if target == "0003":
+            assert not links & columns("outbound_messages") and "subject_case_id" not in columns("inbound_messages")
+    assert links <= columns("outbound_messages")
+    assert {"uq_inbound_channel_external"} <= {c["name"] for c in inspect(engine).get_unique_constraints("inbound_messages")}
+    engine.dispose()
