@@ -81,6 +81,8 @@ def new_code(session: Session) -> str:
 
 
 def log(session: Session, case: Case, actor: str, kind: str, now: datetime, note: str = "", public: bool = False) -> None:
+    if case.anonymised_at is not None:
+        note = ""  # an anonymised case never takes text again (what happened still counts)
     session.add(CaseEvent(case_id=case.id, actor=actor, kind=kind, note=note or None, public=public, created_at=now))
     case.updated_at = now
     if public and note:
@@ -138,7 +140,8 @@ def unclaim(session: Session, case: Case, member: SatgasMember, settings: Compla
 
 
 def close(session: Session, case: Case, member: SatgasMember, status: str, outcome: str, now: datetime, target: str = "") -> None:
-    case.status, case.outcome, case.closed_at = status, outcome, now
+    case.status, case.closed_at = status, now
+    case.outcome = None if case.anonymised_at is not None else outcome
     case.referred_to = target or None
     case.escalate_at = case.remind_at = None
     log(session, case, actor(member), status, now, note=outcome, public=True)

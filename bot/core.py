@@ -121,11 +121,19 @@ class Core:
             conversation.updated_at = now
             contact.last_seen_at = now
             record.subject_case_id = turn.subject_case_id
+            if self._about_anonymised_case(session, turn):
+                record.text = ""  # words about a person who asked for deletion are not kept
             about = Subjects(case_id=turn.subject_case_id, training_id=turn.subject_training_id)
             for reply in turn.replies:
                 session.add(queue(inbound.channel, inbound.reply_address, reply, now, contact.id, record.id, about))
             self._queue_notifications(session, turn, record, now)
             return list(turn.replies)
+
+    def _about_anonymised_case(self, session: Session, turn: Turn) -> bool:
+        if turn.subject_case_id is None:
+            return False
+        case = session.get(Case, turn.subject_case_id)
+        return case is not None and case.anonymised_at is not None
 
     def _queue_notifications(self, session: Session, turn: Turn, record: InboundMessage, now: datetime) -> None:
         """Messages to other people, each marked with whose data it carries: the

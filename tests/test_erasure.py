@@ -212,3 +212,15 @@ def test_migration_0004_adds_the_subject_links_and_downgrades(database_url: str)
     assert links <= columns("outbound_messages")
     assert {"uq_inbound_channel_external"} <= {c["name"] for c in inspect(engine).get_unique_constraints("inbound_messages")}
     engine.dispose()
+
+
+def test_what_a_satgas_types_about_an_erased_case_afterwards_is_not_kept(bot: Bot) -> None:
+    reporter, satgas = Chat(bot, sender=REPORTER), Chat(bot, sender=SATGAS)
+    code = report(reporter)
+    satgas.send(f"ambil {code}")
+    reporter.send("hapus data saya")
+    reporter.send("1")
+    assert "menghapus datanya" in satgas.says(f"balas {code} Bu Wulandari, mohon kabari")
+    assert "ditutup" in satgas.says(f"selesai {code} {OUTCOME}")
+    bot.outbox.deliver("console", lambda row: "", limit=500)  # the farewell keeps its address until sent
+    assert find_everywhere(bot.engine, TYPED + [REPORTER]) == []
