@@ -110,7 +110,16 @@ def purge_old_messages(session: Session, cutoff: datetime) -> int:
     purged += _delete_ids(session, InboundMessage, old_inbound)
     old_outbound = select(OutboundMessage.id).where(OutboundMessage.created_at < cutoff).limit(PURGE_BATCH)
     purged += _delete_ids(session, OutboundMessage, old_outbound)
-    idle = select(Conversation.contact_id).where(Conversation.updated_at < cutoff).limit(PURGE_BATCH)
+    # Lock the contacts first, as a turn does (skipping those in a turn right
+    # now): a person coming back at this moment finds no state rather than a
+    # state deleted under their feet.
+    idle = (
+        select(Contact.id)
+        .join(Conversation, Conversation.contact_id == Contact.id)
+        .where(Conversation.updated_at < cutoff)
+        .limit(PURGE_BATCH)
+        .with_for_update(skip_locked=True, of=Contact)
+    )
     ids = list(session.execute(idle).scalars())
     if ids:
         session.execute(delete(Conversation).where(Conversation.contact_id.in_(ids)).execution_options(synchronize_session=False))
