@@ -11,12 +11,14 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bot import personal_data
 from bot.content import ContentError, _load_yaml
 from bot.storage.complaint_models import OPEN_STATUSES, Case, CaseEvent
 from bot.storage.models import SatgasMember
@@ -59,6 +61,12 @@ def load_settings(content_dir: Path) -> ComplaintSettings:
         raise ContentError(f"{path}: pengaturan tidak lengkap atau salah ({error})") from error
 
 
+@lru_cache(maxsize=8)
+def settings_for(content_dir: Path) -> ComplaintSettings:
+    """load_settings, read once per content directory (timers run every 30 s)."""
+    return load_settings(content_dir)
+
+
 def local_time(settings: ComplaintSettings, moment: datetime, with_year: bool = True) -> str:
     """Stored UTC shown as village time, e.g. '23-11-2026 18:20 WIB'."""
     shown = moment + timedelta(hours=settings.utc_offset_hours)
@@ -73,6 +81,8 @@ def new_code(session: Session) -> str:
 
 
 def log(session: Session, case: Case, actor: str, kind: str, now: datetime, note: str = "", public: bool = False) -> None:
+    if case.anonymised_at is not None:
+        note = ""  # an anonymised case never takes text again (what happened still counts)
     session.add(CaseEvent(case_id=case.id, actor=actor, kind=kind, note=note or None, public=public, created_at=now))
     case.updated_at = now
     if public and note:
@@ -130,7 +140,8 @@ def unclaim(session: Session, case: Case, member: SatgasMember, settings: Compla
 
 
 def close(session: Session, case: Case, member: SatgasMember, status: str, outcome: str, now: datetime, target: str = "") -> None:
-    case.status, case.outcome, case.closed_at = status, outcome, now
+    case.status, case.closed_at = status, now
+    case.outcome = None if case.anonymised_at is not None else outcome
     case.referred_to = target or None
     case.escalate_at = case.remind_at = None
     log(session, case, actor(member), status, now, note=outcome, public=True)
@@ -166,9 +177,11 @@ def purge_expired(session: Session, settings: ComplaintSettings, now: datetime) 
 
 
 def anonymise(session: Session, cases: list[Case], now: datetime) -> None:
-    """Keep category, country, village and status for statistics; drop the rest."""
+    """Keep category, country, village and status for statistics; drop the rest,
+    including the outcome the satgas wrote and every message quoting the case."""
     for case in cases:
         case.worker_name = case.employer = case.description = case.contact_phone = None
-        case.public_update = None
+        case.public_update = case.outcome = None
         case.anonymised_at = now
         session.execute(update(CaseEvent).where(CaseEvent.case_id == case.id).values(note=None))
+    personal_data.erase_messages_about_cases(session, [case.id for case in cases])

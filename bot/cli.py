@@ -7,7 +7,6 @@ the NLU model, so it starts in a second.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from typing import Optional, TextIO
 
@@ -15,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
+from bot.csv_safe import private_csv
 from bot.storage.complaint_models import STATUSES, Case, CaseEvent
 from bot.storage.db import make_engine, make_session_factory, migrate
 from bot.storage.models import SatgasMember
@@ -72,8 +72,7 @@ def show_case(sessions: sessionmaker[Session], args: argparse.Namespace, out: Te
 
 def export_cases(sessions: sessionmaker[Session], args: argparse.Namespace, out: TextIO) -> int:
     columns = PUBLIC_COLUMNS + (PERSONAL_COLUMNS if args.include_personal else ())
-    with sessions() as session, open(args.out, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
+    with sessions() as session, private_csv(args.out) as writer:
         writer.writerow(columns)
         count = 0
         for case in session.execute(cases_query(args.status, args.village, args.urgent)).scalars():

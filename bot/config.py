@@ -47,8 +47,16 @@ class Settings:
     # Messages one person may send per minute before the bot stops processing
     # (they are still stored). Protects the satgas queue from floods.
     rate_limit_per_minute: int = field(default_factory=lambda: _env_int("DESMIGRAS_RATE_LIMIT", 20))
+    # Alerts about one case to one satgas address per minute (replies, photos,
+    # additions); the last one says more came, the rest are not queued (the
+    # case history keeps them all: `lihat KODE`).
+    alerts_per_case_per_minute: int = field(default_factory=lambda: _env_int("DESMIGRAS_ALERT_CAP", 5))
     # SQLite only: seconds a writer waits for another's lock before "database is locked".
     sqlite_busy_timeout: float = field(default_factory=lambda: _env_float("DESMIGRAS_SQLITE_BUSY_TIMEOUT", 30.0))
+    # Seconds a webhook waits for its turn to be stored before answering "not
+    # stored, retry" (503): inside the read timeout configured for Twilio
+    # (docs/deployment.md: rt=6000), so its retries fit in its 15 s budget.
+    webhook_deadline: float = field(default_factory=lambda: _env_float("DESMIGRAS_WEBHOOK_DEADLINE", 5.0))
 
     # --- channels and the web app (bot.web, bot.delivery, bot.channels) -----
     # The https address the providers call, without a trailing slash, e.g.

@@ -24,14 +24,19 @@ from bot.config import Settings
 from bot.content import Content
 from bot.messages import Inbound, Outbound
 from bot.normalise import clean
-from bot.outbox import queue
+from bot.outbox import Subjects, queue
 from bot.privacy import mask
-from bot.storage.models import Contact, Conversation, InboundMessage
+from bot.storage.complaint_models import Case
+from bot.storage.models import Contact, Conversation, Event, InboundMessage, OutboundMessage
 from flows.dialogue import Dialogue
-from flows.turn import Turn
+from flows.turn import Notification, Turn
 from nlu.classifier import Classifier
 
 logger = logging.getLogger(__name__)
+
+# What is kept of a message sent past the rate limit: its length, not its text
+# (a flood of 200 x 4 KB must not fill the database with someone's words).
+FLOOD_MARK = "[{length} huruf tidak disimpan: melebihi batas pesan per menit]"
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,8 @@ class Core:
             if self._over_rate_limit(session, contact, record, now):
                 warned = self._warned_recently(session, contact, now)
                 record.error = "rate_limited"
+                record.text = FLOOD_MARK.format(length=len(record.text))
+                record.payload, record.attachments = None, []
                 replies = [] if warned else [Outbound(self.content.text("rate_limited"))]
                 for reply in replies:
                     session.add(queue(inbound.channel, inbound.reply_address, reply, now, contact.id, record.id))
@@ -113,11 +120,66 @@ class Core:
                 record.intent, record.confidence = understanding.intent, round(understanding.confidence, 4)
             conversation.updated_at = now
             contact.last_seen_at = now
+            record.subject_case_id = turn.subject_case_id
+            if self._about_anonymised_case(session, turn):
+                record.text = ""  # words about a person who asked for deletion are not kept
+            about = Subjects(case_id=turn.subject_case_id, training_id=turn.subject_training_id)
             for reply in turn.replies:
-                session.add(queue(inbound.channel, inbound.reply_address, reply, now, contact.id, record.id))
-            for channel, recipient, message, recipient_id in turn.notifications:
-                session.add(queue(channel, recipient, message, now, recipient_id, record.id))
+                session.add(queue(inbound.channel, inbound.reply_address, reply, now, contact.id, record.id, about))
+            self._queue_notifications(session, turn, record, now)
             return list(turn.replies)
+
+    def _about_anonymised_case(self, session: Session, turn: Turn) -> bool:
+        if turn.subject_case_id is None:
+            return False
+        case = session.get(Case, turn.subject_case_id)
+        return case is not None and case.anonymised_at is not None
+
+    def _queue_notifications(self, session: Session, turn: Turn, record: InboundMessage, now: datetime) -> None:
+        """Messages to other people, each marked with whose data it carries: the
+        case it names, else the turn's case, and the person whose message caused
+        it. Alerts about one case to one satgas address are capped per minute,
+        so a flood of replies or photos cannot bury the satgas (the case history
+        keeps everything: `lihat KODE`)."""
+        capped = 0
+        for note in turn.notifications:
+            subjects = Subjects(
+                contact_id=note.subject_contact_id or turn.contact.id,
+                case_id=note.subject_case_id or turn.subject_case_id,
+                training_id=turn.subject_training_id,
+            )
+            sent_already = self._alerts_this_minute(session, note, subjects, now)
+            cap = self.settings.alerts_per_case_per_minute
+            if sent_already >= cap:
+                capped += 1
+                continue
+            message = self._capped_notice(session, subjects) if sent_already == cap - 1 else note.message
+            session.add(queue(note.channel, note.address, message, now, note.contact_id, record.id, subjects))
+        if capped:
+            session.add(
+                Event(contact_id=turn.contact.id, kind="alerts_capped", data={"count": capped}, created_at=now)
+            )
+
+    def _alerts_this_minute(self, session: Session, note: Notification, subjects: Subjects, now: datetime) -> int:
+        """Alerts about this case to this address in the last minute. Only
+        satgas-side recipients (not contacts) are capped: 0 for the others."""
+        if subjects.case_id is None or note.contact_id is not None:
+            return 0
+        return session.execute(
+            select(func.count())
+            .select_from(OutboundMessage)
+            .where(
+                OutboundMessage.subject_case_id == subjects.case_id,
+                OutboundMessage.channel == note.channel,
+                OutboundMessage.address == note.address,
+                OutboundMessage.created_at > now - timedelta(minutes=1),
+            )
+        ).scalar_one()
+
+    def _capped_notice(self, session: Session, subjects: Subjects) -> Outbound:
+        """The last alert of the minute says that more came and where to read it."""
+        code = session.execute(select(Case.code).where(Case.id == subjects.case_id)).scalar_one()
+        return Outbound(self.content.text("satgas_alerts_capped", code=code))
 
     def _failed_turn(self, inbound: Inbound, message_id: str) -> Handled:
         """Keep the message and apologise, even when the flow itself broke."""

@@ -10,7 +10,13 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-_CONTROL = re.compile(r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\ufeff]")
+# Control characters, zero-width and direction marks, embeddings and overrides
+# (U+202A-202E), isolates (U+2066-2069), the other invisible format characters
+# of U+2060-206F, the Arabic letter mark (U+061C) and the BOM. Direction
+# controls can make a satgas alert read differently from what was typed.
+_CONTROL = re.compile(
+    r"[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]"
+)
 _SPACES = re.compile(r"[ \t\r\f\v]+")
 _NEWLINES = re.compile(r"\n{3,}")
 _NON_WORD = re.compile(r"[^\w\s+-]", re.UNICODE)

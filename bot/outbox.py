@@ -53,6 +53,16 @@ class TemporaryDeliveryError(Exception):
         self.retry_after = retry_after
 
 
+@dataclass(frozen=True)
+class Subjects:
+    """Whose personal data a message carries besides its recipient's: stored on
+    the outbox row so that erasure and retention find it by link, not by text."""
+
+    contact_id: Optional[int] = None
+    case_id: Optional[int] = None
+    training_id: Optional[str] = None
+
+
 def queue(
     channel: str,
     address: str,
@@ -60,6 +70,7 @@ def queue(
     now: datetime,
     contact_id: Optional[int] = None,
     inbound_id: Optional[int] = None,
+    subjects: Subjects = Subjects(),
 ) -> OutboundMessage:
     """The outbox row for one message; the caller adds it in its transaction."""
     return OutboundMessage(
@@ -73,7 +84,22 @@ def queue(
         attempts=0,
         next_attempt_at=now,
         created_at=now,
+        subject_contact_id=subjects.contact_id,
+        subject_case_id=subjects.case_id,
+        subject_training_id=subjects.training_id,
     )
+
+
+ERASED_TEXT = "[dihapus]"
+ERASED_ADDRESS = "dihapus"
+
+
+def forget_if_erased(session: Session, row: OutboundMessage) -> None:
+    """Once a message to a person who asked for deletion is settled (sent or
+    failed), its text and address are no longer needed: drop them."""
+    contact = session.get(Contact, row.contact_id) if row.contact_id else None
+    if contact is not None and contact.deleted_at is not None:
+        row.text, row.address, row.options = ERASED_TEXT, ERASED_ADDRESS, []
 
 
 # Sends one message; returns the provider's message id (or "" when there is none).
@@ -135,9 +161,7 @@ class Outbox:
             if row is None or row.status == "sent":
                 return
             row.status, row.sent_at, row.provider_message_id, row.last_error = "sent", now, provider_id or None, None
-            contact = session.get(Contact, row.contact_id) if row.contact_id else None
-            if contact is not None and contact.deleted_at is not None:
-                row.text, row.address = "[dihapus]", "dihapus"  # the farewell to a deleted contact
+            forget_if_erased(session, row)  # the farewell to a deleted contact
 
     def settle_failed(self, message_id: int, error: str, permanent: bool, retry_after: Optional[float] = None) -> str:
         now = self.clock.now()
@@ -149,6 +173,7 @@ class Outbox:
             if permanent or row.attempts >= self.max_attempts:
                 row.status = "failed"
                 logger.warning("message %s to %s failed for good: %s", row.id, mask(row.address), error[:200])
+                forget_if_erased(session, row)  # a failed farewell keeps no address either
                 return "failed"
             delay = min(self.max_delay, self.base_delay * 2 ** (row.attempts - 1))
             if retry_after is not None:

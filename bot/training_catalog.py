@@ -44,9 +44,10 @@ REQUIRED_TEXTS = (
     "none_upcoming", "none_upcoming_anywhere", "all_villages", "menu_option", "seats_left", "seats_full",
     "option_label", "option_label_other_village", "seats_short", "seats_short_full", "when_same_day",
     "when_multi_day", "reminder_lead", "registered", "registered_waitlist", "already_registered",
+    "already_registered_elsewhere",
     "status_confirmed", "status_waitlisted", "not_eligible", "not_open_to_village", "training_closed",
     "training_unknown", "cancel_none", "cancel_code_unknown", "cancel_selected", "cancel_option", "cancelled",
-    "cancel_kept", "cancel_already", "promoted", "reminder", "report_header", "report_confirmed",
+    "cancel_kept", "cancel_already", "promoted", "reminder", "report_header", "report_village_only", "report_confirmed",
     "report_waitlist", "report_line", "report_empty", "report_unknown", "cli_list_line", "cli_list_inactive",
     "cli_list_empty", "cli_exported",
 )

@@ -8,13 +8,13 @@ words they print come from content/trainings.yml like everything people read.
 from __future__ import annotations
 
 import argparse
-import csv
 from typing import Any, TextIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
+from bot.csv_safe import private_csv
 from bot.storage.training_models import CONFIRMED, WAITLISTED, Training, TrainingRegistration
 from bot.training_catalog import Catalog, catalog_for
 from flows.trainings import confirmed_counts, registrants_report
@@ -99,8 +99,7 @@ def export_registrants(sessions: sessionmaker[Session], args: argparse.Namespace
                 .order_by(TrainingRegistration.id)
             ).scalars()
         )
-    with open(args.out, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
+    with private_csv(args.out) as writer:  # formulas escaped, mode 0600
         writer.writerow(CSV_COLUMNS)
         position = 0
         for registration in rows:

@@ -6,9 +6,10 @@ reference a village and lets authorisation be checked inside a transaction.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -17,6 +18,48 @@ from bot.content import ContentError, _load_yaml
 from bot.storage.models import SatgasMember, Village
 
 SATGAS_CHANNELS = ("telegram", "whatsapp", "console")
+E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
+TELEGRAM_ID = re.compile(r"^-?[0-9]{1,20}$")
+PHONE_SEPARATORS = re.compile(r"[\s\-().]")
+
+
+def identity(channel: str, value: Any, where: str) -> str:
+    """One contact address as the channels store it, or ContentError naming
+    `where`. WhatsApp numbers become E.164 strings ("+62..."): that is how
+    Twilio's sender arrives, so anything else would never be recognised.
+
+    YAML reads an unquoted +6281... as the integer 6281... (the + is lost, and
+    with it the certainty of what was meant), so a number that is not text is
+    refused with the fix spelled out instead of being guessed."""
+    if isinstance(value, bool) or value is None:
+        raise ContentError(f"{where}: wajib diisi")
+    if channel == "whatsapp":
+        if not isinstance(value, str):
+            raise ContentError(
+                f"{where}: nomor WhatsApp harus ditulis dalam tanda kutip, misalnya '+6281234567890'"
+                " (tanpa tanda kutip, tanda + hilang dan nomor tidak dikenali)"
+            )
+        return _e164(value, where)
+    if channel == "telegram":
+        text = str(value).strip() if isinstance(value, (int, str)) else ""
+        if not TELEGRAM_ID.match(text):
+            raise ContentError(f"{where}: chat id Telegram harus angka, misalnya 123456789 atau -1001234567890 (bukan @nama)")
+        return text
+    text = str(value).strip()
+    if not text:
+        raise ContentError(f"{where}: wajib diisi")
+    return text
+
+
+def _e164(value: str, where: str) -> str:
+    digits = PHONE_SEPARATORS.sub("", value)
+    if digits.startswith("0"):
+        digits = "+62" + digits[1:]
+    elif digits.startswith("62"):
+        digits = "+" + digits
+    if not E164.match(digits):
+        raise ContentError(f"{where}: '{value}' bukan nomor WhatsApp yang benar; tulis seperti '+6281234567890'")
+    return digits
 
 
 @dataclass(frozen=True)
@@ -51,28 +94,35 @@ def load_villages(content_dir: Path) -> list[VillageConfig]:
         if code in seen:
             raise ContentError(f"{where}: kode desa '{code}' dobel")
         seen.add(code)
-        escalation = item.get("escalation")
-        if escalation:
-            if escalation.get("channel") not in SATGAS_CHANNELS or not escalation.get("address"):
-                raise ContentError(f"{where} -> escalation: isi 'channel' ({SATGAS_CHANNELS}) dan 'address'")
-            escalation = (str(escalation["channel"]), str(escalation["address"]))
-        members = []
-        for m_index, member in enumerate(item.get("satgas") or []):
-            here = f"{where} -> satgas[{m_index}]"
-            if not isinstance(member, dict) or not member.get("name"):
-                raise ContentError(f"{here}: 'name' wajib diisi")
-            identities = tuple((ch, str(member[ch])) for ch in SATGAS_CHANNELS if member.get(ch))
-            if not identities:
-                raise ContentError(f"{here}: isi minimal satu kontak (telegram, whatsapp, atau console)")
-            members.append(MemberConfig(str(member["name"]), str(member.get("role", "anggota")), identities))
+        members = tuple(_member(member, f"{where} -> satgas[{m_index}]") for m_index, member in enumerate(item.get("satgas") or []))
         group = item.get("telegram_group")
         villages.append(
             VillageConfig(
-                code, str(item["name"]), str(item.get("district", "")), escalation or None, tuple(members),
-                telegram_group=str(group) if group else None,
+                code, str(item["name"]), str(item.get("district", "")), _escalation(item.get("escalation"), where), members,
+                telegram_group=identity("telegram", group, f"{where} -> telegram_group") if group else None,
             )
         )
     return villages
+
+
+def _escalation(raw: Any, where: str) -> Optional[tuple[str, str]]:
+    if not raw:
+        return None
+    here = f"{where} -> escalation"
+    if not isinstance(raw, dict) or raw.get("channel") not in SATGAS_CHANNELS or raw.get("address") in (None, ""):
+        raise ContentError(f"{here}: isi 'channel' ({SATGAS_CHANNELS}) dan 'address'")
+    channel = str(raw["channel"])
+    return channel, identity(channel, raw["address"], f"{here} -> address")
+
+
+def _member(raw: Any, here: str) -> MemberConfig:
+    if not isinstance(raw, dict) or not raw.get("name"):
+        raise ContentError(f"{here}: 'name' wajib diisi")
+    present = [ch for ch in SATGAS_CHANNELS if ch in raw and raw[ch] not in (None, "")]
+    if not present:
+        raise ContentError(f"{here}: isi minimal satu kontak (telegram, whatsapp, atau console)")
+    identities = tuple((ch, identity(ch, raw[ch], f"{here} -> {ch}")) for ch in present)
+    return MemberConfig(str(raw["name"]), str(raw.get("role", "anggota")), identities)
 
 
 def sync_villages(session: Session, villages: list[VillageConfig]) -> None:

@@ -11,7 +11,9 @@ Routes:
 A webhook commits the turn (the reply goes to the outbox in the same
 transaction) and answers at once; the delivery worker sends. Bodies over 64 KB
 are refused with 413 before they are read to the end, bad input gets a 4xx,
-and only an unavailable database gets a 5xx (503, so the provider retries).
+and only a message that could not be stored within DESMIGRAS_WEBHOOK_DEADLINE
+gets a 5xx (503: Telegram retries it; Twilio only with the connection
+overrides of docs/deployment.md, section 4).
 """
 
 from __future__ import annotations

@@ -173,7 +173,7 @@ def _attach(turn: Turn, case: Case, slots: dict[str, Any], urgent: bool) -> None
     turn.record("case_attached", case=case.code)
     turn.say(turn.content.text("case_attached", code=case.code))
     for channel, address in _case_audience(turn.session, case):
-        turn.notify(channel, address, Outbound(turn.content.text("satgas_reporter_message", code=case.code, message=summary)))
+        turn.notify(channel, address, Outbound(turn.content.text("satgas_reporter_message", code=case.code, message=summary)), subject_case_id=case.id)
 
 
 # --- telling the satgas ------------------------------------------------------------
@@ -204,7 +204,7 @@ def alert_village(turn: Turn, case: Case) -> None:
         Option("kasus", turn.content.text("satgas_list_option")),
     )
     for channel, address in alert_recipients(turn.session, case.village_code):
-        turn.notify(channel, address, Outbound(card, options))
+        turn.notify(channel, address, Outbound(card, options), subject_case_id=case.id)
 
 
 def _case_audience(session: Session, case: Case) -> list[tuple[str, str]]:
@@ -285,7 +285,7 @@ def forward_reporter_reply(turn: Turn) -> bool:
         return False  # a request to the bot ("hapus data saya"), not an answer to the satgas
     cases.log(turn.session, case, "pelapor", "balasan_pelapor", turn.now, note=turn.text)
     for channel, address in _case_audience(turn.session, case):
-        turn.notify(channel, address, Outbound(turn.content.text("satgas_reporter_message", code=case.code, message=turn.text)))
+        turn.notify(channel, address, Outbound(turn.content.text("satgas_reporter_message", code=case.code, message=turn.text)), subject_case_id=case.id)
     turn.say(turn.content.text("reporter_reply_forwarded", code=case.code))
     return True
 
@@ -303,7 +303,7 @@ def attach_evidence(turn: Turn) -> bool:
     cases.log(turn.session, case, "pelapor", "bukti", turn.now, note=note)
     kinds = ", ".join(sorted({a.kind for a in evidence}))
     for channel, address in _case_audience(turn.session, case):
-        turn.notify(channel, address, Outbound(turn.content.text("satgas_evidence", code=case.code, kinds=kinds)))
+        turn.notify(channel, address, Outbound(turn.content.text("satgas_evidence", code=case.code, kinds=kinds)), subject_case_id=case.id)
     turn.say(turn.content.text("evidence_saved", code=case.code))
     return True
 
@@ -335,9 +335,9 @@ def fire_timers(ctx: TickContext) -> int:
             (Option(f"ambil {case.code}", ctx.content.text("satgas_claim_option", code=case.code)),),
         )
         if village.escalation_channel and village.escalation_address:
-            ctx.notify(village.escalation_channel, village.escalation_address, message)
+            ctx.notify(village.escalation_channel, village.escalation_address, message, subject_case_id=case.id)
         for channel, address in alert_recipients(ctx.session, case.village_code):
-            ctx.notify(channel, address, message)
+            ctx.notify(channel, address, message, subject_case_id=case.id)
         case.escalated_at = ctx.now
         cases.log(ctx.session, case, "sistem", "dieskalasi", ctx.now)
         fired += 1
@@ -356,7 +356,7 @@ def fire_timers(ctx: TickContext) -> int:
             created=cases.local_time(settings, case.created_at),
         )
         for channel, address in alert_recipients(ctx.session, case.village_code):
-            ctx.notify(channel, address, Outbound(text))
+            ctx.notify(channel, address, Outbound(text), subject_case_id=case.id)
         case.remind_at = ctx.now + timedelta(hours=settings.reminder_hours)
         cases.log(ctx.session, case, "sistem", "pengingat", ctx.now)
         fired += 1

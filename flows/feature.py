@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from bot.content import Content
 from bot.messages import Outbound
-from bot.outbox import queue
+from bot.outbox import Subjects, queue
 from flows.forms import FormAction, OptionSource
 from flows.turn import IntentHandler, Turn
 
@@ -33,8 +33,15 @@ class TickContext:
     content: Content
     now: datetime
 
-    def notify(self, channel: str, address: str, message: Outbound, contact_id: Optional[int] = None) -> None:
-        self.session.add(queue(channel, address, message, self.now, contact_id))
+    def notify(
+        self,
+        channel: str,
+        address: str,
+        message: Outbound,
+        contact_id: Optional[int] = None,
+        subject_case_id: Optional[int] = None,
+    ) -> None:
+        self.session.add(queue(channel, address, message, self.now, contact_id, subjects=Subjects(case_id=subject_case_id)))
 
 
 @dataclass

@@ -1,8 +1,12 @@
 """Satgas commands, typed (WhatsApp, console) or tapped (Telegram buttons).
 
 Only a registered, active satgas member acting on a case of their own village
-gets through; every action and every refusal is written to the audit trail.
-The reporter's chat address is never shown: satgas reach them through `balas`.
+gets through, from a private chat or their village's own Telegram group;
+every action and every refusal is written to the audit trail. The reporter's
+chat address is never shown: satgas reach them through `balas`. A case of
+another village is answered exactly like a code that does not exist, so codes
+cannot be probed. A command that names a case is linked to it (the inbound row
+and the replies), so deleting the case's data finds what quotes it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from bot.messages import Outbound
 from bot.normalise import for_matching
 from bot.storage.complaint_models import OPEN_STATUSES, Case
 from bot.storage.models import Contact, OutboundMessage, SatgasMember, Village
+from bot.storage.training_models import Training
 from bot.villages import satgas_identity, village_members
 from flows.complaints import settings_of
 from flows.feature import Feature
@@ -28,6 +33,9 @@ COMMAND = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 CODE = re.compile(r"^(?P<code>[Aa][Dd][Uu]-[A-Za-z2-9]{4})\b\s*(?P<text>.*)$", re.DOTALL)
+# An option number typed by a satgas: ASCII digits only ("²" and other Unicode
+# digits pass str.isdigit but not int()).
+OPTION_NUMBER = re.compile(r"[0-9]{1,2}")
 
 
 @dataclass
@@ -48,30 +56,77 @@ def parse(text: str) -> Optional[Command]:
     return Command(verb, "", rest)
 
 
-def handle_satgas_message(turn: Turn) -> bool:
-    """Entry point from the dialogue: True if the message was a satgas command."""
-    text = _expand_number(turn) or turn.inbound.payload or turn.text
+BARE_VERBS = ("kasus", "bantuan")
+TRAINING_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,59}$")
+
+
+def is_group_command(text: str) -> bool:
+    """What the bot takes from a Telegram group: a satgas command in its exact
+    form (a verb with a case code, `kasus`/`bantuan` alone, `peserta ID`),
+    with or without a leading slash. Talk that merely starts with one of the
+    words ("bantuan dong ...", "lihat ini pak") is neither stored nor answered."""
     command = parse(text)
     if command is None:
         return False
+    if command.code:
+        return True
+    if command.verb in BARE_VERBS:
+        return not command.text
+    return command.verb == "peserta" and bool(TRAINING_ID.match(command.text))
+
+
+def handle_satgas_message(turn: Turn) -> bool:
+    """Entry point from the dialogue: True if the message was a satgas command.
+
+    In a group (Telegram `Inbound.chat`) nothing but a satgas command from a
+    member of that group's village is ever answered: a group is not where a
+    family's conversation (or the emergency text) belongs."""
+    in_group = bool(turn.inbound.chat)
+    text = _expand_number(turn) or turn.inbound.payload or turn.text
+    command = parse(text)
+    if command is None:
+        return in_group  # swallowed in a group, the dialogue's otherwise
+    _link_case(turn, command)
     member = satgas_identity(turn.session, turn.inbound.channel, turn.inbound.sender)
     if member is None:
-        if command.code and command.verb != "lihat":
+        if in_group or (command.code and command.verb != "lihat"):
             # A case command from someone who is not satgas: refuse and log.
             # ("lihat ADU-..." from a reporter is a status question: let it through.)
             turn.record("satgas_refused", verb=command.verb, case=command.code or None, reason="bukan_satgas")
             turn.say(turn.content.text("satgas_refused"))
             return True
         return False
+    if in_group and not _own_group(turn, member):
+        turn.record("satgas_refused", actor=cases.actor(member), verb=command.verb, case=command.code or None, reason="grup_lain")
+        turn.say(turn.content.text("satgas_wrong_chat"))
+        return True
     turn.record("satgas_command", actor=cases.actor(member), verb=command.verb, case=command.code or None)
     ACTIONS.get(command.verb, _help)(turn, member, command)
     return True
 
 
+def _link_case(turn: Turn, command: Command) -> None:
+    """The message quotes this case (whoever sent it, whatever the answer)."""
+    if command.code:
+        turn.subject_case_id = turn.session.execute(select(Case.id).where(Case.code == command.code)).scalar_one_or_none()
+
+
+def _own_group(turn: Turn, member: SatgasMember) -> bool:
+    """Case cards and trainee lists go only to a private chat or the village's
+    own satgas group, never to whatever group a member types in."""
+    village = turn.session.get(Village, member.village_code)
+    return (
+        village is not None
+        and turn.inbound.channel == "telegram"
+        and bool(village.telegram_group)
+        and turn.inbound.chat == village.telegram_group
+    )
+
+
 def _expand_number(turn: Turn) -> Optional[str]:
     """A satgas typing "1" means option 1 of the last alert we sent them."""
     typed = for_matching(turn.text)
-    if not typed.isdigit():
+    if not OPTION_NUMBER.fullmatch(typed):
         return None
     if satgas_identity(turn.session, turn.inbound.channel, turn.inbound.sender) is None:
         return None
@@ -98,12 +153,9 @@ def _case_for(turn: Turn, member: SatgasMember, command: Command, lock: bool = T
         return None
     case = cases.find_in_village(turn.session, command.code, member.village_code, lock=lock)
     if case is None:
-        exists_elsewhere = turn.session.execute(select(Case.id).where(Case.code == command.code)).first()
-        if exists_elsewhere:
+        if turn.subject_case_id is not None:  # exists, in another village: audited, not revealed
             turn.record("satgas_refused", actor=cases.actor(member), verb=command.verb, case=command.code, reason="desa_lain")
-            turn.say(turn.content.text("satgas_refused"))
-        else:
-            turn.say(turn.content.text("satgas_unknown_case", code=command.code))
+        turn.say(turn.content.text("satgas_unknown_case", code=command.code))
         return None
     return case
 
@@ -198,7 +250,12 @@ def _claim(turn: Turn, member: SatgasMember, command: Command) -> None:
     turn.say(turn.content.text("satgas_claimed", code=case.code))
     for other in village_members(turn.session, case.village_code):
         if other.id != member.id:
-            turn.notify(other.channel, other.address, Outbound(turn.content.text("satgas_claim_announce", code=case.code, satgas=member.name)))
+            turn.notify(
+                other.channel,
+                other.address,
+                Outbound(turn.content.text("satgas_claim_announce", code=case.code, satgas=member.name)),
+                subject_case_id=case.id,
+            )
     _tell_reporter(turn, case, turn.content.text("reporter_claimed", code=case.code, satgas=member.name))
 
 
@@ -208,6 +265,10 @@ def _note(turn: Turn, member: SatgasMember, command: Command) -> None:
         return
     case = _case_for(turn, member, command)
     if case is None:
+        return
+    if case.status not in OPEN_STATUSES or case.anonymised_at is not None:
+        # A closed case is a record, and an anonymised one must stay empty.
+        turn.say(turn.content.text("satgas_case_closed", code=case.code, status=case.status))
         return
     cases.log(turn.session, case, cases.actor(member), "catatan", turn.now, note=command.text)
     turn.say(turn.content.text("satgas_note_saved", code=case.code))
@@ -265,9 +326,20 @@ def _unclaim(turn: Turn, member: SatgasMember, command: Command) -> None:
 
 
 def _participants(turn: Turn, member: SatgasMember, command: Command) -> None:
+    """Participants of a training open to the member's village, and only those
+    from that village; any other training reads as unknown."""
     from flows.trainings import catalog_for, registrants_report
 
-    turn.say(registrants_report(turn.session, command.text.strip(), catalog=catalog_for(turn.content.directory)))
+    catalog = catalog_for(turn.content.directory)
+    training_id = command.text.strip()
+    training = turn.session.get(Training, training_id) if training_id else None
+    if training is None or not training.open_to(member.village_code):
+        if training is not None:
+            turn.record("satgas_refused", actor=cases.actor(member), verb=command.verb, training=training_id, reason="desa_lain")
+        turn.say(catalog.text("report_unknown", id=training_id))
+        return
+    turn.subject_training_id = training.id
+    turn.say(registrants_report(turn.session, training.id, catalog=catalog, village=member.village_code))
 
 
 def _help(turn: Turn, _member: SatgasMember, _command: Command) -> None:
@@ -279,7 +351,7 @@ def _tell_reporter(turn: Turn, case: Case, text: str, expect_reply: bool = False
     reporter = turn.session.get(Contact, case.reporter_id) if case.reporter_id else None
     if reporter is None or reporter.deleted_at is not None:
         return False
-    turn.notify(reporter.channel, reporter.address, Outbound(text), contact_id=reporter.id)
+    turn.notify(reporter.channel, reporter.address, Outbound(text), contact_id=reporter.id, subject_case_id=case.id)
     if expect_reply:
         from bot.storage.models import Conversation
 

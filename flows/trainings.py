@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot import cases, personal_data
 from bot.config import Settings
 from bot.content import Content
 from bot.messages import Option, Outbound
@@ -359,15 +360,7 @@ def complete_registration(turn: Turn, _spec: FormSpec, slots: dict[str, Any]) ->
         return
     duplicate = _active_registration_for_phone(turn.session, training.id, slots["nomor_hp"])
     if duplicate is not None:
-        turn.say(
-            catalog.text(
-                "already_registered",
-                phone=duplicate.phone,
-                title=training.title,
-                code=duplicate.code,
-                status=_status_text(catalog, turn.session, duplicate),
-            )
-        )
+        turn.say(_duplicate_text(catalog, turn, training, duplicate))
         turn.record("training_duplicate", training=training.id)
         return
     registration = _create_registration(turn, catalog, training, village, slots)
@@ -385,6 +378,20 @@ def complete_registration(turn: Turn, _spec: FormSpec, slots: dict[str, Any]) ->
                 code=registration.code,
             )
         )
+
+
+def _duplicate_text(catalog: Catalog, turn: Turn, training: Training, duplicate: TrainingRegistration) -> str:
+    """The code and seat of a registration are told only to the chat that made
+    it: typing someone else's number must not reveal their code or status."""
+    if duplicate.contact_id != turn.contact.id:
+        return catalog.text("already_registered_elsewhere", phone=duplicate.phone, title=training.title)
+    return catalog.text(
+        "already_registered",
+        phone=duplicate.phone,
+        title=training.title,
+        code=duplicate.code,
+        status=_status_text(catalog, turn.session, duplicate),
+    )
 
 
 def _refusal(
@@ -577,9 +584,10 @@ def fill_free_seats(session: Session, catalog: Catalog, training: Training, now:
 # Timers
 def tick(ctx: TickContext) -> int:
     """Seats freed outside a conversation (data erased, capacity raised in the
-    catalogue) go to the waitlist; then due reminders go out."""
+    catalogue) go to the waitlist; then due reminders go out; then registrations
+    past retention are anonymised."""
     catalog = _catalog(ctx.content)
-    return _fill_seats_everywhere(ctx, catalog) + _send_due_reminders(ctx, catalog)
+    return _fill_seats_everywhere(ctx, catalog) + _send_due_reminders(ctx, catalog) + purge_ended(ctx)
 
 
 def _fill_seats_everywhere(ctx: TickContext, catalog: Catalog) -> int:
@@ -638,8 +646,13 @@ def _send_due_reminders(ctx: TickContext, catalog: Catalog) -> int:
 
 # ---------------------------------------------------------------------------
 # Organisers and satgas
-def registrants_report(session: Session, training_id: str, catalog: Optional[Catalog] = None) -> str:
-    """Who is in and who is waiting, for a satgas chat command or the CLI."""
+def registrants_report(
+    session: Session, training_id: str, catalog: Optional[Catalog] = None, village: Optional[str] = None
+) -> str:
+    """Who is in and who is waiting, for a satgas chat command or the CLI.
+
+    With `village` (a satgas asking) only that village's participants are
+    listed, with their place in the whole list; the counts stay whole."""
     catalog = catalog or catalog_for(Settings().content_dir)
     training = session.get(Training, training_id)
     if training is None:
@@ -665,18 +678,27 @@ def registrants_report(session: Session, training_id: str, catalog: Optional[Cat
             waitlisted=len(waitlisted),
             cancelled=sum(1 for r in rows if r.status == CANCELLED),
         ),
+    ]
+    if village is not None:
+        lines.append(catalog.text("report_village_only", village=catalog.village_names.get(village, village)))
+    lines += [
         "",
         catalog.text("report_confirmed"),
-        *_report_lines(catalog, confirmed),
+        *_report_lines(catalog, confirmed, village),
         "",
         catalog.text("report_waitlist"),
-        *_report_lines(catalog, waitlisted),
+        *_report_lines(catalog, waitlisted, village),
     ]
     return "\n".join(lines)
 
 
-def _report_lines(catalog: Catalog, registrations: list[TrainingRegistration]) -> list[str]:
-    if not registrations:
+def _report_lines(catalog: Catalog, registrations: list[TrainingRegistration], village: Optional[str] = None) -> list[str]:
+    shown = [
+        (number, r)
+        for number, r in enumerate(registrations, start=1)
+        if village is None or r.village_code == village
+    ]
+    if not shown:
         return [catalog.text("report_empty")]
     return [
         catalog.text(
@@ -688,7 +710,7 @@ def _report_lines(catalog: Catalog, registrations: list[TrainingRegistration]) -
             village=catalog.village_names.get(r.village_code or "", r.village_code or "-"),
             code=r.code,
         )
-        for number, r in enumerate(registrations, start=1)
+        for number, r in shown
     ]
 
 
@@ -715,11 +737,39 @@ def erase_registrations(session: Session, contact: Contact, now: datetime) -> No
         .where(TrainingRegistration.contact_id == contact.id)
         .execution_options(populate_existing=True)
     ).scalars()
+    touched: set[str] = set()
     for registration in registrations:
         if registration.status != CANCELLED:
             registration.status, registration.cancelled_at, registration.cancel_reason = CANCELLED, now, "hapus_data"
-        registration.participant_name = "[dihapus]"
+        registration.participant_name = ERASED_NAME
         registration.phone = "dihapus"
+        touched.add(registration.training_id)
+    personal_data.erase_messages_about_trainings(session, sorted(touched))
+
+
+ERASED_NAME = "[dihapus]"
+
+
+def purge_ended(ctx: TickContext) -> int:
+    """Retention (content/complaints.yml `retention_days`, one period for all
+    personal data): registrations of trainings that ended longer ago lose name
+    and phone, and participant lists of those trainings are dropped. Status
+    and relation stay for attendance statistics."""
+    cutoff = ctx.now - timedelta(days=cases.settings_for(ctx.content.directory).retention_days)
+    rows = list(
+        ctx.session.execute(
+            select(TrainingRegistration)
+            .join(Training, Training.id == TrainingRegistration.training_id)
+            .where(Training.end_at < cutoff, TrainingRegistration.participant_name != ERASED_NAME)
+            .with_for_update(skip_locked=True, of=TrainingRegistration)
+        ).scalars()
+    )
+    for registration in rows:
+        registration.participant_name = ERASED_NAME
+        # unique per training among active ones: keep the placeholder distinct
+        registration.phone = f"dihapus-{registration.id}"
+    personal_data.erase_messages_about_trainings(ctx.session, sorted({r.training_id for r in rows}))
+    return len(rows)
 
 
 if erase_registrations not in ERASERS:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 from sqlalchemy.orm import Session
 
@@ -18,6 +18,17 @@ from bot.messages import Inbound, Option, Outbound
 from bot.normalise import CleanText
 from bot.storage.models import Contact, Conversation, Event
 from nlu.classifier import Classifier, Understanding
+
+
+class Notification(NamedTuple):
+    """A message to someone else, with whose data it carries (see `Turn.notify`)."""
+
+    channel: str
+    address: str
+    message: Outbound
+    contact_id: Optional[int] = None
+    subject_case_id: Optional[int] = None
+    subject_contact_id: Optional[int] = None
 
 
 @dataclass
@@ -33,8 +44,13 @@ class Turn:
     nlu_threshold: float
     replies: list[Outbound] = field(default_factory=list)
     # Messages to other people (satgas alerts, notifications), sent via the outbox.
-    notifications: list[tuple[str, str, Outbound, Optional[int]]] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
     emergency_shown: bool = False
+    # What this turn's messages are about besides the sender: the case a satgas
+    # command quotes, the training whose participants a reply lists. Stored on
+    # the inbound row and the replies, so erasure follows links, not text.
+    subject_case_id: Optional[int] = None
+    subject_training_id: Optional[str] = None
     _understanding: Optional[Understanding] = None
 
     # --- understanding -------------------------------------------------
@@ -68,10 +84,22 @@ class Turn:
     def say(self, text: str, options: tuple[Option, ...] | list[Option] = ()) -> None:
         self.replies.append(Outbound(text=text.strip(), options=tuple(options)))
 
-    def notify(self, channel: str, address: str, message: Outbound, contact_id: Optional[int] = None) -> None:
+    def notify(
+        self,
+        channel: str,
+        address: str,
+        message: Outbound,
+        contact_id: Optional[int] = None,
+        subject_case_id: Optional[int] = None,
+        subject_contact_id: Optional[int] = None,
+    ) -> None:
         """Queue a message to someone else. Pass the recipient's contact id when
-        they are a contact, so deleting their data also scrubs this message."""
-        self.notifications.append((channel, address, message, contact_id))
+        they are a contact, so deleting their data also scrubs this message, and
+        the case it quotes; the person whose message caused it is recorded by
+        default (see `bot.core`)."""
+        self.notifications.append(
+            Notification(channel, address, message, contact_id, subject_case_id, subject_contact_id)
+        )
 
     # --- state -----------------------------------------------------------
     @property

@@ -190,7 +190,7 @@ def test_choice_question_can_be_interrupted_by_a_question(chat: Chat) -> None:
     assert "yakin" in text.lower()  # the question is asked again
 
 
-def test_flood_is_rate_limited_politely_and_nothing_is_dropped(chat: Chat, bot, clock) -> None:  # type: ignore[no-untyped-def]
+def test_flood_is_rate_limited_politely_and_every_message_is_recorded(chat: Chat, bot, clock) -> None:  # type: ignore[no-untyped-def]
     from datetime import timedelta
 
     limit = bot.settings.rate_limit_per_minute

@@ -54,7 +54,7 @@ from bot.messages import Attachment, Inbound, Option, Outbound
 from bot.outbox import PermanentDeliveryError, TemporaryDeliveryError
 from bot.privacy import mask
 from bot.storage.models import OutboundMessage
-from flows.satgas import COMMAND as SATGAS_COMMAND
+from flows.satgas import is_group_command
 
 logger = logging.getLogger(__name__)
 
@@ -129,18 +129,18 @@ def _name(user: Any) -> str:
     return clip(" ".join(part for part in (user.first_name, user.last_name) if part), NAME_LIMIT)
 
 
-def parse_update(update: Update, bot_id: str = "") -> Parsed:
-    """Translate a Telegram update; `bot_id` tells replies to the bot apart in groups."""
+def parse_update(update: Update) -> Parsed:
+    """Translate a Telegram update."""
     message_id = f"tg-{update.update_id}"
     if update.callback_query is not None:
         return _parse_callback(update, message_id)
     if update.message is not None:
-        return _parse_message(update.message, message_id, bot_id)
+        return _parse_message(update.message, message_id)
     kinds = [kind for kind in Update.ALL_TYPES if getattr(update, str(kind), None) is not None]
     return Parsed(ignored=f"update type {kinds[0] if kinds else 'unknown'} not handled")
 
 
-def _parse_message(message: Message, message_id: str, bot_id: str) -> Parsed:
+def _parse_message(message: Message, message_id: str) -> Parsed:
     chat = message.chat
     if chat.type == "channel":
         return Parsed(ignored="channel post")
@@ -158,7 +158,11 @@ def _parse_message(message: Message, message_id: str, bot_id: str) -> Parsed:
     else:
         if user is None or user.is_bot:
             return Parsed(ignored="group message without a person")
-        if not _meant_for_bot(message, text, bot_id):
+        if not is_group_command(text):
+            # In a group only satgas commands in their exact form are ours (taps
+            # arrive as callbacks); anything else, replies to the bot included,
+            # is talk between members: neither stored nor answered. Whether
+            # this sender may command in this group is the satgas flow's call.
             return Parsed(ignored="group chatter")
         sender, reply_chat = _id(user.id), _id(chat.id)
     return Parsed(
@@ -172,15 +176,6 @@ def _parse_message(message: Message, message_id: str, bot_id: str) -> Parsed:
             chat=reply_chat,
         )
     )
-
-
-def _meant_for_bot(message: Message, text: str, bot_id: str) -> bool:
-    """In a group only commands, satgas verbs and replies to the bot are ours;
-    other talk between members is neither answered nor stored."""
-    if text.startswith("/") or SATGAS_COMMAND.match(text):
-        return True
-    replied = message.reply_to_message
-    return bool(replied and replied.from_user and bot_id and str(replied.from_user.id) == bot_id)
 
 
 def _attachments(message: Message) -> tuple[Attachment, ...]:
@@ -258,7 +253,6 @@ class TelegramUpdates:
     def __init__(self, bot: Bot, api: Optional[TelegramBot] = None) -> None:
         self.bot = bot
         self._api = api
-        self.bot_id = bot.settings.telegram_bot_token.split(":", 1)[0]
 
     @property
     def api(self) -> TelegramBot:
@@ -274,7 +268,7 @@ class TelegramUpdates:
     async def handle(self, update: Update) -> bool:
         """Process one update; False only when it could not be stored (retry it)."""
         try:
-            parsed = parse_update(update, self.bot_id)
+            parsed = parse_update(update)
         except Exception:  # a well-formed update missing what its type always has
             logger.warning("telegram update %s malformed; skipped", update.update_id)
             return True
@@ -326,7 +320,7 @@ class TelegramWebhook:
         if update is None:
             return JSONResponse({"ok": False, "error": "malformed update"}, status_code=400)
         try:
-            parsed = parse_update(update, self.updates.bot_id)
+            parsed = parse_update(update)
         except Exception:  # well-formed JSON missing what every update of its type has
             return JSONResponse({"ok": False, "error": "malformed update"}, status_code=400)
         if not await self.updates.handle_parsed(update.update_id, parsed):

@@ -49,6 +49,7 @@ class Conversation(Base):
     the turn so that a restart resumes exactly here."""
 
     __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_updated", "updated_at"),)
 
     contact_id: Mapped[int] = Column(
         ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True
@@ -67,7 +68,12 @@ class InboundMessage(Base):
     """Every accepted message, once: (channel, external_id) is unique."""
 
     __tablename__ = "inbound_messages"
-    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_inbound_channel_external"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id", name="uq_inbound_channel_external"),
+        Index("ix_inbound_contact_received", "contact_id", "received_at"),
+        Index("ix_inbound_received", "received_at"),
+        Index("ix_inbound_subject_case", "subject_case_id"),
+    )
 
     id: Mapped[int] = Column(Integer, primary_key=True)
     channel: Mapped[str] = Column(String(20), nullable=False)
@@ -82,6 +88,11 @@ class InboundMessage(Base):
     processed_at: Mapped[Optional[datetime]] = Column(DateTime)
     # Set when the turn failed: the message is kept, never silently lost.
     error: Mapped[Optional[str]] = Column(String(200))
+    # The case a satgas command quotes ("balas ADU-7K3P Bu Siti ..."): erasing
+    # or purging the case scrubs this text by this link, never by searching.
+    subject_case_id: Mapped[Optional[int]] = Column(
+        ForeignKey("cases.id", ondelete="SET NULL", name="fk_inbound_subject_case")
+    )
 
 
 class OutboundMessage(Base):
@@ -92,6 +103,11 @@ class OutboundMessage(Base):
     __table_args__ = (
         Index("ix_outbox_pending", "status", "channel", "next_attempt_at"),
         Index("ix_outbox_chat", "channel", "address", "status"),
+        Index("ix_outbox_contact", "contact_id"),
+        Index("ix_outbox_created", "created_at"),
+        Index("ix_outbox_subject_contact", "subject_contact_id"),
+        Index("ix_outbox_subject_case", "subject_case_id"),
+        Index("ix_outbox_subject_training", "subject_training_id"),
     )
 
     id: Mapped[int] = Column(Integer, primary_key=True)
@@ -108,6 +124,16 @@ class OutboundMessage(Base):
     provider_message_id: Mapped[Optional[str]] = Column(Text)  # several ids when a long message was split
     created_at: Mapped[datetime] = Column(DateTime, nullable=False)
     sent_at: Mapped[Optional[datetime]] = Column(DateTime)
+    # Whose personal data the text carries, besides the recipient's own: the
+    # person whose message caused it, the case it quotes, the training whose
+    # participants it lists. Erasure and retention follow these links.
+    subject_contact_id: Mapped[Optional[int]] = Column(
+        ForeignKey("contacts.id", ondelete="SET NULL", name="fk_outbox_subject_contact")
+    )
+    subject_case_id: Mapped[Optional[int]] = Column(
+        ForeignKey("cases.id", ondelete="SET NULL", name="fk_outbox_subject_case")
+    )
+    subject_training_id: Mapped[Optional[str]] = Column(ForeignKey("trainings.id", name="fk_outbox_subject_training"))
 
 
 class Event(Base):

@@ -1,0 +1,133 @@
+"""Removing personal data from the message tables, by link, never by search.
+
+Two paths use this: a person's "hapus data" (flows/privacy.py) and the
+retention purge (bot.cases, flows/trainings.py, flows/privacy.py). Every
+message row says whose data it carries: its contact (sender or recipient), the
+person whose message caused it (`subject_contact_id`), the case it quotes
+(`subject_case_id`, also on satgas commands) and the training whose
+participants it lists (`subject_training_id`). So a deletion is a handful of
+indexed UPDATEs and is complete by construction, instead of depending on
+finding a name in free text.
+
+A pending message that carries deleted data is cancelled (marked failed) rather
+than sent as "[dihapus]"; one already being sent is scrubbed as soon as it is
+settled (bot.outbox.forget_if_erased).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Iterable
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from bot.outbox import ERASED_ADDRESS, ERASED_TEXT
+from bot.storage.models import Contact, Conversation, InboundMessage, OutboundMessage
+
+CANCELLED = "dibatalkan: data pribadi dihapus"
+PURGE_BATCH = 1000
+
+
+# --- scrubbing ------------------------------------------------------------------------
+def scrub_inbound(session: Session, condition: ColumnElement[bool]) -> None:
+    session.execute(
+        update(InboundMessage)
+        .where(condition)
+        .values(text="", payload=None, attachments=[])
+        .execution_options(synchronize_session=False)
+    )
+
+
+def scrub_outbound(session: Session, condition: ColumnElement[bool], forget_address: bool = False) -> None:
+    """Cancel what has not gone out yet, then drop text and options (and the
+    address, when it is the erased person's own)."""
+    session.execute(
+        update(OutboundMessage)
+        .where(condition, OutboundMessage.status == "pending")
+        .values(status="failed", last_error=CANCELLED)
+        .execution_options(synchronize_session=False)
+    )
+    values: dict[str, object] = {"text": ERASED_TEXT, "options": []}
+    if forget_address:
+        values["address"] = ERASED_ADDRESS
+    session.execute(
+        update(OutboundMessage).where(condition).values(**values).execution_options(synchronize_session=False)
+    )
+
+
+def erase_messages_of_contact(session: Session, contact_id: int) -> None:
+    """hapus data: what the person sent, what was sent to them, and what their
+    messages caused others to receive (satgas alerts, forwarded replies)."""
+    scrub_inbound(session, InboundMessage.contact_id == contact_id)
+    scrub_outbound(session, OutboundMessage.contact_id == contact_id, forget_address=True)
+    scrub_outbound(session, OutboundMessage.subject_contact_id == contact_id)
+
+
+def erase_messages_about_cases(session: Session, case_ids: Iterable[int]) -> None:
+    """Satgas commands quoting the cases, and every message that quotes them
+    (alerts, case cards, the outcome sent to the reporter)."""
+    ids = list(case_ids)
+    if not ids:
+        return
+    scrub_inbound(session, InboundMessage.subject_case_id.in_(ids))
+    scrub_outbound(session, OutboundMessage.subject_case_id.in_(ids))
+
+
+def erase_messages_about_trainings(session: Session, training_ids: Iterable[str]) -> None:
+    """Participant lists (`peserta`) name everyone registered: a list is
+    dropped when any one of them is deleted (the satgas can ask again)."""
+    ids = list(training_ids)
+    if ids:
+        scrub_outbound(session, OutboundMessage.subject_training_id.in_(ids))
+
+
+def forget_settled_to_erased(session: Session) -> None:
+    """Safety net for every way a message can end (sent, failed, given up on
+    by the WhatsApp window): once settled, a message to a deleted contact
+    keeps neither text nor address."""
+    erased = select(Contact.id).where(Contact.deleted_at.is_not(None)).scalar_subquery()
+    session.execute(
+        update(OutboundMessage)
+        .where(
+            OutboundMessage.status.in_(("sent", "failed")),
+            OutboundMessage.address != ERASED_ADDRESS,
+            OutboundMessage.contact_id.in_(erased),
+        )
+        .values(text=ERASED_TEXT, address=ERASED_ADDRESS, options=[])
+        .execution_options(synchronize_session=False)
+    )
+
+
+# --- retention ------------------------------------------------------------------------
+def purge_old_messages(session: Session, cutoff: datetime) -> int:
+    """Retention: messages (either way) and conversation states older than
+    `cutoff` are deleted outright, in batches. The cases and registrations keep
+    what they need in their own columns, on their own schedule."""
+    purged = 0
+    old_inbound = select(InboundMessage.id).where(InboundMessage.received_at < cutoff).limit(PURGE_BATCH)
+    purged += _delete_ids(session, InboundMessage, old_inbound)
+    old_outbound = select(OutboundMessage.id).where(OutboundMessage.created_at < cutoff).limit(PURGE_BATCH)
+    purged += _delete_ids(session, OutboundMessage, old_outbound)
+    # Lock the contacts first, as a turn does (skipping those in a turn right
+    # now): a person coming back at this moment finds no state rather than a
+    # state deleted under their feet.
+    idle = (
+        select(Contact.id)
+        .join(Conversation, Conversation.contact_id == Contact.id)
+        .where(Conversation.updated_at < cutoff)
+        .limit(PURGE_BATCH)
+        .with_for_update(skip_locked=True, of=Contact)
+    )
+    ids = list(session.execute(idle).scalars())
+    if ids:
+        session.execute(delete(Conversation).where(Conversation.contact_id.in_(ids)).execution_options(synchronize_session=False))
+    return purged
+
+
+def _delete_ids(session: Session, model: type, query: object) -> int:
+    ids = list(session.execute(query).scalars())  # type: ignore[call-overload]
+    if ids:
+        session.execute(delete(model).where(model.id.in_(ids)).execution_options(synchronize_session=False))  # type: ignore[attr-defined]
+    return len(ids)

@@ -1,0 +1,226 @@
+"""Deletion that deletes: after "hapus data" and after the retention purge,
+nothing a person typed is left in any column of any table (issue 10).
+
+One scenario touches every place a report and a registration spread to: the
+reporter's form answers, the satgas alerts, a satgas reply quoting the
+reporter, the reporter's answer forwarded to the satgas, a case note, the case
+card shown to a satgas, the outcome, a trainee's name and phone in a
+registration and in a satgas `peserta` list, and messages that are delivered,
+still pending, and that fail after the deletion. The scan reads the database's
+own schema (tests/privacy_scan.py), so it also covers tables added later.
+Real core, real NLU model, SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bot.app import Bot
+from bot.clock import ManualClock
+from bot.outbox import PermanentDeliveryError
+from bot.storage.complaint_models import Case
+from bot.storage.models import InboundMessage, OutboundMessage
+from tests.chat import Chat
+from tests.privacy_scan import find_everywhere, missing
+from tests.test_trainings import sign_up
+
+REPORTER = "6281277788899"
+SATGAS = "satgas-jlamprang-1"
+WORKER = "Wulandari Kusumastuti"
+EMPLOYER = "Tuan Lim Boon Keng"
+STORY = "majikan menahan gaji sejak lebaran kemarin"
+TYPED_PHONE = "081398765432"
+SATGAS_QUOTE = "apakah Wulandari masih di asrama"
+REPLY = "baik pak nanti Bu Sumarsih kirim fotonya sore ini"
+NOTE = "keluarga takut dipecat majikan"
+OUTCOME = "gaji lunas lewat rekening BRI 7788990011"
+TRAINEE = "Sulastri Rahayuningsih"
+TRAINEE_PHONE = "085711223344"
+BATIK = "batik-lanjutan-2026-12"
+
+# What must be gone: names, phones (as typed and as normalised), story, the
+# satgas' words quoting the case, the reporter's reply, the note, the outcome.
+TYPED = [
+    "Wulandari", "Kusumastuti", "Boon Keng", "menahan gaji sejak lebaran", "81398765432",
+    "masih di asrama", "Sumarsih", "takut dipecat", "7788990011", "lunas lewat rekening",
+    "Rahayuningsih", "85711223344",
+]
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 11, 23, 3, 0))  # the example trainings are ahead
+
+
+@dataclass
+class Scenario:
+    reporter: Chat
+    satgas: Chat
+    code: str
+
+
+def report(chat: Chat) -> str:
+    """A sister reports unpaid wages and leaves a phone number; returns the code."""
+    steps = [
+        ("gaji adik saya di malaysia belum dibayar", "hanya akan dibagikan"),
+        ("ya setuju", "Siapa yang melapor"),
+        ("2", ""),
+        ("saudara", ""),
+        (WORKER, ""),
+        (EMPLOYER, ""),
+        (STORY, ""),
+        ("2", "nomor"),
+        (TYPED_PHONE, "desa"),
+        ("jlamprang", WORKER),
+    ]
+    for text, expected in steps:
+        reply = chat.says(text)
+        assert expected in reply, chat.transcript()
+    done = chat.says("1")
+    found = re.search(r"ADU-[A-Z2-9]{4}", done)
+    assert found, chat.transcript()
+    return found.group(0)
+
+
+def live_case(bot: Bot) -> Scenario:
+    """Everything up to a closed case and a registration; some of it delivered."""
+    reporter, satgas = Chat(bot, sender=REPORTER), Chat(bot, sender=SATGAS)
+    code = report(reporter)
+    assert "Anda tangani" in satgas.says(f"ambil {code}")
+    assert "sudah dikirim" in satgas.says(f"balas {code} Bu, {SATGAS_QUOTE}?")
+    assert "diteruskan" in reporter.says(REPLY), reporter.transcript()
+    assert "tersimpan" in satgas.says(f"catat {code} {NOTE}")
+    assert WORKER in satgas.says(f"lihat {code}")
+    bot.outbox.deliver("console", lambda row: "")  # so far: delivered
+    assert "Pendaftaran berhasil" in sign_up(reporter, TRAINEE_PHONE, name=TRAINEE)
+    assert TRAINEE in satgas.says(f"peserta {BATIK}")
+    assert "ditutup" in satgas.says(f"selesai {code} {OUTCOME}")
+    return Scenario(reporter, satgas, code)
+
+
+def fail_everything(bot: Bot) -> None:
+    """The provider refuses whatever is still waiting (blocked bot, number gone)."""
+
+    def refuse(_row: OutboundMessage) -> str:
+        raise PermanentDeliveryError("refused")
+
+    bot.outbox.deliver("console", refuse, limit=500)
+
+
+def erase(scenario: Scenario) -> None:
+    scenario.reporter.send("hapus data saya")
+    assert "sudah kami hapus" in scenario.reporter.says("1")
+
+
+# --- hapus data ---------------------------------------------------------------------
+def test_control_the_scan_finds_what_was_typed_before_hapus_data(bot: Bot) -> None:
+    live_case(bot)
+    fail_everything(bot)
+    assert missing(bot.engine, TYPED + [REPORTER]) == []
+
+
+def test_hapus_data_leaves_nothing_typed_in_any_column_of_any_table(bot: Bot) -> None:
+    scenario = live_case(bot)
+    erase(scenario)
+    fail_everything(bot)  # messages still pending when the data was deleted
+    assert find_everywhere(bot.engine, TYPED + [REPORTER]) == []
+    # what stays is anonymous and still counts
+    with bot.sessions() as session:
+        case = session.execute(select(Case).where(Case.code == scenario.code)).scalar_one()
+    assert (case.status, case.category, case.village_code) == ("selesai", "gaji_tidak_dibayar", "jlamprang")
+
+
+def test_messages_about_an_erased_person_are_linked_not_searched(bot: Bot) -> None:
+    """Satgas commands quoting the case and every notification carry the case or
+    person they are about, so erasure follows links, never text."""
+    scenario = live_case(bot)
+    with bot.sessions() as session:
+        case_id = session.execute(select(Case.id).where(Case.code == scenario.code)).scalar_one()
+        commands = session.execute(
+            select(InboundMessage.text, InboundMessage.subject_case_id).where(InboundMessage.text.like("% ADU-%"))
+        ).all()
+        alerts = session.execute(
+            select(OutboundMessage.subject_case_id, OutboundMessage.subject_contact_id)
+            .where(OutboundMessage.address == SATGAS, OutboundMessage.text.like(f"%{WORKER}%"))
+        ).all()
+        lists = session.execute(
+            select(OutboundMessage.subject_training_id).where(OutboundMessage.text.like(f"%{TRAINEE}%"))
+        ).scalars().all()
+    assert commands and all(subject == case_id for _text, subject in commands), commands
+    assert alerts and all(case == case_id for case, _contact in alerts), alerts
+    assert BATIK in lists
+
+
+def test_pending_alerts_about_an_erased_person_are_cancelled_not_sent(bot: Bot) -> None:
+    scenario = live_case(bot)
+    erase(scenario)
+    sent: list[str] = []
+    bot.outbox.deliver("console", lambda row: sent.append(row.text) or "", limit=500)
+    assert not [text for text in sent if any(word.casefold() in text.casefold() for word in TYPED)]
+    assert any("sudah kami hapus" in text for text in sent), "the farewell still goes out"
+
+
+# --- retention -------------------------------------------------------------------------
+def test_control_the_scan_finds_what_was_typed_before_the_retention_purge(bot: Bot, clock: ManualClock) -> None:
+    live_case(bot)
+    bot.outbox.deliver("console", lambda row: "", limit=500)
+    clock.advance(timedelta(days=300))
+    bot.run_timers()
+    assert missing(bot.engine, TYPED) == []
+
+
+def test_retention_purge_leaves_nothing_typed_in_any_column_of_any_table(bot: Bot, clock: ManualClock) -> None:
+    scenario = live_case(bot)
+    bot.outbox.deliver("console", lambda row: "", limit=500)
+    clock.advance(timedelta(days=400))  # past retention for the case, the messages and the training
+    bot.run_timers()
+    assert find_everywhere(bot.engine, TYPED) == []
+    with bot.sessions() as session:
+        case = session.execute(select(Case).where(Case.code == scenario.code)).scalar_one()
+    assert case.anonymised_at is not None and case.category == "gaji_tidak_dibayar"
+    # the person can still talk to the bot afterwards
+    assert "selamat datang" in scenario.reporter.says("halo").lower()
+
+
+# --- migration ---------------------------------------------------------------------------
+def test_migration_0004_adds_the_subject_links_and_downgrades(database_url: str) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from bot.storage.db import alembic_config, make_engine, migrate
+
+    engine = make_engine(database_url)
+    migrate(engine)
+
+    def columns(table: str) -> set[str]:
+        return {column["name"] for column in inspect(engine).get_columns(table)}
+
+    links = {"subject_contact_id", "subject_case_id", "subject_training_id"}
+    assert links <= columns("outbound_messages") and "subject_case_id" in columns("inbound_messages")
+    config = alembic_config(engine)
+    for target in ("0003", "head"):
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            (command.downgrade if target == "0003" else command.upgrade)(config, target)
+        if target == "0003":
+            assert not links & columns("outbound_messages") and "subject_case_id" not in columns("inbound_messages")
+    assert links <= columns("outbound_messages")
+    assert {"uq_inbound_channel_external"} <= {c["name"] for c in inspect(engine).get_unique_constraints("inbound_messages")}
+    engine.dispose()
+
+
+def test_what_a_satgas_types_about_an_erased_case_afterwards_is_not_kept(bot: Bot) -> None:
+    reporter, satgas = Chat(bot, sender=REPORTER), Chat(bot, sender=SATGAS)
+    code = report(reporter)
+    satgas.send(f"ambil {code}")
+    reporter.send("hapus data saya")
+    reporter.send("1")
+    assert "menghapus datanya" in satgas.says(f"balas {code} Bu Wulandari, mohon kabari")
+    assert "ditutup" in satgas.says(f"selesai {code} {OUTCOME}")
+    bot.outbox.deliver("console", lambda row: "", limit=500)  # the farewell keeps its address until sent
+    assert find_everywhere(bot.engine, TYPED + [REPORTER]) == []
