@@ -65,6 +65,13 @@ class Content:
     danger_patterns: tuple[re.Pattern[str], ...]
     main_menu: tuple[MenuItem, ...]
     forms: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    # The emergency text for a relative at home, and the short reminder sent
+    # when the full text already went out in the last 24 hours.
+    emergency_family: str = ""
+    emergency_reminder: str = ""
+    # Every country by name (content/world_countries.yml), so "Kamboja" is a
+    # country even where no placement note exists.
+    world_countries: Mapping[str, Country] = field(default_factory=dict)
     directory: Path = Path(".")
 
     def text(self, key: str, **values: Any) -> str:
@@ -91,12 +98,23 @@ class Content:
                 alias_norm = for_matching(alias)
                 if alias_norm and f" {alias_norm} " in padded and len(alias_norm) > best[0]:
                     best = (len(alias_norm), country.key)
+        if best[1] is None:
+            for country in self.world_countries.values():
+                for alias in (for_matching(country.name), *country.aliases):
+                    alias_norm = for_matching(alias)
+                    if len(alias_norm) >= 4 and f" {alias_norm} " in padded and len(alias_norm) > best[0]:
+                        best = (len(alias_norm), country.key)
         return best[1]
 
     def canonical_country(self, value: str) -> Optional[str]:
-        if value in self.countries:
+        if value in self.countries or value in self.world_countries:
             return value
         return self.country_from_text(value)
+
+    def country_name(self, key: Optional[str]) -> str:
+        """Display name of any country key, destination or not ("-" when unknown)."""
+        country = self.countries.get(key or "") or self.world_countries.get(key or "")
+        return country.name if country else (key or "-")
 
 
 def _load_yaml(path: Path) -> Any:
@@ -183,6 +201,20 @@ def load_content(directory: Path) -> Content:
         except re.error as error:
             raise ContentError(f"{safety_file} -> danger_patterns[{index}]: pola tidak valid: {error}") from error
 
+    world_file = directory / "world_countries.yml"
+    world_countries: dict[str, Country] = {}
+    if world_file.exists():
+        for key, entry in (_require(_load_yaml(world_file), "world_countries", str(world_file)) or {}).items():
+            world_countries[str(key)] = Country(
+                key=str(key),
+                name=str(_require(entry, "name", f"{world_file} -> {key}")),
+                aliases=tuple(str(a).lower() for a in entry.get("aliases") or ()),
+                region="",
+                mission="",
+                mission_hotline=None,
+                note=None,
+            )
+
     menu_file = directory / "menu.yml"
     main_menu = tuple(
         MenuItem(
@@ -209,6 +241,9 @@ def load_content(directory: Path) -> Content:
         main_menu=main_menu,
         forms=forms,
         directory=directory,
+        emergency_family=str(safety["emergency"].get("family_text", "")).strip(),
+        emergency_reminder=str(safety["emergency"].get("reminder_text", "")).strip(),
+        world_countries=world_countries,
     )
     _check_placeholders(content)
     return content
@@ -217,7 +252,11 @@ def load_content(directory: Path) -> Content:
 def _check_placeholders(content: Content) -> None:
     """A typo like {bp2m} would show raw braces to a person in distress."""
     known = set(content.hotlines)
-    for key, answer in [*content.answers.items(), ("safety.yml emergency", content.emergency)]:
-        for name in re.findall(r"\{(\w+)\}", answer.text):
+    extra = [
+        ("safety.yml emergency family_text", content.emergency_family),
+        ("safety.yml emergency reminder_text", content.emergency_reminder),
+    ]
+    for key, text in [*((k, a.text) for k, a in content.answers.items()), ("safety.yml emergency", content.emergency.text), *extra]:
+        for name in re.findall(r"\{(\w+)\}", text):
             if name not in known:
                 raise ContentError(f"{key}: isian '{{{name}}}' tidak dikenal (yang ada: {sorted(known)})")

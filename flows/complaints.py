@@ -22,7 +22,7 @@ from bot.messages import Option, Outbound
 from bot.storage.complaint_models import Case
 from bot.storage.models import Contact, SatgasMember, Village
 from bot.villages import alert_recipients
-from flows import safety
+from flows import reading, safety
 from flows.feature import Feature, TickContext
 from flows.forms import FormSpec
 from flows.privacy import ERASERS
@@ -55,6 +55,7 @@ def start_report(dialogue: "Dialogue") -> IntentHandler:
         country = turn.country_in_message()  # also when NLU missed the entity
         if country and "negara" not in prefill:
             prefill["negara"] = country
+        prefill.update(_from_first_message(turn, dialogue, prefill))
         prefill.update(_known_answers(turn))
         open_case = cases.open_case_of(turn.session, turn.contact.id)
         if open_case is not None:
@@ -82,6 +83,25 @@ def start_consultation(dialogue: "Dialogue") -> IntentHandler:
         dialogue.forms.start(turn, CONSULT_FORM, _known_answers(turn))
 
     return handle
+
+
+STORY_WORDS = 8  # a first message this long already tells the story
+
+
+def _from_first_message(turn: Turn, dialogue: "Dialogue", prefill: dict[str, str]) -> dict[str, str]:
+    """What the first message already said is not asked again: who writes
+    ("kakak saya ..." = family, sister or brother) and the story itself."""
+    found: dict[str, str] = {}
+    if dialogue.forms.active(turn) is not None or turn.inbound.payload:
+        return found
+    lexicon = reading.load_lexicon(turn.content.directory)
+    relation = reading.relative_in(lexicon, turn.text)
+    if relation:
+        found["pelapor"] = "keluarga"
+        found["hubungan"] = relation
+    if len(turn.text.split()) >= STORY_WORDS:
+        found["cerita"] = turn.text
+    return found
 
 
 def _known_answers(turn: Turn) -> dict[str, str]:
@@ -180,7 +200,6 @@ def _attach(turn: Turn, case: Case, slots: dict[str, Any], urgent: bool) -> None
 def case_card(content: Content, session: Session, case: Case) -> str:
     settings = settings_of(content)
     village = session.get(Village, case.village_code)
-    country = content.countries.get(case.country or "")
     contact = case.contact_phone or content.text("contact_via_chat")
     return content.text(
         "satgas_new_case",
@@ -188,7 +207,7 @@ def case_card(content: Content, session: Session, case: Case) -> str:
         code=case.code,
         village=village.name if village else case.village_code,
         category=settings.categories.get(case.category, case.category),
-        country=country.name if country else (case.country or "-"),
+        country=content.country_name(case.country),
         worker=case.worker_name or "-",
         employer=case.employer or "-",
         relation=settings.relations.get(case.reporter_relation, case.reporter_relation),

@@ -2,9 +2,11 @@
 
 1. Nothing readable (empty, emoji only, a sticker or voice note): say so kindly.
    Satgas commands ("ambil ADU-7K3P") are recognised right after.
-2. Danger words: emergency guidance first, whatever else is going on.
+2. Danger (patterns, or NLU with a danger cue): emergency guidance first,
+   inside a form too, where the message is kept and the question asked again.
 3. Words that steer the conversation: "batal", "menu", "lanjut".
-4. Inside a form: the message is an answer to the current question.
+4. Inside a form: the message is an answer to the current question, read in
+   the person's own words (flows/reading.py), or a question answered briefly.
 5. A number or button from the last menu: do that, no NLU needed.
 6. Otherwise ask NLU what the person wants, and answer or clarify.
 """
@@ -16,14 +18,12 @@ from typing import Callable, Optional
 
 from bot.messages import Option
 from bot.normalise import for_matching
-from flows import answers, safety
+from flows import answers, reading, safety
 from flows.forms import FormEngine, StepOption, match_choice
 from flows.turn import IntentHandler, Turn
 from nlu.classifier import Understanding
 
-CANCEL_WORDS = {"batal", "batalkan", "stop", "berhenti", "cancel", "gak jadi", "ga jadi", "tidak jadi", "ora sido", "teu jadi", "keluar"}
-MENU_WORDS = {"menu", "menu utama", "kembali", "home", "/start", "start", "/menu", "mulai"}
-RESUME_WORDS = {"lanjut", "lanjutkan", "terusin", "teruskan", "/lanjut"}
+REPORT_AFTER_WORDS = 8  # a story this long flagged darurat by NLU alone is a report
 
 
 @dataclass
@@ -46,31 +46,29 @@ class Dialogue:
         if turn.clean.truncated:
             turn.say(turn.content.text("too_long"))
 
+        lexicon = reading.load_lexicon(turn.content.directory)
         in_form = self.forms.active(turn) is not None
-        if safety.mentions_danger(turn.content, turn.text):
-            safety.show_emergency(turn, offer_report=not in_form)
-            if not in_form:
-                return
+        steer = "menu" if turn.inbound.payload == "menu" else reading.steering(lexicon, turn.text)
+        if in_form and steer is None and safety.is_danger(turn, ask_nlu=True):
+            return self.forms.danger_in_form(turn)
+        if not in_form and safety.mentions_danger(turn.content, turn.text):
+            return safety.show_emergency(turn, offer_report=True)
 
-        typed = for_matching(turn.text)
-        if in_form and typed in CANCEL_WORDS:
+        if in_form and steer == "cancel":
             return self.forms.cancel(turn)
-        if typed in MENU_WORDS or turn.inbound.payload == "menu":
+        if steer == "menu":
             if in_form:
                 title = self.forms.suspend(turn)
                 turn.say(turn.content.text("flow_suspended", title=title))
             return self.show_menu(turn)
-        if typed in RESUME_WORDS and not in_form:
+        if steer == "resume" and not in_form:
             if self.forms.resume(turn):
                 return None
             turn.say(turn.content.text("nothing_to_resume"))
             return self.show_menu(turn)
 
         if in_form:
-            self.forms.answer(turn)
-            if safety.nlu_says_danger(turn):
-                safety.show_emergency(turn, offer_report=False)
-            return None
+            return self.forms.answer(turn)
 
         if any(followup(turn) for followup in self.followups):
             return None
@@ -87,11 +85,16 @@ class Dialogue:
         understanding = turn.understand()
         if safety.nlu_says_danger(turn):
             return safety.show_emergency(turn, offer_report=True)
-        if understanding.confidence < turn.nlu_threshold:
-            turn.record("clarification", intent=understanding.intent, confidence=round(understanding.confidence, 3))
+        intent, confidence = understanding.intent, understanding.confidence
+        if intent == "darurat":
+            # NLU's darurat without a danger cue is not trusted (see flows/safety.py):
+            # a long story is a report; otherwise the runner-up intent, if sure.
+            intent, confidence = _without_darurat(understanding, len(turn.text.split()))
+        if confidence < turn.nlu_threshold:
+            turn.record("clarification", intent=intent, confidence=round(confidence, 3))
             turn.say(turn.content.text("clarify"))
             return self.show_menu(turn, with_intro=False)
-        return self.dispatch(turn, understanding.intent, understanding)
+        return self.dispatch(turn, intent, understanding)
 
     # --- routing -------------------------------------------------------------
     def dispatch(self, turn: Turn, intent: str, understanding: Optional[Understanding]) -> None:
@@ -106,17 +109,19 @@ class Dialogue:
         self.show_menu(turn, with_intro=False)
 
     def interrupt(self, turn: Turn) -> bool:
-        """Inside a form, an answer that fits no option may be a question."""
+        """Inside a form, an answer that fits no option may be a question:
+        answer it briefly (one knowledge-base answer, never a topic text) and
+        go back to the form."""
         if looks_like_a_number(turn.text) or len(turn.text.split()) < 2:
             return False  # a slip on the keypad or a one-word answer, not a question
         understanding = turn.understand()
-        if understanding.confidence < turn.nlu_threshold:
+        if understanding.confidence < turn.nlu_threshold or not answers.can_answer(turn, understanding.intent):
             return False
-        if answers.can_answer(turn, understanding.intent):
-            answers.answer(turn, understanding.intent, understanding)
-            turn.say(turn.content.text("let_us_continue"))
-            return True
-        return False
+        if not answers.short_answer(turn, turn.text, understanding.intent):
+            return False
+        turn.record("question_in_form", intent=understanding.intent)
+        turn.say(turn.content.text("let_us_continue"))
+        return True
 
     # --- standard replies ------------------------------------------------------
     def show_menu(self, turn: Turn, with_intro: bool = True) -> None:
@@ -142,6 +147,15 @@ class Dialogue:
     def _emoji_only(self, turn: Turn) -> None:
         turn.say(turn.content.text("emoji_only"))
         self.show_menu(turn, with_intro=False)
+
+
+def _without_darurat(understanding: Understanding, words: int) -> tuple[str, float]:
+    if words >= REPORT_AFTER_WORDS:
+        return "lapor_masalah", understanding.confidence
+    for intent, confidence in understanding.ranking:
+        if intent != "darurat":
+            return intent, confidence
+    return "di_luar_topik", 0.0
 
 
 def looks_like_a_number(text: str) -> bool:

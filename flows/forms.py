@@ -16,21 +16,17 @@ from typing import Any, Callable, Mapping, Optional
 from bot.content import Content, ContentError
 from bot.messages import Option
 from bot.normalise import for_matching
+from flows import reading
 from flows.turn import Turn
 
 CONFIRM_STEP = "_konfirmasi"
 EDIT_STEP = "_ubah"
 STEP_TYPES = {"choice", "text", "phone", "consent", "country", "village", "training"}
 
-YES_WORDS = {
-    "ya", "iya", "y", "yes", "yess", "yup", "setuju", "saya setuju", "boleh", "ok", "oke", "okey", "okay",
-    "nggih", "inggih", "iyo", "njih", "nggeh", "muhun", "leres", "siap", "betul", "benar", "sudah benar",
-    "gas", "lanjut", "ya setuju", "iya setuju", "sumangga", "mangga", "yakin", "ya hapus",
-}
-NO_WORDS = {
-    "tidak", "tdk", "ga", "gak", "nggak", "enggak", "engga", "no", "nope", "ora", "mboten", "henteu",
-    "moal", "teu", "jangan", "ndak", "tolak", "tidak setuju", "ga setuju", "gak setuju", "emoh", "alim",
-    "tidak mau", "ga mau", "gak mau", "ora gelem", "teu hoyong",
+# "negaranya salah", "ganti nomor", "namanya keliru": a correction at the summary.
+CORRECTION_WORDS = {
+    "salah", "ganti", "ubah", "diubah", "diganti", "keliru", "koreksi", "ralat", "benerin", "edit", "bukan",
+    "lepat", "klentu", "salah ketik", "typo", "ngganti", "gentos", "robah", "lain",
 }
 PHONE_PATTERN = re.compile(r"^(?:\+?62|0)8[1-9][0-9]{6,11}$")
 
@@ -54,6 +50,13 @@ class Step:
     max_length: int = 500
     min_length: int = 2
     declined: str = ""  # consent steps: text shown when the person says no
+    # How typed words are read at this step, beyond numbers and option phrases:
+    # "relation" (kakak saya -> saudara), "duration" (udah 2 minggu -> by
+    # threshold_days), "writer" (saya sendiri / anak saya).
+    reads: str = ""
+    threshold_days: int = 0
+    max_words: int = 0  # free text longer than this is a story, not this answer (names)
+    why: str = ""  # consent steps: the answer to "buat apa?" / "siapa yang lihat?"
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class FormSpec:
     summary: bool
     done: str  # name of the action run on completion
     cancelled: str = ""  # what "batal" says, when the default does not fit this form
+    story_slot: str = ""  # where a story told at the wrong question is kept (not lost)
 
     def step(self, slot: str) -> Step:
         for step in self.steps:
@@ -105,6 +109,10 @@ def parse_form(raw: Mapping[str, Any]) -> FormSpec:
                 max_length=int(item.get("max_length", 500)),
                 min_length=int(item.get("min_length", 2)),
                 declined=str(item.get("declined", "")).strip(),
+                reads=_reads(item, here),
+                threshold_days=int(item.get("threshold_days", 0)),
+                max_words=int(item.get("max_words", 0)),
+                why=str(item.get("why", "")).strip(),
             )
         )
     if not steps:
@@ -119,7 +127,20 @@ def parse_form(raw: Mapping[str, Any]) -> FormSpec:
         summary=bool(raw.get("summary", False)),
         done=str(raw["done"]),
         cancelled=str(raw.get("cancelled", "")).strip(),
+        story_slot=str(raw.get("story_slot", "")),
     )
+
+
+READS = {"", "relation", "duration", "writer"}
+
+
+def _reads(item: Mapping[str, Any], here: str) -> str:
+    reads = str(item.get("reads", ""))
+    if reads not in READS:
+        raise ContentError(f"{here}: reads '{reads}' tidak dikenal (pilih: {sorted(READS - {''})})")
+    if reads == "duration" and (int(item.get("threshold_days", 0)) <= 0 or len(item.get("options") or ()) != 2):
+        raise ContentError(f"{here}: reads: duration butuh threshold_days dan tepat 2 pilihan (kurang dari, lalu sama/lebih)")
+    return reads
 
 
 # ---------------------------------------------------------------------------
@@ -211,6 +232,60 @@ class FormEngine:
             turn.say(self.content.fill(step.declined or self.content.texts["no_consent"]))
             return
         self._set(turn, step, value)
+        self._after_answer(turn, spec)
+
+    def danger_in_form(self, turn: Turn) -> None:
+        """Emergency first, and the message is not lost.
+
+        In a report, the message is kept as part of the story and the report
+        is marked urgent; if it also plainly answers the question (the story
+        question, or "dipukul" at "what happened?") it is taken as the answer.
+        Any other form is put aside so the person can report instead.
+        """
+        from flows import safety
+
+        spec = self.active(turn)
+        assert spec is not None
+        if not spec.story_slot:
+            turn.remember("suspended", {"flow": spec.name, "step": turn.conversation.step, "slots": dict(turn.conversation.slots or {})})
+            turn.record("flow_suspended", flow=spec.name, step=turn.conversation.step, reason="darurat")
+            self._clear(turn)
+            return safety.show_emergency(turn, offer_report=True)
+        safety.show_emergency(turn, offer_report=False)
+        turn.remember("report_urgent_from_emergency", True)
+        turn.record("emergency_in_form", flow=spec.name, step=turn.conversation.step)
+        step_name = turn.conversation.step or ""
+        step = next((s for s in spec.steps if s.slot == step_name), None)
+        if step is not None and step.slot == spec.story_slot:
+            self._set(turn, step, turn.text)
+            return self._after_answer(turn, spec)
+        slots = dict(turn.conversation.slots or {})
+        earlier = str(slots.get(spec.story_slot) or "")
+        if turn.text not in earlier:
+            slots[spec.story_slot] = (earlier + "\n" + turn.text).strip() if earlier else turn.text
+        turn.conversation.slots = slots
+        plain = self._plain_answer(turn, step) if step is not None else None
+        if step is not None and plain is not None:
+            self._set(turn, step, plain)
+            turn.say(self.content.text("report_marked_urgent"))
+            return self._after_answer(turn, spec)
+        turn.say(self.content.text("report_marked_urgent"))
+        if step_name == CONFIRM_STEP:
+            return self._show_summary(turn, spec)
+        if step is None:
+            return self._ask_next(turn, spec)
+        self._ask(turn, step)
+
+    def _plain_answer(self, turn: Turn, step: Step) -> Any:
+        """An answer readable without NLU ("dipukul" at "what happened?")."""
+        if step.type not in ("choice", "country"):
+            return None
+        options = self._options(turn, step)
+        return match_choice(turn, options) or reading.option_by_words(
+            turn.text, [(o.value, o.label, o.match) for o in options]
+        )
+
+    def _after_answer(self, turn: Turn, spec: FormSpec) -> None:
         if (turn.state or {}).get("editing"):
             turn.forget("editing")
             return self._show_summary(turn, spec)
@@ -218,27 +293,28 @@ class FormEngine:
 
     # --- internals -------------------------------------------------------------
     def _parse(self, turn: Turn, step: Step) -> Any:
-        """The slot value, or None after telling the person what is wrong."""
+        """The slot value, or None after telling the person what is wrong.
+
+        Order: the exact things first (number, button, option phrase), then
+        the person's own words read for this kind of step, then "is this a
+        question?", and only then a gentle re-ask that gets plainer each time.
+        """
+        lexicon = reading.load_lexicon(self.content.directory)
         if step.type in ("choice", "village", "training", "country"):
             options = self._options(turn, step)
-            chosen = match_choice(turn, options)
+            chosen = match_choice(turn, options) or self._read_choice(turn, step, options, lexicon)
             if chosen is not None:
                 return chosen
-            if step.type == "country":
-                country = turn.country_in_message()
-                if country:
-                    return country
-            if step.entity and self._interrupted(turn):
+            if self._question_answered(turn, lexicon):
                 return self._reask(turn, step)
             if step.entity:
                 value = turn.understand().entity(step.entity)
                 if value and any(o.value == value for o in options):
                     return value
-            if not step.entity and self._interrupted(turn):
-                return self._reask(turn, step)
-            turn.say(self.content.text("choose_number", count=len(options)))
-            return self._reask(turn, step)
+            return self._missed(turn, step, len(options))
         if step.type == "consent":
+            if reading.looks_like_question(lexicon, turn.text) and _starts_with_question(lexicon, turn.text):
+                return self._explain_consent(turn, step)
             decision = yes_or_no(turn)
             if decision is True:
                 turn.contact.consent_at = turn.contact.consent_at or turn.now
@@ -246,25 +322,100 @@ class FormEngine:
                 return turn.now.isoformat(timespec="seconds")
             if decision is False:
                 return _DECLINED
-            if self._interrupted(turn):
-                return self._reask(turn, step)
-            turn.say(self.content.text("choose_number", count=2))
-            return self._reask(turn, step)
+            if reading.looks_like_question(lexicon, turn.text):
+                return self._explain_consent(turn, step)
+            return self._missed(turn, step, 2)
         if step.type == "phone":
             phone = normalise_phone(turn.text)
             if phone:
                 return phone
+            if self._question_answered(turn, lexicon):
+                return self._reask(turn, step)
             turn.say(self.content.text("phone_invalid"))
             return None
         # free text
+        if reading.looks_like_question(lexicon, turn.text) and self._question_answered(turn, lexicon, always=True):
+            return self._reask(turn, step)
         if len(turn.text) > step.max_length:
             turn.say(self.content.text("answer_too_long", max=step.max_length))
             return None
         if len(turn.text) < step.min_length or not turn.clean.has_words:
             turn.say(self.content.text("answer_too_short"))
             return None
+        if step.max_words and len(turn.text.split()) > step.max_words:
+            return self._story_instead(turn, step)
         return turn.text
 
+    def _read_choice(self, turn: Turn, step: Step, options: list[StepOption], lexicon: reading.Lexicon) -> Optional[str]:
+        """Typed words for this step: "kakak saya", "udah 2 minggu", "telpon aja"."""
+        values = {o.value for o in options}
+        if step.type == "country":
+            country = turn.country_in_message()
+            if country:
+                return country
+        if step.reads == "relation":
+            relation = reading.relative_in(lexicon, turn.text) or _bare_relative(lexicon, turn.text)
+            if relation in values:
+                return relation
+        if step.reads == "writer":
+            if reading.writes_for_self(lexicon, turn.text):
+                return options[0].value
+            relation = reading.relative_in(lexicon, turn.text)
+            if relation:
+                turn.remember("relation_from_words", relation)
+                return options[1].value
+        if step.reads == "duration":
+            days = reading.duration_days(lexicon, turn.text)
+            if days is not None:
+                return options[0].value if days < step.threshold_days else options[1].value
+        if step.type == "choice" and len(options) == 2 and {o.value for o in options} == {"ya", "tidak"}:
+            decision = yes_or_no(turn)
+            if decision is not None:
+                return "ya" if decision else "tidak"
+        return reading.option_by_words(turn.text, [(o.value, o.label, o.match) for o in options])
+
+    def _question_answered(self, turn: Turn, lexicon: reading.Lexicon, always: bool = False) -> bool:
+        """A question typed instead of an answer gets a short answer, not stored as data."""
+        if not always and not reading.looks_like_question(lexicon, turn.text):
+            return self._interrupted(turn)
+        if self._interrupted(turn):
+            return True
+        if always:
+            turn.say(self.content.text("question_in_form"))
+            return True
+        return False
+
+    def _explain_consent(self, turn: Turn, step: Step) -> None:
+        turn.say(self.content.fill(step.why) if step.why else self.content.text("consent_why_default"))
+        return self._reask(turn, step)
+
+    def _story_instead(self, turn: Turn, step: Step) -> None:
+        """A long story at the name question is kept as the story, and the name asked again."""
+        spec = self.active(turn)
+        if spec and spec.story_slot and spec.story_slot != step.slot:
+            slots = dict(turn.conversation.slots or {})
+            earlier = str(slots.get(spec.story_slot) or "")
+            slots[spec.story_slot] = (earlier + "\n" + turn.text).strip() if earlier else turn.text
+            turn.conversation.slots = slots
+            turn.record("story_kept", flow=spec.name, at=step.slot)
+            turn.say(self.content.text("story_noted"))
+            return self._reask(turn, step)
+        turn.say(self.content.text("answer_too_many_words"))
+        return self._reask(turn, step)
+
+    def _missed(self, turn: Turn, step: Step, count: int) -> None:
+        """Re-ask, plainer each time; the third miss offers a person instead of a loop."""
+        key = f"missed_{step.slot}"
+        misses = int((turn.state or {}).get(key, 0)) + 1
+        turn.remember(key, misses)
+        turn.record("answer_missed", flow=turn.conversation.flow, step=step.slot, misses=misses)
+        if misses == 1:
+            turn.say(self.content.text("choose_number", count=count))
+        elif misses == 2:
+            turn.say(self.content.text("choose_number_again", count=count))
+        else:
+            turn.say(self.content.text("choose_number_or_help", count=count))
+        return self._reask(turn, step)
     def _interrupted(self, turn: Turn) -> bool:
         return bool(self.interrupt and self.interrupt(turn))
 
@@ -282,7 +433,17 @@ class FormEngine:
         return list(step.options)
 
     def _set(self, turn: Turn, step: Step, value: Any) -> None:
-        turn.conversation.slots = {**(turn.conversation.slots or {}), step.slot: value}
+        slots = {**(turn.conversation.slots or {}), step.slot: value}
+        relation = (turn.state or {}).get("relation_from_words")
+        if relation:
+            # "anak saya" at "who is reporting?" also answers "what is your relation?"
+            turn.forget("relation_from_words")
+            spec = self.active(turn)
+            for other in spec.steps if spec else ():
+                if other.reads == "relation" and other.slot not in slots and any(o.value == relation for o in other.options):
+                    slots[other.slot] = relation
+        turn.conversation.slots = slots
+        turn.forget(f"missed_{step.slot}")
         turn.record("slot_filled", flow=turn.conversation.flow, slot=step.slot)
 
     def _applies(self, step: Step, slots: Mapping[str, Any]) -> bool:
@@ -314,8 +475,7 @@ class FormEngine:
         if step.type == "consent":
             return "Setuju"
         if step.type == "country":
-            country = self.content.countries.get(str(value))
-            return country.name if country else str(value)
+            return self.content.country_name(str(value))
         for option in self._options(turn, step):
             if option.value == value:
                 return option.label
@@ -341,6 +501,11 @@ class FormEngine:
     def _answer_confirm(self, turn: Turn, spec: FormSpec) -> None:
         options = [StepOption(o["value"], o["label"]) for o in turn.conversation.options or []]
         chosen = match_choice(turn, options)
+        named = self._step_named(turn, spec) if chosen is None else None
+        if named is not None:
+            # "eh negaranya salah" / "ganti nomor": straight to that question.
+            turn.remember("editing", True)
+            return self._ask(turn, named)
         if chosen is None:
             decision = yes_or_no(turn)
             chosen = {True: "kirim", False: "ubah"}.get(decision) if decision is not None else None
@@ -349,19 +514,38 @@ class FormEngine:
         if chosen == "batal":
             return self.cancel(turn)
         if chosen == "ubah":
-            editable = [s for s in spec.steps if s.slot in (turn.conversation.slots or {}) and s.type != "consent"]
+            editable = self._editable(turn, spec)
             turn.conversation.step = EDIT_STEP
             turn.conversation.options = [{"value": s.slot, "label": s.label} for s in editable]
             turn.say(self.content.text("edit_which"), [Option(s.slot, s.label) for s in editable])
             return
         if self._interrupted(turn):
             return self._show_summary(turn, spec)
-        turn.say(self.content.text("choose_number", count=3))
+        misses = int((turn.state or {}).get("missed_summary", 0)) + 1
+        turn.remember("missed_summary", misses)
+        turn.say(self.content.text("choose_number" if misses < 3 else "choose_number_or_help", count=3))
         self._show_summary(turn, spec)
+
+    def _editable(self, turn: Turn, spec: FormSpec) -> list[Step]:
+        return [s for s in spec.steps if s.slot in (turn.conversation.slots or {}) and s.type != "consent"]
+
+    def _step_named(self, turn: Turn, spec: FormSpec) -> Optional[Step]:
+        """The question a correction names: needs a correction word and one step's name."""
+        words = set(for_matching(turn.text).split())
+        if not words & CORRECTION_WORDS:
+            return None
+        editable = self._editable(turn, spec)
+        value = reading.option_by_words(
+            turn.text, [(s.slot, s.label, _step_names(s)) for s in editable]
+        )
+        return next((s for s in editable if s.slot == value), None)
 
     def _answer_edit(self, turn: Turn, spec: FormSpec) -> None:
         options = [StepOption(o["value"], o["label"]) for o in turn.conversation.options or []]
         chosen = match_choice(turn, options)
+        if chosen is None:
+            editable = [s for s in spec.steps if any(o.value == s.slot for o in options)]
+            chosen = reading.option_by_words(turn.text, [(s.slot, s.label, _step_names(s)) for s in editable])
         if chosen is None:
             turn.say(self.content.text("choose_number", count=len(options)))
             turn.say(self.content.text("edit_which"), [Option(o.value, o.label) for o in options])
@@ -408,23 +592,53 @@ def match_choice(turn: Turn, options: list[StepOption]) -> Optional[str]:
 
 
 def yes_or_no(turn: Turn) -> Optional[bool]:
-    typed = for_matching(turn.text)
+    """Buttons, 1/2, the words of content/words.yml, then NLU's setuju/tolak."""
     if turn.inbound.payload in ("ya", "tidak"):
         return turn.inbound.payload == "ya"
-    if typed in ("1",):
+    typed = for_matching(turn.text)
+    if typed == "1":
         return True
-    if typed in ("2",):
+    if typed == "2":
         return False
-    if typed in YES_WORDS:
-        return True
-    if typed in NO_WORDS:
-        return False
+    decision = reading.yes_or_no(reading.load_lexicon(turn.content.directory), turn.text)
+    if decision is not None:
+        return decision
     understanding = turn.understand()
     if understanding.confidence >= turn.nlu_threshold:
         if understanding.intent == "setuju":
             return True
         if understanding.intent == "tolak":
             return False
+    return None
+
+
+def _step_names(step: Step) -> tuple[str, ...]:
+    """How people name a question when correcting it: its label words and slot."""
+    names = {for_matching(step.slot.replace("_", " "))}
+    names.update(w for w in for_matching(step.label).split() if len(w) >= 4 and w not in ("dengan", "untuk", "tempat"))
+    extra = {"negara": ("negaranya", "negara"), "nomor_hp": ("nomor", "nomornya", "hp", "no hp", "nomer"),
+             "nama_pekerja": ("nama", "namanya"), "nama": ("nama", "namanya"), "desa": ("desa", "desanya"),
+             "majikan": ("majikan", "majikannya", "agen", "pt"), "cerita": ("cerita", "ceritanya", "kronologi")}
+    names.update(extra.get(step.slot, ()))
+    return tuple(sorted(names))
+
+
+def _starts_with_question(lexicon: reading.Lexicon, text: str) -> bool:
+    tokens = for_matching(text).split()
+    return bool(tokens) and any(
+        tokens[: len(phrase.split())] == phrase.split() for phrase in lexicon.question_words
+    )
+
+
+def _bare_relative(lexicon: reading.Lexicon, text: str) -> Optional[str]:
+    """At "what is your relation?" a bare "kakak" or "ibunya" is enough."""
+    tokens = for_matching(text).split()
+    if not tokens or len(tokens) > 4:
+        return None
+    for token in tokens:
+        for relation, words in lexicon.relatives.items():
+            if reading._strip_possessive(lexicon, token, words) is not None:
+                return relation
     return None
 
 

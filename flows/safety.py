@@ -1,20 +1,37 @@
 """Danger first: an emergency answer goes out before anything else, whatever
-the person was in the middle of.
+the person was in the middle of, including a half-filled form.
 
-Detection is two-layered on purpose. Keyword patterns (content/safety.yml) catch
-explicit danger words cheaply on every message, including free-text answers
-that never reach NLU; the NLU `darurat` intent catches the rest whenever NLU runs.
-A false alarm costs one extra message; a missed one can cost a life.
+Detection is two-layered on purpose. Keyword patterns (content/safety.yml)
+catch explicit danger words cheaply on every message. NLU's `darurat` intent
+catches paraphrases ("kakak saya dikurung terus diancam pakai pisau"); it is
+asked inside forms too, but only when the message carries a danger cue word
+(content/words.yml), because a model trained on short messages also calls
+"siapa juara liga inggris" an emergency now and then. Long messages (a whole
+story) count without a cue when NLU is very sure. A false alarm costs one
+extra message; a missed one can cost a life, so the cue list is broad.
+
+What is said is fitted to the writer: the victim gets "find a safe place"; a
+relative at home gets what a relative can do. The full text goes out once a
+day per person; after that a short reminder with the hotline.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from typing import Optional
+
 from bot.content import Content
 from bot.messages import Option
+from flows import reading
 from flows.turn import Turn
 
 # Below the general threshold on purpose: recall matters more than precision here.
 DARURAT_MIN_CONFIDENCE = 0.30
+# A whole story told in one message: NLU alone may decide, when it is very sure.
+LONG_MESSAGE_WORDS = 15
+LONG_MESSAGE_CONFIDENCE = 0.90
+MIN_WORDS_FOR_NLU = 3
+FULL_TEXT_EVERY = timedelta(hours=24)
 
 
 def mentions_danger(content: Content, text: str) -> bool:
@@ -22,11 +39,41 @@ def mentions_danger(content: Content, text: str) -> bool:
     return any(pattern.search(lowered) for pattern in content.danger_patterns)
 
 
-def nlu_says_danger(turn: Turn) -> bool:
-    if not turn.nlu_was_called:
+def has_cue(turn: Turn) -> bool:
+    return reading.has_danger_cue(reading.load_lexicon(turn.content.directory), turn.text)
+
+
+def nlu_says_danger(turn: Turn, ask: bool = False) -> bool:
+    """NLU's darurat, counted only with a danger cue or a long, sure story.
+
+    `ask=True` calls NLU when a cue is present (inside forms, where NLU is not
+    otherwise called); otherwise only an understanding this turn already has
+    is looked at.
+    """
+    words = len(turn.text.split())
+    if words < MIN_WORDS_FOR_NLU:
         return False
+    cue = has_cue(turn)
+    if not turn.nlu_was_called:
+        if not (ask and (cue or words >= LONG_MESSAGE_WORDS)):
+            return False
     understanding = turn.understand()
-    return understanding.intent == "darurat" and understanding.confidence >= DARURAT_MIN_CONFIDENCE
+    if understanding.intent != "darurat" or understanding.confidence < DARURAT_MIN_CONFIDENCE:
+        return False
+    return cue or (words >= LONG_MESSAGE_WORDS and understanding.confidence >= LONG_MESSAGE_CONFIDENCE)
+
+
+def is_danger(turn: Turn, ask_nlu: bool = False) -> bool:
+    return mentions_danger(turn.content, turn.text) or nlu_says_danger(turn, ask=ask_nlu)
+
+
+def writer_is_family(turn: Turn) -> bool:
+    """A relative writing about the worker: "kakak saya", "anakku", or the report says so."""
+    if (turn.conversation.slots or {}).get("pelapor") == "keluarga":
+        return True
+    if (turn.state or {}).get("writer") == "keluarga":
+        return True
+    return reading.relative_in(reading.load_lexicon(turn.content.directory), turn.text) is not None
 
 
 def show_emergency(turn: Turn, offer_report: bool) -> None:
@@ -34,9 +81,21 @@ def show_emergency(turn: Turn, offer_report: bool) -> None:
     if turn.emergency_shown:
         return
     turn.emergency_shown = True
-    turn.record("emergency_shown", flow=turn.conversation.flow)
+    family = writer_is_family(turn)
+    if family:
+        turn.remember("writer", "keluarga")
+    last = _last_shown(turn)
+    full = last is None or turn.now - last >= FULL_TEXT_EVERY
+    turn.record("emergency_shown", flow=turn.conversation.flow, writer="keluarga" if family else "korban", full=full)
     turn.remember("emergency_at", turn.now.isoformat(timespec="seconds"))
-    turn.say(turn.content.fill(turn.content.emergency.text))
+    if not full:
+        turn.say(turn.content.fill(turn.content.emergency_reminder or turn.content.emergency.text))
+    elif family and turn.content.emergency_family:
+        turn.say(turn.content.fill(turn.content.emergency_family))
+    else:
+        turn.say(turn.content.fill(turn.content.emergency.text))
+    if full:
+        turn.remember("emergency_full_at", turn.now.isoformat(timespec="seconds"))
     if offer_report:
         options = [
             Option("lapor_darurat", turn.content.text("emergency_report_option")),
@@ -44,3 +103,16 @@ def show_emergency(turn: Turn, offer_report: bool) -> None:
         ]
         turn.conversation.options = [{"value": o.value, "label": o.label} for o in options]
         turn.say(turn.content.text("emergency_follow_up"), options)
+
+
+def _last_shown(turn: Turn) -> Optional[datetime]:
+    raw = (turn.state or {}).get("emergency_full_at")
+    if not raw:
+        return None
+    try:
+        shown = datetime.fromisoformat(str(raw))
+    except ValueError:
+        return None
+    if shown.tzinfo is None and turn.now.tzinfo is not None:
+        shown = shown.replace(tzinfo=turn.now.tzinfo)
+    return shown

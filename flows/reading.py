@@ -1,0 +1,287 @@
+"""Reading a typed answer the way a person meant it.
+
+People on WhatsApp rarely type the number of an option: they write "nggak deh,
+takut datanya kemana-mana", "kakak saya", "udah 2 mingguan" or "telpon aja".
+These readers turn such words into the value a form step expects, using the
+word lists of content/words.yml, and say None when they are not sure, so the
+form asks again instead of guessing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Optional, Sequence
+
+import yaml
+
+from bot.content import ContentError
+from bot.normalise import for_matching
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    yes: frozenset[str]
+    no: frozenset[str]
+    dont_know: frozenset[str]
+    question_words: frozenset[str]
+    self_words: frozenset[str]
+    relatives: Mapping[str, frozenset[str]]
+    possessive_words: frozenset[str]
+    possessive_suffixes: tuple[str, ...]
+    danger_cues: tuple[str, ...]
+    numbers: Mapping[str, int]
+    duration_units: Mapping[str, int]
+    duration_words: Mapping[str, int]
+    steering: Mapping[str, frozenset[str]]
+
+
+def _words(raw: Any, where: str) -> frozenset[str]:
+    if not isinstance(raw, list):
+        raise ContentError(f"{where}: harus berupa daftar kata")
+    words = set()
+    for index, item in enumerate(raw):
+        if not isinstance(item, (str, int)) or isinstance(item, bool):
+            raise ContentError(f"{where}[{index}]: tulis kata di dalam tanda kutip, misalnya \"ya\"")
+        words.add(for_matching(str(item)) or str(item))
+    return frozenset(words)
+
+
+@lru_cache(maxsize=8)
+def load_lexicon(directory: Path) -> Lexicon:
+    path = directory / "words.yml"
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ContentError(f"{path}: tidak bisa dibaca: {error}") from error
+
+    def table(key: str) -> Mapping[str, int]:
+        entries: dict[str, int] = {}
+        for value, words in (raw.get(key) or {}).items():
+            for word in _words(words, f"{path} -> {key} -> {value}"):
+                entries[word] = int(value)
+        return entries
+
+    return Lexicon(
+        yes=_words(raw.get("yes_words"), f"{path} -> yes_words"),
+        no=_words(raw.get("no_words"), f"{path} -> no_words"),
+        dont_know=_words(raw.get("dont_know"), f"{path} -> dont_know"),
+        question_words=_words(raw.get("question_words"), f"{path} -> question_words"),
+        self_words=_words(raw.get("self_words"), f"{path} -> self_words"),
+        relatives={
+            str(key): _words(words, f"{path} -> relatives -> {key}")
+            for key, words in (raw.get("relatives") or {}).items()
+        },
+        possessive_words=_words(raw.get("possessive_words"), f"{path} -> possessive_words"),
+        possessive_suffixes=tuple(sorted(_words(raw.get("possessive_suffixes"), "suffixes"), key=len, reverse=True)),
+        danger_cues=tuple(sorted(_words(raw.get("danger_cues"), f"{path} -> danger_cues"))),
+        numbers=table("numbers"),
+        duration_units=table("durations"),
+        duration_words=table("duration_words"),
+        steering={
+            str(key): _words(words, f"{path} -> steering -> {key}")
+            for key, words in (raw.get("steering") or {}).items()
+        },
+    )
+
+
+def _tokens(text: str) -> list[str]:
+    return for_matching(text).split()
+
+
+def _starts_with(tokens: Sequence[str], words: Iterable[str]) -> Optional[str]:
+    """The longest listed phrase the message starts with."""
+    best = None
+    for phrase in words:
+        parts = phrase.split()
+        if parts and tokens[: len(parts)] == parts and (best is None or len(phrase) > len(best)):
+            best = phrase
+    return best
+
+
+def _contains(tokens: Sequence[str], phrase: str) -> bool:
+    parts = phrase.split()
+    return any(tokens[i : i + len(parts)] == parts for i in range(len(tokens) - len(parts) + 1))
+
+
+# --- yes / no ---------------------------------------------------------------
+def yes_or_no(lexicon: Lexicon, text: str) -> Optional[bool]:
+    """"nggak deh, takut datanya kemana-mana" is a no; "iya boleh" a yes.
+
+    The first words decide (people answer first, explain after); a message
+    that starts with a "don't know" is neither.
+    """
+    tokens = _tokens(text)
+    if not tokens:
+        return None
+    if _starts_with(tokens, lexicon.dont_know) and len(_starts_with(tokens, lexicon.dont_know) or "") > 2:
+        return None
+    no = _starts_with(tokens, lexicon.no)
+    yes = _starts_with(tokens, lexicon.yes)
+    if no and (not yes or len(no) >= len(yes)):
+        # "ga papa" / "gak apa apa" = it is fine: a yes, not a refusal.
+        if tokens[1:3] in (["papa"], ["apa", "apa"], ["masalah"]) or tokens[1:2] == ["papa"]:
+            return True
+        return False
+    if yes:
+        if len(tokens) > 1 and tokens[1] in ("tidak", "ga", "gak", "nggak", "ora", "henteu", "teu") and yes in ("bisa", "mau", "boleh"):
+            return None  # "bisa tidak ..." is a question
+        return True
+    if len(tokens) <= 6:
+        for token_index, token in enumerate(tokens[:4]):
+            if token in ("setuju", "satuju", "boleh", "bersedia"):
+                before = tokens[token_index - 1] if token_index else ""
+                return before not in lexicon.no
+    return None
+
+
+def says_dont_know(lexicon: Lexicon, text: str) -> bool:
+    tokens = _tokens(text)
+    return bool(tokens) and len(tokens) <= 6 and any(_contains(tokens, phrase) for phrase in lexicon.dont_know)
+
+
+# --- questions --------------------------------------------------------------
+def looks_like_question(lexicon: Lexicon, text: str) -> bool:
+    """A question typed where an answer was expected ("lho emang bikin paspor harus bayar?")."""
+    if text.rstrip().endswith("?"):
+        return True
+    tokens = _tokens(text)
+    if len(tokens) < 3:
+        return False
+    return any(_starts_with(tokens[i:], lexicon.question_words) for i in range(min(3, len(tokens))))
+
+
+# --- who is writing ---------------------------------------------------------
+def relative_in(lexicon: Lexicon, text: str) -> Optional[str]:
+    """The relation value when the writer speaks of their own relative.
+
+    "kakak saya", "adikku", "bojoku", "anak kulo", "ibu kami": the writer is
+    family, not the worker. A bare "ibu" could be a polite address ("Bu"), so
+    a possessive is required unless the word itself is unambiguous.
+    """
+    tokens = _tokens(text)
+    for index, token in enumerate(tokens):
+        for relation, words in lexicon.relatives.items():
+            base = _strip_possessive(lexicon, token, words)
+            if base is None:
+                continue
+            following = tokens[index + 1] if index + 1 < len(tokens) else ""
+            if base != token or following in lexicon.possessive_words:
+                return relation
+    return None
+
+
+def _strip_possessive(lexicon: Lexicon, token: str, words: frozenset[str]) -> Optional[str]:
+    if token in words:
+        return token
+    for suffix in lexicon.possessive_suffixes:
+        if token.endswith(suffix) and token[: -len(suffix)] in words and len(token) - len(suffix) >= 3:
+            return token[: -len(suffix)]
+    return None
+
+
+def writes_for_self(lexicon: Lexicon, text: str) -> bool:
+    tokens = _tokens(text)
+    return bool(tokens) and len(tokens) <= 4 and bool(_starts_with(tokens, lexicon.self_words))
+
+
+# --- durations --------------------------------------------------------------
+_DIGITS = re.compile(r"^\d{1,3}$")
+
+
+def duration_days(lexicon: Lexicon, text: str) -> Optional[int]:
+    """"udah 2 mingguan" -> 14, "rong minggu" -> 14, "sebulan" -> 30, "kemarin" -> 1."""
+    tokens = _tokens(text)
+    for phrase, days in sorted(lexicon.duration_words.items(), key=lambda item: -len(item[0])):
+        if _contains(tokens, phrase):
+            return days
+    for index, token in enumerate(tokens):
+        for unit, days in lexicon.duration_units.items():
+            # "seminggu", "sebulan", "sabulan", "setahun"
+            for prefix in ("se", "sa", "sak"):
+                if token == prefix + unit:
+                    return days
+            if token != unit and not (token.startswith(unit) and len(token) - len(unit) <= 3):
+                continue
+            count = _number_before(lexicon, tokens, index)
+            return days * (count or 1)
+    return None
+
+
+def _number_before(lexicon: Lexicon, tokens: Sequence[str], index: int) -> Optional[int]:
+    for back in (1, 2):
+        if index - back < 0:
+            return None
+        word = tokens[index - back]
+        if _DIGITS.match(word):
+            return int(word)
+        if word in lexicon.numbers:
+            return lexicon.numbers[word]
+        if word not in ("lebih", "kurang", "hampir", "sekitar", "kira", "udah", "sudah", "wis", "ampir"):
+            return None
+    return None
+
+
+# --- options by words -------------------------------------------------------
+def option_by_words(text: str, options: Sequence[tuple[str, str, Sequence[str]]]) -> Optional[str]:
+    """The one option whose label words or listed phrases appear in the message.
+
+    Options are (value, label, phrases). Only an unambiguous fit counts: "telpon
+    aja" picks "Telepon", but a message that fits two options is asked again.
+    """
+    tokens = _tokens(text)
+    if not tokens or len(tokens) > 12:
+        return None
+    fitting = set()
+    for value, label, phrases in options:
+        candidates = [p for p in phrases if len(p) >= 3]
+        label_words = [w for w in for_matching(re.sub(r"\(.*?\)", "", label)).split() if len(w) >= 4]
+        if any(_contains(tokens, phrase) for phrase in candidates):
+            fitting.add(value)
+        elif label_words and all(any(_close(word, token) for token in tokens) for word in label_words[:2]):
+            fitting.add(value)
+    return fitting.pop() if len(fitting) == 1 else None
+
+
+def _close(expected: str, typed: str) -> bool:
+    """Same word, allowing one slip in longer words ("telpon" for "telepon")."""
+    if expected == typed:
+        return True
+    if len(expected) < 5 or abs(len(expected) - len(typed)) > 1:
+        return False
+    return _edit_distance_at_most_one(expected, typed)
+
+
+def _edit_distance_at_most_one(a: str, b: str) -> bool:
+    if len(a) < len(b):
+        a, b = b, a
+    i = j = edits = 0
+    while i < len(a) and j < len(b):
+        if a[i] == b[j]:
+            i += 1
+            j += 1
+            continue
+        edits += 1
+        if edits > 1:
+            return False
+        if len(a) == len(b):
+            j += 1
+        i += 1
+    return edits + (len(a) - i) <= 1
+
+
+# --- danger cues -------------------------------------------------------------
+def has_danger_cue(lexicon: Lexicon, text: str) -> bool:
+    lowered = for_matching(text)
+    return any(cue in lowered for cue in lexicon.danger_cues)
+
+
+def steering(lexicon: Lexicon, text: str) -> Optional[str]:
+    """"batal", "menu", "lanjut", "petugas": only when that is the whole message."""
+    typed = for_matching(text)
+    for kind, words in lexicon.steering.items():
+        if typed in words:
+            return kind
+    return None
