@@ -85,6 +85,7 @@ def build_dialogue(content: Content, installed: list[Feature]) -> Dialogue:
         dialogue.followups.extend(feature.followups)
         if feature.media is not None:
             dialogue.media_handlers.append(feature.media)
+    dialogue.followups.append(standard.answers.knowledge_followup)
     return dialogue
 
 

@@ -1,21 +1,55 @@
-"""Information answers, always from content/answers.yml, with their source.
+"""Information answers: the entry that answers the question first, the rest on request.
 
-Country-aware: when the person named a destination (now or earlier in the
-conversation), the country's note follows the general answer, because costs,
-routes and bans differ by country (Korea's G-to-G, the Middle East moratorium).
+On WhatsApp people read the first two lines, so the first message is one
+knowledge entry's answer (≤500 chars, content/knowledge/*.yml), without the
+long "Sumber:" paragraph. A short numbered message then offers the full
+explanation, the sources and, once per country, the country note. When the
+finder is unsure it asks "Maksud Anda" with three titles instead of guessing;
+when nothing fits, the topic's short text (answers.yml `short`) is sent.
+
+The last entry or topic is kept in the conversation state, so the follow-ups
+work by typing too ("1", "lengkap", "sumbernya apa") and a short follow-up
+question ("kalau brunei?", "terus biayanya?") is read in its context.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 from bot.content import SourcedText
-from nlu.classifier import Understanding
+from bot.knowledge import INFO_INTENTS, Entry, Match, finder_for, topic_shorts
+from bot.messages import Option
+from bot.normalise import for_matching
+from flows.forms import StepOption, match_choice
+from flows import safety
 from flows.turn import Turn
+from nlu.classifier import Understanding
 
 COUNTRY_AWARE = {"tanya_syarat", "tanya_prosedur", "tanya_biaya", "cek_agen", "tanya_pelindungan"}
+KB_INTENTS = set(INFO_INTENTS)
+
+# Conversation state keys.
+LAST = "kb_last"  # {"entry": id} or {"intent": intent}
+NOTES_OFFERED = "kb_country_offered"  # country keys whose note was already offered
+
+DETAIL, SOURCE, COUNTRY, PICK = "kb:detail", "kb:source", "kb:country:", "kb:pick:"
+DETAIL_WORDS = (
+    "lengkap", "penjelasan lengkap", "selengkapnya", "lebih lengkap", "detail", "detailnya", "rinciannya",
+    "lengkapnya", "jelasin lengkap", "jelaskan lengkap", "info lengkap", "sing lengkap", "nu lengkap",
+)
+SOURCE_WORDS = (
+    "sumber", "sumbernya", "sumbernya apa", "apa sumbernya", "sumber nya", "sumbere", "sumberipun",
+    "sumberna", "dasar hukumnya", "dasarnya apa", "dasar hukum", "sumbernya mana", "sumbernya dari mana",
+)
+FOLLOW_UP_MARKERS = (
+    "kalau", "kalo", "klo", "klw", "kl", "terus", "trus", "trs", "lalu", "lha", "la", "nek", "yen", "menawi",
+    "lamun", "ari", "upami", "bagaimana dengan", "gimana dengan", "gmn dengan", "kumaha", "piye", "trz", "terusnya",
+)
+MAX_FOLLOW_UP_WORDS = 5
 
 
+# --- rendering ---------------------------------------------------------------------
 def render_sourced(turn: Turn, item: SourcedText) -> str:
     parts = [turn.content.fill(item.text)]
     if not item.verified:
@@ -24,18 +58,219 @@ def render_sourced(turn: Turn, item: SourcedText) -> str:
     return "\n\n".join(parts)
 
 
-def answer(turn: Turn, intent: str, understanding: Optional[Understanding] = None) -> None:
+def _with_mark(turn: Turn, text: str, verified: bool) -> str:
+    text = turn.content.fill(text)
+    return text if verified else text + "\n\n" + turn.content.text("unverified_mark")
+
+
+def _sources_text(turn: Turn, sources: tuple[str, ...], reviewed: str) -> str:
+    listed = "\n".join(f"- {source}" for source in sources)
+    return turn.content.text("kb_sources", sources=listed, reviewed=reviewed)
+
+
+def _country(turn: Turn) -> Optional[str]:
+    return turn.country_in_message() or (turn.state or {}).get("negara")
+
+
+def _offer(turn: Turn, has_detail: bool, intent: str, country: Optional[str]) -> None:
+    """The short numbered message after an answer; the country note only once per country."""
+    options = []
+    if has_detail:
+        options.append(Option(DETAIL, turn.content.text("kb_detail_option")))
+    options.append(Option(SOURCE, turn.content.text("kb_source_option")))
+    options.extend(_country_option(turn, intent, country))
+    turn.conversation.options = [{"value": o.value, "label": o.label} for o in options]
+    turn.say(turn.content.text("kb_more"), options)
+
+
+def _country_option(turn: Turn, intent: Optional[str], country: Optional[str]) -> list[Option]:
+    """The country note as an option, once per country per conversation."""
+    offered = list((turn.state or {}).get(NOTES_OFFERED) or [])
+    found = turn.content.countries.get(country or "")
+    if not found or not found.note or intent not in COUNTRY_AWARE or found.key in offered:
+        return []
+    turn.remember(NOTES_OFFERED, [*offered, found.key])
+    return [Option(COUNTRY + found.key, turn.content.text("kb_country_option", country=found.name))]
+
+
+def send_entry(turn: Turn, entry: Entry, country: Optional[str], how: str = "clear") -> None:
+    turn.say(_with_mark(turn, entry.answer, entry.verified))
+    turn.remember(LAST, {"entry": entry.id, "intent": entry.intent})
+    turn.record("answered", intent=entry.intent, entry=entry.id, how=how)
+    _offer(turn, bool(entry.detail), entry.intent, country)
+
+
+def send_topic(turn: Turn, intent: str, country: Optional[str]) -> None:
+    """No entry fits: the topic's short text, the long one on request."""
     item = turn.content.answers[intent]
-    turn.say(render_sourced(turn, item))
-    if intent in COUNTRY_AWARE:
-        country_key = turn.country_in_message() or (turn.state or {}).get("negara")
-        country = turn.content.countries.get(country_key or "")
-        if country and country.note:
-            intro = turn.content.text("country_note_intro", country=country.name)
-            turn.say(intro + "\n" + render_sourced(turn, country.note))
-    turn.record("answered", intent=intent)
-    turn.say(turn.content.text("answer_footer"))
+    short = topic_shorts(turn.content).get(intent)
+    turn.say(_with_mark(turn, short or item.text, item.verified))
+    turn.remember(LAST, {"intent": intent})
+    turn.record("answered", intent=intent, how="topic")
+    _offer(turn, bool(short), intent, country)
+
+
+def ask_which(turn: Turn, match: Match, intent: Optional[str]) -> None:
+    options = [Option(PICK + c.entry.id, c.entry.title) for c in match.candidates]
+    options.extend(_country_option(turn, intent, _country(turn)))
+    turn.conversation.options = [{"value": o.value, "label": o.label} for o in options]
+    if intent:
+        turn.remember(LAST, {"intent": intent})
+    turn.record("kb_did_you_mean", intent=intent, entries=[c.entry.id for c in match.candidates])
+    turn.say(turn.content.text("kb_did_you_mean"), options)
+
+
+# --- the intent handler ------------------------------------------------------------
+def answer(turn: Turn, intent: str, understanding: Optional[Understanding] = None) -> None:
+    """Answer-first. Without understanding (a menu choice) there is no question to
+    search for, so the topic's short answer is sent."""
+    country = _country(turn)
+    if intent not in KB_INTENTS:
+        # Topics without knowledge entries (program_desa): the text as before.
+        turn.say(render_sourced(turn, turn.content.answers[intent]))
+        turn.record("answered", intent=intent, how="topic")
+        turn.say(turn.content.text("answer_footer"))
+        return
+    if understanding is None:
+        return send_topic(turn, intent, country)
+    match = finder_for(turn.content).find(turn.text, intent, country)
+    if match.clear and match.best is not None:
+        return send_entry(turn, match.best, country)
+    if match.best is not None and len(match.candidates) > 1:
+        return ask_which(turn, match, intent)
+    send_topic(turn, intent, country)
 
 
 def can_answer(turn: Turn, intent: str) -> bool:
     return intent in turn.content.answers
+
+
+def short_answer(turn: Turn, text: str, intent: Optional[str]) -> bool:
+    """A question in the middle of a form: only the entry's answer, no options
+    (the form's question comes next). False when no entry clearly fits."""
+    match = finder_for(turn.content).find(text, intent, _country(turn))
+    if not match.clear or match.best is None:
+        return False
+    turn.say(_with_mark(turn, match.best.answer, match.best.verified))
+    turn.record("answered", intent=match.best.intent, entry=match.best.id, how="in_form")
+    return True
+
+
+# --- follow-ups ------------------------------------------------------------------------
+def knowledge_followup(turn: Turn) -> bool:
+    """Numbers or words for the options after an answer, and short follow-up
+    questions in the context of the last answer. Registered in `bot.app`."""
+    last = (turn.state or {}).get(LAST)
+    shown = turn.conversation.options or []
+    ours = [o for o in shown if str(o.get("value", "")).startswith("kb:")]
+    if ours and len(ours) == len(shown):
+        chosen = match_choice(turn, [StepOption(o["value"], o["label"], _synonyms(o["value"])) for o in ours])
+        if chosen is not None:
+            turn.record("option_chosen", value=chosen)
+            return _do(turn, chosen, last)
+    if not last:
+        return False
+    typed = for_matching(turn.text)
+    if typed in DETAIL_WORDS:
+        return _do(turn, DETAIL, last)
+    if typed in SOURCE_WORDS:
+        return _do(turn, SOURCE, last)
+    return _follow_up_question(turn, typed, last)
+
+
+def _synonyms(value: str) -> tuple[str, ...]:
+    if value == DETAIL:
+        return DETAIL_WORDS
+    if value == SOURCE:
+        return SOURCE_WORDS
+    return ()
+
+
+def _last_entry(turn: Turn, last: Optional[dict]) -> Optional[Entry]:
+    entry_id = (last or {}).get("entry")
+    return finder_for(turn.content).by_id.get(entry_id) if entry_id else None
+
+
+def _do(turn: Turn, chosen: str, last: Optional[dict]) -> bool:
+    content = turn.content
+    if chosen.startswith(PICK):
+        entry = finder_for(content).by_id.get(chosen[len(PICK):])
+        if entry is None:
+            return False
+        send_entry(turn, entry, _country(turn), how="picked")
+        return True
+    if chosen.startswith(COUNTRY):
+        country = content.countries.get(chosen[len(COUNTRY):])
+        if country is None or country.note is None:
+            return False
+        turn.say(content.text("country_note_intro", country=country.name) + "\n" + render_sourced(turn, country.note))
+        turn.record("country_note_shown", country=country.key)
+        return True
+    entry = _last_entry(turn, last)
+    intent = (last or {}).get("intent")
+    if chosen == DETAIL:
+        if entry is not None and entry.detail:
+            turn.say(_with_mark(turn, entry.detail, entry.verified))
+        elif entry is None and intent in content.answers:
+            item = content.answers[intent]
+            turn.say(_with_mark(turn, item.text, item.verified))
+        else:
+            turn.say(content.text("kb_no_detail"))
+        turn.record("kb_detail_shown", entry=entry.id if entry else None, intent=intent)
+        return True
+    if chosen == SOURCE:
+        if entry is not None:
+            turn.say(_sources_text(turn, entry.sources, entry.reviewed))
+        elif intent in content.answers:
+            item = content.answers[intent]
+            turn.say(_sources_text(turn, item.sources, item.reviewed))
+        else:
+            return False
+        turn.record("kb_source_shown", entry=entry.id if entry else None, intent=intent)
+        return True
+    return False
+
+
+def _follow_up_question(turn: Turn, typed: str, last: dict) -> bool:
+    """"kalau brunei?", "terus biayanya?": short, starting with a follow-up word
+    (or only a country name), read with the last entry's topic and country."""
+    words = typed.split()
+    if not words or len(words) > MAX_FOLLOW_UP_WORDS:
+        return False
+    named = turn.content.country_from_text(turn.text)
+    padded = f" {typed} "
+    starts = any(padded.startswith(f" {marker} ") for marker in FOLLOW_UP_MARKERS)
+    only_country = named is not None and len(words) <= 2
+    if not (starts or only_country):
+        return False
+    markers = {w for m in FOLLOW_UP_MARKERS for w in m.split()} | {"gimana", "gmn", "bagaimana", "dong", "nya"}
+    only_place = named is not None and len([w for w in words if w not in markers]) <= 2
+    understanding = turn.understand()
+    if safety.nlu_says_danger(turn):
+        return False  # the dialogue shows the emergency guidance
+    if not only_place and understanding.confidence >= turn.nlu_threshold and understanding.intent not in KB_INTENTS | {"di_luar_topik"}:
+        return False  # "kalau mau lapor gimana" starts a form, not a follow-up answer
+    if named:
+        turn.remember("negara", named)
+    country = named or (turn.state or {}).get("negara")
+    finder = finder_for(turn.content)
+    intent = last.get("intent")
+    entry = _last_entry(turn, last)
+    match = finder.find(turn.text, intent, country)
+    if not (match.clear and match.best is not None) and entry is not None:
+        match = finder.find(f"{turn.text} {entry.title}", intent, country)
+    if match.clear and match.best is not None and (named is None or not match.best.countries or named in match.best.countries):
+        send_entry(turn, match.best, country, how="follow_up")
+        return True
+    if named and named in turn.content.countries and turn.content.countries[named].note is not None:
+        note = turn.content.countries[named]
+        turn.say(turn.content.text("country_note_intro", country=note.name) + "\n" + render_sourced(turn, note.note))
+        offered = list((turn.state or {}).get(NOTES_OFFERED) or [])
+        if named not in offered:
+            turn.remember(NOTES_OFFERED, [*offered, named])
+        turn.record("country_note_shown", country=named, how="follow_up")
+        return True
+    if re.search(r"\w", typed) and match.best is not None and len(match.candidates) > 1:
+        ask_which(turn, match, intent)
+        return True
+    return False

@@ -51,11 +51,18 @@ def start_report(dialogue: "Dialogue") -> IntentHandler:
     def handle(turn: Turn, understanding: Optional[Understanding]) -> None:
         from flows.dialogue import prefill_from
 
-        prefill = prefill_from(understanding, dialogue.forms, REPORT_FORM, turn.text)
-        country = turn.country_in_message()  # also when NLU missed the entity
+        # Chosen from the emergency message ("1"): the danger message before it told the story.
+        told = str((turn.state or {}).get("danger_message") or "")
+        turn.forget("danger_message")
+        chosen_from_menu = understanding is None
+        source = told if chosen_from_menu and told else turn.text
+        prefill = prefill_from(understanding, dialogue.forms, REPORT_FORM, source)
+        if chosen_from_menu and told:
+            prefill = _prefill_from_words(dialogue, source)
+        country = turn.content.country_from_text(source) if source is told else turn.country_in_message()
         if country and "negara" not in prefill:
             prefill["negara"] = country
-        prefill.update(_from_first_message(turn, dialogue, prefill))
+        prefill.update(_from_first_message(turn, dialogue, source))
         prefill.update(_known_answers(turn))
         open_case = cases.open_case_of(turn.session, turn.contact.id)
         if open_case is not None:
@@ -65,6 +72,13 @@ def start_report(dialogue: "Dialogue") -> IntentHandler:
         dialogue.forms.start(turn, REPORT_FORM, prefill)
 
     return handle
+
+
+def _prefill_from_words(dialogue: "Dialogue", text: str) -> dict[str, str]:
+    from flows.dialogue import prefill_from
+    from nlu.classifier import Understanding as Nothing
+
+    return prefill_from(Nothing("lapor_masalah", 1.0), dialogue.forms, REPORT_FORM, text)
 
 
 def start_urgent_report(dialogue: "Dialogue") -> IntentHandler:
@@ -88,19 +102,19 @@ def start_consultation(dialogue: "Dialogue") -> IntentHandler:
 STORY_WORDS = 8  # a first message this long already tells the story
 
 
-def _from_first_message(turn: Turn, dialogue: "Dialogue", prefill: dict[str, str]) -> dict[str, str]:
+def _from_first_message(turn: Turn, dialogue: "Dialogue", text: str) -> dict[str, str]:
     """What the first message already said is not asked again: who writes
     ("kakak saya ..." = family, sister or brother) and the story itself."""
     found: dict[str, str] = {}
-    if dialogue.forms.active(turn) is not None or turn.inbound.payload:
+    if dialogue.forms.active(turn) is not None:
         return found
     lexicon = reading.load_lexicon(turn.content.directory)
-    relation = reading.relative_in(lexicon, turn.text)
+    relation = reading.relative_in(lexicon, text)
     if relation:
         found["pelapor"] = "keluarga"
         found["hubungan"] = relation
-    if len(turn.text.split()) >= STORY_WORDS:
-        found["cerita"] = turn.text
+    if len(text.split()) >= STORY_WORDS:
+        found["cerita"] = text
     return found
 
 

@@ -260,6 +260,15 @@ class FormEngine:
             self._set(turn, step, turn.text)
             return self._after_answer(turn, spec)
         slots = dict(turn.conversation.slots or {})
+        relation = reading.relative_in(reading.load_lexicon(self.content.directory), turn.text)
+        for other in spec.steps if relation else ():
+            # "suami saya disiksa": the writer is family, and which relative.
+            if other.slot in slots or other.slot == step_name:
+                continue
+            if other.reads == "writer" and len(other.options) == 2:
+                slots[other.slot] = other.options[1].value
+            elif other.reads == "relation" and any(o.value == relation for o in other.options):
+                slots[other.slot] = relation
         earlier = str(slots.get(spec.story_slot) or "")
         if turn.text not in earlier:
             slots[spec.story_slot] = (earlier + "\n" + turn.text).strip() if earlier else turn.text

@@ -32,6 +32,7 @@ class Lexicon:
     possessive_words: frozenset[str]
     possessive_suffixes: tuple[str, ...]
     danger_cues: tuple[str, ...]
+    danger_cue_unless: Mapping[str, frozenset[str]]
     numbers: Mapping[str, int]
     duration_units: Mapping[str, int]
     duration_words: Mapping[str, int]
@@ -77,6 +78,10 @@ def load_lexicon(directory: Path) -> Lexicon:
         possessive_words=_words(raw.get("possessive_words"), f"{path} -> possessive_words"),
         possessive_suffixes=tuple(sorted(_words(raw.get("possessive_suffixes"), "suffixes"), key=len, reverse=True)),
         danger_cues=tuple(sorted(_words(raw.get("danger_cues"), f"{path} -> danger_cues"))),
+        danger_cue_unless={
+            str(cue): _words(words, f"{path} -> danger_cue_unless -> {cue}")
+            for cue, words in (raw.get("danger_cue_unless") or {}).items()
+        },
         numbers=table("numbers"),
         duration_units=table("durations"),
         duration_words=table("duration_words"),
@@ -275,7 +280,11 @@ def _edit_distance_at_most_one(a: str, b: str) -> bool:
 # --- danger cues -------------------------------------------------------------
 def has_danger_cue(lexicon: Lexicon, text: str) -> bool:
     lowered = for_matching(text)
-    return any(cue in lowered for cue in lexicon.danger_cues)
+    tokens = set(lowered.split())
+    return any(
+        cue in lowered and not (lexicon.danger_cue_unless.get(cue, frozenset()) & tokens)
+        for cue in lexicon.danger_cues
+    )
 
 
 def steering(lexicon: Lexicon, text: str) -> Optional[str]:

@@ -97,6 +97,9 @@ def show_emergency(turn: Turn, offer_report: bool) -> None:
     if full:
         turn.remember("emergency_full_at", turn.now.isoformat(timespec="seconds"))
     if offer_report:
+        # Kept so a report started from the option below does not ask again
+        # what this message already said (erased with the conversation).
+        turn.remember("danger_message", turn.text[:1500])
         options = [
             Option("lapor_darurat", turn.content.text("emergency_report_option")),
             Option("menu", turn.content.text("menu_option")),

@@ -29,12 +29,10 @@ def report_unpaid_wages(chat: Chat) -> str:
     """A sister reports unpaid wages in Malaysia; returns the case code."""
     first = chat.says("gaji kakak saya di malaysia belum dibayar 3 bulan")
     assert "hanya akan dibagikan kepada *satgas PMI desa*" in first  # consent before any personal data
-    assert "Siapa yang melapor" in chat.says("ya setuju")
-    chat.send("2")  # keluarga
-    chat.send("saudara")
+    # "kakak saya" already said who reports, and the message is the story: not asked again
+    assert "Siapa nama pekerja" in chat.says("ya setuju")
     chat.send("Siti Aminah")
-    chat.send("PT Maju Jaya, majikan Mr Tan")
-    chat.send("sudah 3 bulan gaji tidak dikirim, majikan bilang nanti terus")
+    assert "Satgas sebaiknya menghubungi" in chat.says("PT Maju Jaya, majikan Mr Tan")
     chat.send("1")  # lewat chat ini
     summary = chat.says("jlamprang")
     assert "Nama pekerja: Siti Aminah" in summary and "Negara tempat bekerja: Malaysia" in summary

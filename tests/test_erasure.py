@@ -68,9 +68,7 @@ def report(chat: Chat) -> str:
     """A sister reports unpaid wages and leaves a phone number; returns the code."""
     steps = [
         ("gaji adik saya di malaysia belum dibayar", "hanya akan dibagikan"),
-        ("ya setuju", "Siapa yang melapor"),
-        ("2", ""),
-        ("saudara", ""),
+        ("ya setuju", "nama pekerja"),  # "adik saya": who reports is already known
         (WORKER, ""),
         (EMPLOYER, ""),
         (STORY, ""),
