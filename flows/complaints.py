@@ -292,35 +292,55 @@ def _status_text(content: Content, settings: cases.ComplaintSettings, case: Case
     )
 
 
-# Clear requests to the bot itself are never forwarded as a reply to the satgas.
-NOT_A_REPLY = {
-    "hapus_data", "darurat", "lapor_masalah", "cek_status", "menu", "minta_petugas",
-    "daftar_pelatihan", "batal_pelatihan", "info_pelatihan",
-}
+# In reply mode these stay requests to the bot itself: everything else a family
+# writes goes to the satgas handling the case (issue 10).
+NOT_A_REPLY = {"hapus_data", "cek_status", "menu"}
+STATUS_WORDS = {"status", "cek status", "cek laporan", "status laporan", "gimana laporan saya", "sudah sampai mana"}
 
 
 def forward_reporter_reply(turn: Turn) -> bool:
-    """After a satgas message, the reporter's next free-text answer goes back to
-    the satgas handling the case (the reporter was told they can reply)."""
+    """While a satgas is talking with a family (72 hours after their last
+    message), the family's messages go to that satgas, and the family is told
+    so. Only explicit requests stay with the bot: deleting data, the status,
+    the menu (danger and "batal" are handled before this point)."""
     code = (turn.state or {}).get("reply_to_case")
     if not code or turn.conversation.flow:
         return False
     case = turn.session.execute(
         select(Case).where(Case.code == code, Case.reporter_id == turn.contact.id)
     ).scalar_one_or_none()
-    turn.forget("reply_to_case")
-    if case is None or case.status not in ("diambil", "diproses"):
+    if case is None or case.status not in ("diambil", "diproses") or _reply_window_closed(turn):
+        turn.forget("reply_to_case")
+        turn.forget("reply_until")
         return False
-    if len(turn.text) < 3 or turn.text.strip().isdigit():
+    if turn.inbound.payload or not turn.clean.has_words:
         return False
-    understanding = turn.understand()
-    if understanding.intent in NOT_A_REPLY and understanding.confidence >= turn.nlu_threshold:
-        return False  # a request to the bot ("hapus data saya"), not an answer to the satgas
+    typed = " ".join(turn.text.casefold().split())
+    if typed in STATUS_WORDS:
+        return False
+    if len(turn.text.split()) <= 4:
+        understanding = turn.understand()
+        if understanding.intent in NOT_A_REPLY and understanding.confidence >= turn.nlu_threshold:
+            return False  # "hapus data saya", "cek status": a request to the bot
     cases.log(turn.session, case, "pelapor", "balasan_pelapor", turn.now, note=turn.text)
     for channel, address in _case_audience(turn.session, case):
         turn.notify(channel, address, Outbound(turn.content.text("satgas_reporter_message", code=case.code, message=turn.text)), subject_case_id=case.id)
+    turn.record("reply_forwarded", case=case.code)
     turn.say(turn.content.text("reporter_reply_forwarded", code=case.code))
     return True
+
+
+def _reply_window_closed(turn: Turn) -> bool:
+    until = (turn.state or {}).get("reply_until")
+    if not until:
+        return False
+    try:
+        limit = datetime.fromisoformat(str(until))
+    except ValueError:
+        return True
+    if limit.tzinfo is None and turn.now.tzinfo is not None:
+        limit = limit.replace(tzinfo=turn.now.tzinfo)
+    return turn.now > limit
 
 
 def attach_evidence(turn: Turn) -> bool:

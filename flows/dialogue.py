@@ -56,6 +56,12 @@ class Dialogue:
 
         if in_form and steer == "cancel":
             return self.forms.cancel(turn)
+        if steer == "delete_data" and "hapus_data" in self.forms.specs:
+            # "hapus data" inside a form is a request, never a form answer (issue 10).
+            if in_form and self.forms.active(turn).name != "hapus_data":
+                self.forms.cancel(turn)
+            if not in_form or self.forms.active(turn) is None:
+                return self.dispatch(turn, "hapus_data", None)
         if steer == "menu":
             if in_form:
                 title = self.forms.suspend(turn)
@@ -81,6 +87,9 @@ class Dialogue:
             # "12" when the menu has 10 items is a slip, not a question for NLU.
             turn.say(turn.content.text("choose_number", count=len(options)))
             return self.show_menu(turn, with_intro=False) if not turn.conversation.options else None
+
+        if reading.asks_for_hotline(lexicon, turn.text):
+            return self.tell_hotlines(turn)
 
         understanding = turn.understand()
         if safety.nlu_says_danger(turn):
@@ -114,6 +123,10 @@ class Dialogue:
         go back to the form."""
         if looks_like_a_number(turn.text) or len(turn.text.split()) < 2:
             return False  # a slip on the keypad or a one-word answer, not a question
+        if reading.asks_for_hotline(reading.load_lexicon(turn.content.directory), turn.text):
+            self.tell_hotlines(turn)
+            turn.say(turn.content.text("let_us_continue"))
+            return True
         understanding = turn.understand()
         if understanding.confidence < turn.nlu_threshold or not answers.can_answer(turn, understanding.intent):
             return False
@@ -124,6 +137,13 @@ class Dialogue:
         return True
 
     # --- standard replies ------------------------------------------------------
+    def tell_hotlines(self, turn: Turn) -> None:
+        """The complaint numbers, straight from content/hotlines.yml."""
+        lines = [turn.content.text("hotlines_intro")]
+        lines.extend(f"- {hotline.label}: *{hotline.number}*" for hotline in turn.content.hotlines.values())
+        turn.record("hotlines_shown")
+        turn.say("\n".join(lines))
+
     def show_menu(self, turn: Turn, with_intro: bool = True) -> None:
         options = [Option(item.intent, item.label) for item in turn.content.main_menu]
         turn.conversation.options = [{"value": o.value, "label": o.label} for o in options]

@@ -37,6 +37,8 @@ class Lexicon:
     duration_units: Mapping[str, int]
     duration_words: Mapping[str, int]
     steering: Mapping[str, frozenset[str]]
+    hotline_number_words: frozenset[str] = frozenset()
+    hotline_about_words: frozenset[str] = frozenset()
 
 
 def _words(raw: Any, where: str) -> frozenset[str]:
@@ -85,6 +87,8 @@ def load_lexicon(directory: Path) -> Lexicon:
         numbers=table("numbers"),
         duration_units=table("durations"),
         duration_words=table("duration_words"),
+        hotline_number_words=_words((raw.get("hotline_question") or {}).get("number_words", []), f"{path} -> hotline_question"),
+        hotline_about_words=_words((raw.get("hotline_question") or {}).get("about_words", []), f"{path} -> hotline_question"),
         steering={
             str(key): _words(words, f"{path} -> steering -> {key}")
             for key, words in (raw.get("steering") or {}).items()
@@ -126,9 +130,6 @@ def yes_or_no(lexicon: Lexicon, text: str) -> Optional[bool]:
     no = _starts_with(tokens, lexicon.no)
     yes = _starts_with(tokens, lexicon.yes)
     if no and (not yes or len(no) >= len(yes)):
-        # "ga papa" / "gak apa apa" = it is fine: a yes, not a refusal.
-        if tokens[1:3] in (["papa"], ["apa", "apa"], ["masalah"]) or tokens[1:2] == ["papa"]:
-            return True
         return False
     if yes:
         if len(tokens) > 1 and tokens[1] in ("tidak", "ga", "gak", "nggak", "ora", "henteu", "teu") and yes in ("bisa", "mau", "boleh"):
@@ -241,7 +242,7 @@ def option_by_words(text: str, options: Sequence[tuple[str, str, Sequence[str]]]
         return None
     fitting = set()
     for value, label, phrases in options:
-        candidates = [p for p in phrases if len(p) >= 3]
+        candidates = [p for p in phrases if len(p) >= 2]
         label_words = [w for w in for_matching(re.sub(r"\(.*?\)", "", label)).split() if len(w) >= 4]
         if any(_contains(tokens, phrase) for phrase in candidates):
             fitting.add(value)
@@ -285,6 +286,16 @@ def has_danger_cue(lexicon: Lexicon, text: str) -> bool:
         cue in lowered and not (lexicon.danger_cue_unless.get(cue, frozenset()) & tokens)
         for cue in lexicon.danger_cues
     )
+
+
+def asks_for_hotline(lexicon: Lexicon, text: str) -> bool:
+    """"nomor pengaduan bp2mi berapa ya", "call center kbri brp": a phone number is asked for."""
+    tokens = _tokens(text)
+    if not tokens or len(tokens) > 14:
+        return False
+    asks_number = any(_contains(tokens, phrase) for phrase in lexicon.hotline_number_words)
+    about = any(_contains(tokens, phrase) for phrase in lexicon.hotline_about_words)
+    return asks_number and about
 
 
 def steering(lexicon: Lexicon, text: str) -> Optional[str]:

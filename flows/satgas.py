@@ -11,6 +11,7 @@ and the replies), so deleting the case's data finds what quotes it.
 
 from __future__ import annotations
 
+from datetime import timedelta
 import re
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -346,6 +347,10 @@ def _help(turn: Turn, _member: SatgasMember, _command: Command) -> None:
     turn.say(turn.content.text("satgas_help"))
 
 
+# How long after a satgas message the family's messages count as replies to it.
+REPLY_WINDOW = timedelta(hours=72)
+
+
 def _tell_reporter(turn: Turn, case: Case, text: str, expect_reply: bool = False) -> bool:
     """Message the reporter through the bot; the satgas never sees the address."""
     reporter = turn.session.get(Contact, case.reporter_id) if case.reporter_id else None
@@ -357,7 +362,9 @@ def _tell_reporter(turn: Turn, case: Case, text: str, expect_reply: bool = False
 
         conversation = turn.session.get(Conversation, reporter.id)
         if conversation is not None:
-            conversation.context = {**(conversation.context or {}), "reply_to_case": case.code}
+            # Reply mode: for a while, what the family writes goes to the satgas.
+            until = (turn.now + REPLY_WINDOW).isoformat(timespec="seconds")
+            conversation.context = {**(conversation.context or {}), "reply_to_case": case.code, "reply_until": until}
     return True
 
 

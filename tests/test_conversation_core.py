@@ -179,7 +179,7 @@ def test_delete_request_removes_personal_data(chat: Chat, bot) -> None:  # type:
 
 def test_cancel_and_suspend_resume_a_form(chat: Chat) -> None:
     chat.send("hapus data saya")
-    assert "dibatalkan" in chat.says("batal")
+    assert "tidak dihapus" in chat.says("batal")  # cancelling a deletion says the data stays
     chat.send("hapus data saya")
     assert "simpan sementara" in chat.says("menu")
     resumed = chat.says("lanjut")

@@ -1,0 +1,123 @@
+"""The readers of flows/reading.py on the way people actually type, in
+Indonesian, Javanese and Sundanese (at least ten natural forms per kind)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.config import PROJECT_ROOT
+from bot.content import ContentError
+from flows import reading
+
+LEXICON = reading.load_lexicon(PROJECT_ROOT / "content")
+
+YES = [
+    "iya", "iya boleh", "ya udah boleh", "oke deh", "nggih", "inggih monggo", "muhun", "mangga", "setuju",
+    "boleh, tapi jangan disebar ya", "gpp", "ga papa kok", "siap", "yes", "hooh", "iyo", "sae", "saya setuju",
+]
+NO = [
+    "nggak deh, takut datanya kemana-mana", "ga mau", "tidak", "jangan", "mboten purun", "ora gelem", "henteu",
+    "moal ah", "teu daek", "emoh", "belum", "nanti aja", "ga usah", "tidak setuju", "wegah aku", "no",
+]
+DONT_KNOW = [
+    "ga tau", "tidak tahu", "gatau", "belum tahu", "ora ngerti", "mboten ngertos", "teu terang", "lupa",
+    "gak inget namanya", "ga ada", "kirang terang", "ora reti",
+]
+QUESTIONS = [
+    "lho emang bikin paspor harus bayar?", "berapa biaya ke taiwan", "gimana caranya ngecek PT resmi",
+    "datanya buat apa", "nek budhal entek piro?", "kumaha carana daftar", "sabaraha biayana ka korea",
+    "piye carane ngurus paspor", "apakah harus ke disnaker dulu", "mau tanya syaratnya apa aja",
+    "kapan pelatihannya dimulai", "siapa yang bakal baca laporan ini",
+]
+NOT_QUESTIONS = ["Siti Aminah", "PT Maju Jaya", "Budi Santoso bin Slamet", "gaji tiga bulan belum dibayar", "malaysia"]
+RELATIVES = {
+    "kakak saya": "saudara", "adikku": "saudara", "adik ipar saya": "saudara", "bojoku": "suami_istri",
+    "suami saya": "suami_istri", "istri kulo": "suami_istri", "anak saya": "anak", "anake kulo": "anak",
+    "ibu saya": "orang_tua", "bapakku": "orang_tua", "emak aku": "orang_tua", "tetangga saya": "lainnya",
+    "teteh abdi": "saudara", "pamajikan abdi": "suami_istri",
+}
+DURATIONS = {
+    "udah 2 mingguan": 14, "rong minggu": 14, "sebulan": 30, "3 hari": 3, "kemarin": 1, "sabulan": 30,
+    "lagi telung dino": 3, "hampir 2 bulan": 60, "udah setahun": 365, "berbulan bulan": 60, "lima hari": 5,
+    "seminggu lebih": 7, "wis patang sasi": 120,
+}
+
+
+@pytest.mark.parametrize("text", YES)
+def test_yes_in_words(text: str) -> None:
+    assert reading.yes_or_no(LEXICON, text) is True
+
+
+@pytest.mark.parametrize("text", NO)
+def test_no_in_words(text: str) -> None:
+    assert reading.yes_or_no(LEXICON, text) is False
+
+
+@pytest.mark.parametrize("text", DONT_KNOW)
+def test_dont_know_in_words(text: str) -> None:
+    assert reading.says_dont_know(LEXICON, text)
+    assert reading.yes_or_no(LEXICON, text) in (None, False)  # never a yes
+
+
+@pytest.mark.parametrize("text", QUESTIONS)
+def test_questions_are_not_answers(text: str) -> None:
+    assert reading.looks_like_question(LEXICON, text)
+
+
+@pytest.mark.parametrize("text", NOT_QUESTIONS)
+def test_plain_answers_are_not_questions(text: str) -> None:
+    assert not reading.looks_like_question(LEXICON, text)
+
+
+@pytest.mark.parametrize(("text", "relation"), RELATIVES.items())
+def test_relatives_of_the_writer(text: str, relation: str) -> None:
+    assert reading.relative_in(LEXICON, text) == relation
+
+
+@pytest.mark.parametrize("text", ["Ibu, mau tanya", "mas, gimana caranya", "saya sendiri", "aku dipukul"])
+def test_address_terms_alone_are_not_relatives(text: str) -> None:
+    assert reading.relative_in(LEXICON, text) is None
+
+
+@pytest.mark.parametrize(("text", "days"), DURATIONS.items())
+def test_durations_in_words(text: str, days: int) -> None:
+    assert reading.duration_days(LEXICON, text) == days
+
+
+CONTACT = [("chat_ini", "Lewat chat ini saja", ["chat", "lewat sini", "wa"]), ("telepon", "Telepon ke nomor HP lain", ["telpon", "telepon", "nomor lain"])]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("telpon aja", "telepon"), ("lewat sini aja", "chat_ini"), ("di wa ini", "chat_ini"), ("ditelepon ke nomor lain", "telepon"), ("chat", "chat_ini")],
+)
+def test_options_by_words(text: str, value: str) -> None:
+    assert reading.option_by_words(text, CONTACT) == value
+
+
+def test_a_message_fitting_two_options_is_asked_again() -> None:
+    assert reading.option_by_words("chat atau telpon terserah", CONTACT) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "cue"),
+    [("kakak saya dikurung terus diancam", True), ("akun wa saya dikunci", False), ("paspor saya ditahan agen", False), ("dia ditahan polisi", True)],
+)
+def test_danger_cues_and_their_exceptions(text: str, cue: bool) -> None:
+    assert reading.has_danger_cue(LEXICON, text) is cue
+
+
+def test_an_unquoted_yes_in_words_yml_is_refused(tmp_path: Path) -> None:
+    """YAML reads a bare yes/no as a boolean: the file must say so, not lose the word."""
+    shutil.copytree(PROJECT_ROOT / "content", tmp_path / "content")
+    words = tmp_path / "content" / "words.yml"
+    words.write_text(words.read_text(encoding="utf-8").replace('"yes", ', "yes, ", 1), encoding="utf-8")
+    reading.load_lexicon.cache_clear()
+    try:
+        with pytest.raises(ContentError, match="tanda kutip"):
+            reading.load_lexicon(tmp_path / "content")
+    finally:
+        reading.load_lexicon.cache_clear()
