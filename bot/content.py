@@ -72,6 +72,10 @@ class Content:
     # Every country by name (content/world_countries.yml), so "Kamboja" is a
     # country even where no placement note exists.
     world_countries: Mapping[str, Country] = field(default_factory=dict)
+    # Not placement countries, known for scam compounds (countries.yml risk_countries).
+    risk_countries: frozenset[str] = frozenset()
+    risk_warning: str = ""
+    risk_held_words: tuple[str, ...] = ()
     directory: Path = Path(".")
 
     def text(self, key: str, **values: Any) -> str:
@@ -191,6 +195,11 @@ def load_content(directory: Path) -> Content:
             note=_sourced(note, f"{where} -> note") if note else None,
         )
 
+    raw_risk = _load_yaml(countries_file).get("risk_countries") or {}
+    risk_where = f"{countries_file} -> risk_countries"
+    if raw_risk:
+        _sourced({"text": raw_risk.get("warning"), **raw_risk}, risk_where)  # same rules as every sourced text
+
     safety_file = directory / "safety.yml"
     safety = _load_yaml(safety_file)
     emergency = _sourced(_require(safety, "emergency", str(safety_file)), f"{safety_file} -> emergency")
@@ -244,8 +253,14 @@ def load_content(directory: Path) -> Content:
         emergency_family=str(safety["emergency"].get("family_text", "")).strip(),
         emergency_reminder=str(safety["emergency"].get("reminder_text", "")).strip(),
         world_countries=world_countries,
+        risk_countries=frozenset(str(c) for c in raw_risk.get("countries") or ()),
+        risk_warning=str(raw_risk.get("warning", "")).strip(),
+        risk_held_words=tuple(str(w).lower() for w in raw_risk.get("held_words") or ()),
     )
     _check_placeholders(content)
+    unknown = sorted(c for c in content.risk_countries if c not in content.world_countries and c not in content.countries)
+    if unknown:
+        raise ContentError(f"{countries_file} -> risk_countries: negara tidak dikenal {unknown} (lihat world_countries.yml)")
     return content
 
 

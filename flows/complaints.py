@@ -137,7 +137,13 @@ def is_urgent(turn: Turn, slots: dict[str, Any]) -> bool:
         return True
     if slots.get("lama_hilang") == "lebih_7_hari":
         return True
-    return safety.mentions_danger(turn.content, str(slots.get("cerita", "")))
+    story = str(slots.get("cerita", ""))
+    if slots.get("negara") in turn.content.risk_countries:
+        # Held in a scam compound: "disekap", "paspornya diambil", "ga bisa pulang".
+        lowered = " ".join(story.casefold().split())
+        if any(word in lowered for word in turn.content.risk_held_words):
+            return True
+    return safety.mentions_danger(turn.content, story)
 
 
 def create_report(turn: Turn, _spec: FormSpec, slots: dict[str, Any]) -> None:
@@ -294,7 +300,7 @@ def _status_text(content: Content, settings: cases.ComplaintSettings, case: Case
 
 # In reply mode these stay requests to the bot itself: everything else a family
 # writes goes to the satgas handling the case (issue 10).
-NOT_A_REPLY = {"hapus_data", "cek_status", "menu"}
+NOT_A_REPLY = {"hapus_data", "menu", "daftar_pelatihan", "batal_pelatihan", "info_pelatihan"}
 STATUS_WORDS = {"status", "cek status", "cek laporan", "status laporan", "gimana laporan saya", "sudah sampai mana"}
 
 
@@ -316,9 +322,9 @@ def forward_reporter_reply(turn: Turn) -> bool:
     if turn.inbound.payload or not turn.clean.has_words:
         return False
     typed = " ".join(turn.text.casefold().split())
-    if typed in STATUS_WORDS:
-        return False
-    if len(turn.text.split()) <= 4:
+    if typed in STATUS_WORDS or "status" in typed.split():
+        return False  # "belum ada kabar" is news for the satgas; "cek status" is for the bot
+    if len(turn.text.split()) <= 6:
         understanding = turn.understand()
         if understanding.intent in NOT_A_REPLY and understanding.confidence >= turn.nlu_threshold:
             return False  # "hapus data saya", "cek status": a request to the bot

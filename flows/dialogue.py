@@ -19,7 +19,7 @@ from typing import Callable, Optional
 from bot.messages import Option
 from bot.normalise import for_matching
 from flows import answers, reading, safety
-from flows.forms import FormEngine, StepOption, match_choice
+from flows.forms import GUESS, FormEngine, StepOption, match_choice
 from flows.turn import IntentHandler, Turn
 from nlu.classifier import Understanding
 
@@ -62,6 +62,14 @@ class Dialogue:
                 self.forms.cancel(turn)
             if not in_form or self.forms.active(turn) is None:
                 return self.dispatch(turn, "hapus_data", None)
+        if steer == "agent" and "minta_petugas" in self.forms.specs:
+            # "petugas" after a miss: a person, not another loop. The form waits.
+            active = self.forms.active(turn)
+            if active is None or active.name != "minta_petugas":
+                if active is not None:
+                    title = self.forms.suspend(turn)
+                    turn.say(turn.content.text("flow_suspended", title=title))
+                return self.dispatch(turn, "minta_petugas", None)
         if steer == "menu":
             if in_form:
                 title = self.forms.suspend(turn)
@@ -74,6 +82,11 @@ class Dialogue:
             return self.show_menu(turn)
 
         if in_form:
+            talk = reading.small_talk(lexicon, turn.text)
+            if talk is not None:
+                # "makasih" / "punten" at a question: a short reply, then the question again.
+                turn.say(turn.content.text("small_talk_in_form_thanks" if talk == "thanks" else "small_talk_in_form_greeting"))
+                return self.forms.reask(turn)
             return self.forms.answer(turn)
 
         if any(followup(turn) for followup in self.followups):
@@ -203,8 +216,17 @@ def prefill_from(
         if step.type == "country":
             value = forms.content.canonical_country(value) or "" if value else ""
         elif step.options and not any(o.value == value for o in step.options):
-            fitting = {o.value for o in step.options for phrase in o.match if len(phrase) >= 4 and f" {phrase} " in padded}
-            value = fitting.pop() if len(fitting) == 1 else ""
+            found = {(o.value, phrase) for o in step.options for phrase in o.match if len(phrase) >= 4 and f" {phrase} " in padded}
+            fitting = {option for option, _phrase in found}
+            if len(fitting) == 1:
+                option = fitting.pop()
+                if all(" " not in phrase for _option, phrase in found):
+                    # One word ("calo", "gaji") is a guess: confirmed, never silently used.
+                    prefill[f"{GUESS}{step.slot}"] = option
+                    continue
+                value = option
+            else:
+                value = ""
         if value:
             prefill[step.slot] = value
     return prefill

@@ -20,6 +20,7 @@ from flows import reading
 from flows.turn import Turn
 
 CONFIRM_STEP = "_konfirmasi"
+GUESS = "_tebakan_"  # slot prefix: a value guessed from one word of the first message, to confirm
 EDIT_STEP = "_ubah"
 STEP_TYPES = {"choice", "text", "phone", "consent", "country", "village", "training"}
 
@@ -175,7 +176,18 @@ class FormEngine:
         turn.record("flow_started", flow=spec.name, prefilled=sorted((prefill or {}).keys()))
         if spec.intro:
             turn.say(self.content.fill(spec.intro))
+        for step in spec.steps:
+            if step.type == "country" and step.slot in (prefill or {}):
+                self._warn_about_country(turn, str(prefill[step.slot]))  # type: ignore[index]
         self._ask_next(turn, spec)
+
+    def _warn_about_country(self, turn: Turn, country: str) -> None:
+        """Kamboja, Myanmar: not placement countries, known for scam compounds (once per person)."""
+        if country not in self.content.risk_countries or (turn.state or {}).get("risk_warned") == country:
+            return
+        turn.remember("risk_warned", country)
+        turn.record("risk_country_warned", country=country)
+        turn.say(self.content.fill(self.content.risk_warning, country=self.content.country_name(country)))
 
     def cancel(self, turn: Turn) -> None:
         spec = self.active(turn)
@@ -206,6 +218,17 @@ class FormEngine:
         turn.say(self.content.text("let_us_continue"))
         self._ask_next(turn, spec)
         return True
+
+    def reask(self, turn: Turn) -> None:
+        spec = self.active(turn)
+        assert spec is not None
+        step_name = turn.conversation.step or ""
+        if step_name == CONFIRM_STEP:
+            return self._show_summary(turn, spec)
+        step = next((s for s in spec.steps if s.slot == step_name), None)
+        if step is None or step_name == EDIT_STEP:
+            return self._ask_next(turn, spec)
+        self._ask(turn, step)
 
     def active(self, turn: Turn) -> Optional[FormSpec]:
         return self.specs.get(turn.conversation.flow or "")
@@ -309,6 +332,14 @@ class FormEngine:
         question?", and only then a gentle re-ask that gets plainer each time.
         """
         lexicon = reading.load_lexicon(self.content.directory)
+        guess = (turn.conversation.slots or {}).get(f"{GUESS}{step.slot}")
+        if guess is not None:
+            decision = yes_or_no(turn)
+            self._drop_guess(turn, step)
+            if decision is True:
+                return guess
+            if decision is False:
+                return self._reask(turn, step)
         if step.type in ("choice", "village", "training", "country"):
             options = self._options(turn, step)
             chosen = match_choice(turn, options) or self._read_choice(turn, step, options, lexicon)
@@ -420,10 +451,10 @@ class FormEngine:
         turn.record("answer_missed", flow=turn.conversation.flow, step=step.slot, misses=misses)
         if misses == 1:
             turn.say(self.content.text("choose_number", count=count))
-        elif misses == 2:
-            turn.say(self.content.text("choose_number_again", count=count))
-        else:
+        elif misses % 2 == 0:
             turn.say(self.content.text("choose_number_or_help", count=count))
+        else:
+            turn.say(self.content.text("choose_number_again", count=count))
         return self._reask(turn, step)
     def _interrupted(self, turn: Turn) -> bool:
         return bool(self.interrupt and self.interrupt(turn))
@@ -452,6 +483,8 @@ class FormEngine:
                 if other.reads == "relation" and other.slot not in slots and any(o.value == relation for o in other.options):
                     slots[other.slot] = relation
         turn.conversation.slots = slots
+        if step.type == "country":
+            self._warn_about_country(turn, str(value))
         turn.forget(f"missed_{step.slot}")
         turn.record("slot_filled", flow=turn.conversation.flow, slot=step.slot)
 
@@ -471,8 +504,20 @@ class FormEngine:
             return self._show_summary(turn, spec)
         self._complete(turn, spec)
 
+    def _drop_guess(self, turn: Turn, step: Step) -> None:
+        slots = dict(turn.conversation.slots or {})
+        slots.pop(f"{GUESS}{step.slot}", None)
+        turn.conversation.slots = slots
+
     def _ask(self, turn: Turn, step: Step) -> None:
         turn.conversation.step = step.slot
+        guess = (turn.conversation.slots or {}).get(f"{GUESS}{step.slot}")
+        label = next((o.label for o in step.options if o.value == guess), None) if guess else None
+        if label:
+            options = [Option("ya", self.content.text("guess_yes")), Option("tidak", self.content.text("guess_no"))]
+            turn.conversation.options = [{"value": o.value, "label": o.label} for o in options]
+            turn.say(self.content.text("guess_confirm", label=label), options)
+            return
         options = self._options(turn, step) if step.type != "text" and step.type != "phone" else []
         if step.type == "consent":
             options = [StepOption("ya", "Ya, saya setuju"), StepOption("tidak", "Tidak")]

@@ -10,7 +10,7 @@ form asks again instead of guessing.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
@@ -37,6 +37,9 @@ class Lexicon:
     duration_units: Mapping[str, int]
     duration_words: Mapping[str, int]
     steering: Mapping[str, frozenset[str]]
+    thanks: frozenset[str] = frozenset()
+    satgas_words: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    greetings: frozenset[str] = frozenset()
     hotline_number_words: frozenset[str] = frozenset()
     hotline_about_words: frozenset[str] = frozenset()
 
@@ -87,6 +90,12 @@ def load_lexicon(directory: Path) -> Lexicon:
         numbers=table("numbers"),
         duration_units=table("durations"),
         duration_words=table("duration_words"),
+        thanks=_words(raw.get("thanks") or [], f"{path} -> thanks"),
+        satgas_words={
+            str(kind): _words(words, f"{path} -> satgas_words -> {kind}")
+            for kind, words in (raw.get("satgas_words") or {}).items()
+        },
+        greetings=_words(raw.get("greetings") or [], f"{path} -> greetings"),
         hotline_number_words=_words((raw.get("hotline_question") or {}).get("number_words", []), f"{path} -> hotline_question"),
         hotline_about_words=_words((raw.get("hotline_question") or {}).get("about_words", []), f"{path} -> hotline_question"),
         steering={
@@ -286,6 +295,37 @@ def has_danger_cue(lexicon: Lexicon, text: str) -> bool:
         cue in lowered and not (lexicon.danger_cue_unless.get(cue, frozenset()) & tokens)
         for cue in lexicon.danger_cues
     )
+
+
+def satgas_request(lexicon: Lexicon, text: str) -> Optional[str]:
+    """A satgas asking in words: "list", "latest" or "help" (see words.yml satgas_words)."""
+    tokens = _tokens(text)
+    if not tokens or len(tokens) > 10:
+        return None
+    words = lexicon.satgas_words
+
+    def has(kind: str) -> bool:
+        return any(_contains(tokens, phrase) for phrase in words.get(kind, ()))
+
+    if not has("topic"):
+        return None
+    if has("help"):
+        return "help"
+    if has("latest"):
+        return "latest"
+    if has("list"):
+        return "list"
+    return None
+
+
+def small_talk(lexicon: Lexicon, text: str) -> Optional[str]:
+    """"makasih ya" -> "thanks", "punten" -> "greeting": the whole message, nothing more."""
+    typed = for_matching(text)
+    if typed in lexicon.thanks:
+        return "thanks"
+    if typed in lexicon.greetings:
+        return "greeting"
+    return None
 
 
 def asks_for_hotline(lexicon: Lexicon, text: str) -> bool:

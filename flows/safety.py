@@ -31,6 +31,7 @@ DARURAT_MIN_CONFIDENCE = 0.30
 LONG_MESSAGE_WORDS = 15
 LONG_MESSAGE_CONFIDENCE = 0.90
 MIN_WORDS_FOR_NLU = 3
+RUNNER_UP_MIN_CONFIDENCE = 0.30
 FULL_TEXT_EVERY = timedelta(hours=24)
 
 
@@ -58,7 +59,12 @@ def nlu_says_danger(turn: Turn, ask: bool = False) -> bool:
         if not (ask and (cue or words >= LONG_MESSAGE_WORDS)):
             return False
     understanding = turn.understand()
-    if understanding.intent != "darurat" or understanding.confidence < DARURAT_MIN_CONFIDENCE:
+    if understanding.intent != "darurat":
+        # A very close runner-up counts when the words carry a danger cue:
+        # "dipaksa kerja 20 jam, paspor dipegang" sits between report and emergency.
+        runner_up = dict(understanding.ranking[1:2])
+        return cue and runner_up.get("darurat", 0.0) >= RUNNER_UP_MIN_CONFIDENCE
+    if understanding.confidence < DARURAT_MIN_CONFIDENCE:
         return False
     return cue or (words >= LONG_MESSAGE_WORDS and understanding.confidence >= LONG_MESSAGE_CONFIDENCE)
 

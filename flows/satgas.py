@@ -85,6 +85,9 @@ def handle_satgas_message(turn: Turn) -> bool:
     in_group = bool(turn.inbound.chat)
     text = _expand_number(turn) or turn.inbound.payload or turn.text
     command = parse(text)
+    if not in_group and (command is None or (not command.code and command.verb not in (*BARE_VERBS, "peserta"))):
+        # "ada kasus baru?", "lihat laporan yang barusan": a satgas asking in words.
+        command = _command_in_words(turn) or command
     if command is None:
         return in_group  # swallowed in a group, the dialogue's otherwise
     _link_case(turn, command)
@@ -104,6 +107,31 @@ def handle_satgas_message(turn: Turn) -> bool:
     turn.record("satgas_command", actor=cases.actor(member), verb=command.verb, case=command.code or None)
     ACTIONS.get(command.verb, _help)(turn, member, command)
     return True
+
+
+def _command_in_words(turn: Turn) -> Optional[Command]:
+    """"ada kasus baru?", "lihat laporan yang barusan": a satgas asking in words
+    gets the satgas command, never the citizen menu (only for satgas members)."""
+    from flows import reading
+
+    request = reading.satgas_request(reading.load_lexicon(turn.content.directory), turn.text)
+    if request is None:
+        return None
+    member = satgas_identity(turn.session, turn.inbound.channel, turn.inbound.sender)
+    if member is None:
+        return None
+    if request == "help":
+        return Command("bantuan", "", "")
+    if request == "list":
+        return Command("kasus", "", "")
+    latest = turn.session.execute(
+        select(Case.code)
+        .join(OutboundMessage, OutboundMessage.subject_case_id == Case.id)
+        .where(OutboundMessage.address == turn.inbound.sender, Case.village_code == member.village_code)
+        .order_by(OutboundMessage.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    return Command("lihat", latest, "") if latest else Command("kasus", "", "")
 
 
 def _link_case(turn: Turn, command: Command) -> None:
