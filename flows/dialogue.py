@@ -40,6 +40,9 @@ class Dialogue:
         if turn.clean.is_empty:
             return self._nothing_to_read(turn)
         if not turn.clean.has_words and not turn.inbound.payload:
+            if self.forms.active(turn) is not None:
+                turn.say(turn.content.text("emoji_in_form"))  # 😢 at a question: ask it again
+                return self.forms.reask(turn)
             return self._emoji_only(turn)
         if any(command(turn) for command in self.commands):
             return None
@@ -59,7 +62,7 @@ class Dialogue:
         if steer == "delete_data" and "hapus_data" in self.forms.specs:
             # "hapus data" inside a form is a request, never a form answer (issue 10).
             if in_form and self.forms.active(turn).name != "hapus_data":
-                self.forms.cancel(turn)
+                self.forms.suspend(turn)  # kept: "tidak jadi" goes back to it
             if not in_form or self.forms.active(turn) is None:
                 return self.dispatch(turn, "hapus_data", None)
         if steer == "agent" and "minta_petugas" in self.forms.specs:

@@ -20,6 +20,7 @@ from flows import reading
 from flows.turn import Turn
 
 CONFIRM_STEP = "_konfirmasi"
+STORY_WORDS = 8  # an answer this long also tells the story
 GUESS = "_tebakan_"  # slot prefix: a value guessed from one word of the first message, to confirm
 EDIT_STEP = "_ubah"
 STEP_TYPES = {"choice", "text", "phone", "consent", "country", "village", "training"}
@@ -70,6 +71,7 @@ class FormSpec:
     done: str  # name of the action run on completion
     cancelled: str = ""  # what "batal" says, when the default does not fit this form
     story_slot: str = ""  # where a story told at the wrong question is kept (not lost)
+    then_resume: bool = False  # cancelled: go back to the form it interrupted ("hapus data" mid-report, then "tidak jadi")
 
     def step(self, slot: str) -> Step:
         for step in self.steps:
@@ -129,10 +131,11 @@ def parse_form(raw: Mapping[str, Any]) -> FormSpec:
         done=str(raw["done"]),
         cancelled=str(raw.get("cancelled", "")).strip(),
         story_slot=str(raw.get("story_slot", "")),
+        then_resume=bool(raw.get("then_resume", False)),
     )
 
 
-READS = {"", "relation", "duration", "writer"}
+READS = {"", "relation", "duration", "writer", "name"}
 
 
 def _reads(item: Mapping[str, Any], here: str) -> str:
@@ -194,6 +197,8 @@ class FormEngine:
         turn.record("flow_cancelled", flow=turn.conversation.flow, step=turn.conversation.step)
         self._clear(turn)
         turn.say(self.content.fill(spec.cancelled) if spec and spec.cancelled else self.content.text("flow_cancelled"))
+        if spec is not None and spec.then_resume:
+            self.resume(turn)
 
     def suspend(self, turn: Turn) -> str:
         """Put the form aside (the person asked for the menu); `resume` brings it back."""
@@ -255,7 +260,18 @@ class FormEngine:
             turn.say(self.content.fill(step.declined or self.content.texts["no_consent"]))
             return
         self._set(turn, step, value)
+        self._keep_story(turn, spec, step)
         self._after_answer(turn, spec)
+
+    def _keep_story(self, turn: Turn, spec: FormSpec, step: Step) -> None:
+        """"dipulangin paksa sama agen padahal kontrak masih 1 tahun" answers
+        "what happened?" AND tells the story: the story question is not asked."""
+        if not spec.story_slot or step.slot == spec.story_slot or step.type != "choice":
+            return
+        if len(turn.text.split()) < STORY_WORDS or (turn.conversation.slots or {}).get(spec.story_slot):
+            return
+        turn.conversation.slots = {**(turn.conversation.slots or {}), spec.story_slot: turn.text}
+        turn.record("story_kept", flow=spec.name, at=step.slot)
 
     def danger_in_form(self, turn: Turn) -> None:
         """Emergency first, and the message is not lost.
@@ -286,7 +302,7 @@ class FormEngine:
         relation = reading.relative_in(reading.load_lexicon(self.content.directory), turn.text)
         for other in spec.steps if relation else ():
             # "suami saya disiksa": the writer is family, and which relative.
-            if other.slot in slots or other.slot == step_name:
+            if other.slot in slots:
                 continue
             if other.reads == "writer" and len(other.options) == 2:
                 slots[other.slot] = other.options[1].value
@@ -296,6 +312,9 @@ class FormEngine:
         if turn.text not in earlier:
             slots[spec.story_slot] = (earlier + "\n" + turn.text).strip() if earlier else turn.text
         turn.conversation.slots = slots
+        if step is not None and step.slot in slots:
+            turn.say(self.content.text("report_marked_urgent"))
+            return self._after_answer(turn, spec)
         plain = self._plain_answer(turn, step) if step is not None else None
         if step is not None and plain is not None:
             self._set(turn, step, plain)
@@ -342,7 +361,10 @@ class FormEngine:
                 return self._reask(turn, step)
         if step.type in ("choice", "village", "training", "country"):
             options = self._options(turn, step)
-            chosen = match_choice(turn, options) or self._read_choice(turn, step, options, lexicon)
+            chosen = match_choice(turn, options)
+            if chosen is None and reading.looks_like_question(lexicon, turn.text) and self._interrupted(turn):
+                return self._reask(turn, step)  # "biaya ke hongkong berapa?" at "which country?"
+            chosen = chosen or self._read_choice(turn, step, options, lexicon)
             if chosen is not None:
                 return chosen
             if self._question_answered(turn, lexicon):
@@ -382,15 +404,16 @@ class FormEngine:
         if len(turn.text) < step.min_length or not turn.clean.has_words:
             turn.say(self.content.text("answer_too_short"))
             return None
-        if step.max_words and len(turn.text.split()) > step.max_words:
+        text = reading.name_in(lexicon, turn.text) if step.reads == "name" else turn.text
+        if step.max_words and len(text.split()) > step.max_words:
             return self._story_instead(turn, step)
-        return turn.text
+        return text
 
     def _read_choice(self, turn: Turn, step: Step, options: list[StepOption], lexicon: reading.Lexicon) -> Optional[str]:
         """Typed words for this step: "kakak saya", "udah 2 minggu", "telpon aja"."""
         values = {o.value for o in options}
-        if step.type == "country":
-            country = turn.country_in_message()
+        if step.type == "country" and not reading.looks_like_question(lexicon, turn.text):
+            country = turn.country_in_message()  # "biaya ke hongkong berapa?" is a question, not the answer
             if country:
                 return country
         if step.reads == "relation":
@@ -398,12 +421,15 @@ class FormEngine:
             if relation in values:
                 return relation
         if step.reads == "writer":
-            if reading.writes_for_self(lexicon, turn.text):
-                return options[0].value
             relation = reading.relative_in(lexicon, turn.text)
             if relation:
                 turn.remember("relation_from_words", relation)
                 return options[1].value
+            family = options[1]
+            if reading.option_by_words(turn.text, [(family.value, family.label, family.match)]) is not None:
+                return family.value  # "abdi kulawargana": "abdi" is the writer, "kulawarga" what they are
+            if reading.writes_for_self(lexicon, turn.text):
+                return options[0].value
         if step.reads == "duration":
             days = reading.duration_days(lexicon, turn.text)
             if days is not None:
@@ -696,8 +722,15 @@ def _bare_relative(lexicon: reading.Lexicon, text: str) -> Optional[str]:
     return None
 
 
+PHONE_IN_TEXT = re.compile(r"(?:\+\s?62|62|0)[\s\-.]*8[\d\s\-.]{7,18}\d")
+
+
 def normalise_phone(text: str) -> Optional[str]:
-    """Indonesian mobile numbers in any common format, as +62..."""
+    """Indonesian mobile numbers in any common format, as +62..., also inside
+    a sentence ("nomerku 62 813 2222 3333 ya")."""
+    found = PHONE_IN_TEXT.search(text)
+    if found and not PHONE_PATTERN.match(re.sub(r"[\s\-().]", "", text)):
+        text = found.group(0)
     digits = re.sub(r"[\s\-().]", "", text)
     if not PHONE_PATTERN.match(digits):
         return None

@@ -197,6 +197,33 @@ def _strip_possessive(lexicon: Lexicon, token: str, words: frozenset[str]) -> Op
     return None
 
 
+_NAME_LEADS = {"nama", "namanya", "namane", "namina", "naminya", "jeneng", "jenenge", "jenengipun", "asmane", "asmanipun", "wastanipun", "name"}
+_NAME_FILLERS = {
+    "adalah", "yaitu", "yakni", "iku", "niku", "teh", "nya", "dia", "beliau", "pekerja", "pekerjanya", "pmi", "tki", "tkw",
+    "lengkap", "lengkapnya", "lengkape", "asli", "aslinya", "itu", "kuwi", "nggih", "ya", "yg", "yang", "kerja",
+}
+
+
+def name_in(lexicon: Lexicon, text: str) -> str:
+    """"nama adik saya Siti Maesaroh" -> "Siti Maesaroh"; anything else unchanged."""
+    words = text.replace(":", " ").split()
+    if not words or for_matching(words[0]) not in _NAME_LEADS:
+        return text
+    relatives = set().union(*lexicon.relatives.values()) if lexicon.relatives else set()
+    index = 1
+    while index < len(words):
+        word = for_matching(words[index])
+        base = _strip_possessive(lexicon, word, frozenset(relatives)) if word not in relatives else word
+        if word in _NAME_FILLERS or word in lexicon.possessive_words or word in relatives or base:
+            index += 1
+            continue
+        break
+    rest = words[index:]
+    while len(rest) > 1 and for_matching(rest[-1]) in _PARTICLES:
+        rest = rest[:-1]
+    return " ".join(rest).strip(" .,!") or text
+
+
 def writes_for_self(lexicon: Lexicon, text: str) -> bool:
     tokens = _tokens(text)
     return bool(tokens) and len(tokens) <= 4 and bool(_starts_with(tokens, lexicon.self_words))
@@ -249,15 +276,26 @@ def option_by_words(text: str, options: Sequence[tuple[str, str, Sequence[str]]]
     tokens = _tokens(text)
     if not tokens or len(tokens) > 12:
         return None
+    # "sumber gede" for "Sumbergede": adjacent words joined count as one word too.
+    joined = tokens + [a + b for a, b in zip(tokens, tokens[1:])]
     fitting = set()
     for value, label, phrases in options:
         candidates = [p for p in phrases if len(p) >= 2]
         label_words = [w for w in for_matching(re.sub(r"\(.*?\)", "", label)).split() if len(w) >= 4]
         if any(_contains(tokens, phrase) for phrase in candidates):
             fitting.add(value)
-        elif label_words and all(any(_close(word, token) for token in tokens) for word in label_words[:2]):
+        elif label_words and all(any(_close(word, token) for token in joined) for word in _distinctive(label_words)):
             fitting.add(value)
     return fitting.pop() if len(fitting) == 1 else None
+
+
+def _distinctive(label_words: list[str]) -> list[str]:
+    """The words of a label that tell it apart ("Desa Jlamprang" -> jlamprang)."""
+    kept = [w for w in label_words if w not in _GENERIC_LABEL_WORDS]
+    return (kept or label_words)[:2]
+
+
+_GENERIC_LABEL_WORDS = {"desa", "saya", "lewat", "dengan", "untuk", "yang", "atau", "sendiri", "lainnya"}
 
 
 def _close(expected: str, typed: str) -> bool:
@@ -320,12 +358,23 @@ def satgas_request(lexicon: Lexicon, text: str) -> Optional[str]:
 
 def small_talk(lexicon: Lexicon, text: str) -> Optional[str]:
     """"makasih ya" -> "thanks", "punten" -> "greeting": the whole message, nothing more."""
-    typed = for_matching(text)
+    tokens = _tokens(text)
+    while len(tokens) > 1 and tokens[-1] in _PARTICLES:
+        tokens = tokens[:-1]  # "makasih ya min", "halo kak"
+    typed = " ".join(tokens)
     if typed in lexicon.thanks:
         return "thanks"
     if typed in lexicon.greetings:
         return "greeting"
     return None
+
+
+# Words people add around a greeting or a thanks: "makasih ya min", "punten teh".
+_PARTICLES = {
+    "ya", "yah", "yaa", "min", "admin", "kak", "ka", "pak", "bu", "bapak", "ibu", "mas", "mbak", "mba", "teh", "kang",
+    "sis", "gan", "nggih", "deh", "dong", "banget", "banyak", "atuh", "euy", "nya", "lho", "loh", "sekali", "bgt",
+    "bos", "om", "mbah", "semua", "sedoyo", "sadayana", "pisan", "nggeh", "njih",
+}
 
 
 def asks_for_hotline(lexicon: Lexicon, text: str) -> bool:

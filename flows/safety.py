@@ -70,7 +70,13 @@ def nlu_says_danger(turn: Turn, ask: bool = False) -> bool:
 
 
 def is_danger(turn: Turn, ask_nlu: bool = False) -> bool:
-    return mentions_danger(turn.content, turn.text) or nlu_says_danger(turn, ask=ask_nlu)
+    """Inside a form (`ask_nlu`), a question ("harus lapor polisi juga ga?")
+    counts only through the patterns: NLU reads "polisi" as danger."""
+    if mentions_danger(turn.content, turn.text):
+        return True
+    if ask_nlu and reading.looks_like_question(reading.load_lexicon(turn.content.directory), turn.text):
+        return False
+    return nlu_says_danger(turn, ask=ask_nlu)
 
 
 def writer_is_family(turn: Turn) -> bool:

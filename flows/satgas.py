@@ -114,7 +114,10 @@ def _command_in_words(turn: Turn) -> Optional[Command]:
     gets the satgas command, never the citizen menu (only for satgas members)."""
     from flows import reading
 
-    request = reading.satgas_request(reading.load_lexicon(turn.content.directory), turn.text)
+    lexicon = reading.load_lexicon(turn.content.directory)
+    request = reading.satgas_request(lexicon, turn.text)
+    if request is None and reading.small_talk(lexicon, turn.text) == "greeting":
+        request = "help"  # a satgas saying "pagi" gets their commands, not the citizen menu
     if request is None:
         return None
     member = satgas_identity(turn.session, turn.inbound.channel, turn.inbound.sender)
