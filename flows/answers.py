@@ -178,6 +178,22 @@ def knowledge_followup(turn: Turn) -> bool:
     return _follow_up_question(turn, typed, last)
 
 
+OPENING_CHARS = 450
+
+
+def _opening(text: str) -> str:
+    """The first lines of a long text, cut at a line end, at most OPENING_CHARS."""
+    kept: list[str] = []
+    for line in text.splitlines():
+        if kept and len("\n".join([*kept, line])) > OPENING_CHARS:
+            break
+        if not line.strip() and kept:
+            break
+        kept.append(line)
+    opening = "\n".join(kept).strip()
+    return opening if len(opening) <= OPENING_CHARS else opening[:OPENING_CHARS].rsplit(" ", 1)[0] + " ..."
+
+
 def _synonyms(value: str) -> tuple[str, ...]:
     if value == DETAIL:
         return DETAIL_WORDS
@@ -264,10 +280,14 @@ def _follow_up_question(turn: Turn, typed: str, last: dict) -> bool:
         return True
     if named and named in turn.content.countries and turn.content.countries[named].note is not None:
         note = turn.content.countries[named]
-        turn.say(turn.content.text("country_note_intro", country=note.name) + "\n" + render_sourced(turn, note.note))
+        # The note's opening only: a whole country note is topic-length (issue 16).
+        turn.say(turn.content.text("country_note_intro", country=note.name) + "\n" + _opening(turn.content.fill(note.note.text)))
         offered = list((turn.state or {}).get(NOTES_OFFERED) or [])
         if named not in offered:
             turn.remember(NOTES_OFFERED, [*offered, named])
+        options = [Option(COUNTRY + named, turn.content.text("kb_country_full_option", country=note.name))]
+        turn.conversation.options = [{"value": o.value, "label": o.label} for o in options]
+        turn.say(turn.content.text("kb_more"), options)
         turn.record("country_note_shown", country=named, how="follow_up")
         return True
     if re.search(r"\w", typed) and match.best is not None and len(match.candidates) > 1:

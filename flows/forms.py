@@ -434,6 +434,8 @@ class FormEngine:
             days = reading.duration_days(lexicon, turn.text)
             if days is not None:
                 return options[0].value if days < step.threshold_days else options[1].value
+        if len(options) == 1 and yes_or_no(turn) is True:
+            return options[0].value  # "ya" when there is only one training to choose
         if step.type == "choice" and len(options) == 2 and {o.value for o in options} == {"ya", "tidak"}:
             decision = yes_or_no(turn)
             if decision is not None:

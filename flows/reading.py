@@ -183,8 +183,9 @@ def relative_in(lexicon: Lexicon, text: str) -> Optional[str]:
             if base is None:
                 continue
             following = tokens[index + 1] if index + 1 < len(tokens) else ""
-            if base != token or following in lexicon.possessive_words:
-                return relation
+            before = tokens[index - 1] if index else ""
+            if base != token or following in lexicon.possessive_words or before in ("my", "our"):
+                return relation  # "adik saya", "adikku", English "my sister"
     return None
 
 
@@ -387,9 +388,16 @@ def asks_for_hotline(lexicon: Lexicon, text: str) -> bool:
     return asks_number and about
 
 
+_STEERING_TAILS = {"aja", "saja", "deh", "dong", "ya", "sih", "wae", "mawon", "lah", "kok", "ah", "yah", "nya", "pak", "bu", "kak", "min"}
+
+
 def steering(lexicon: Lexicon, text: str) -> Optional[str]:
-    """"batal", "menu", "lanjut", "petugas": only when that is the whole message."""
-    typed = for_matching(text)
+    """"batal", "menu", "lanjut", "petugas": only when that is the whole message
+    (give or take "aja deh": "ga jadi aja deh" cancels)."""
+    tokens = _tokens(text)
+    while len(tokens) > 1 and tokens[-1] in _STEERING_TAILS:
+        tokens = tokens[:-1]
+    typed = " ".join(tokens)
     for kind, words in lexicon.steering.items():
         if typed in words:
             return kind

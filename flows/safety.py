@@ -17,6 +17,7 @@ day per person; after that a short reminder with the hotline.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Optional
 
@@ -35,9 +36,14 @@ RUNNER_UP_MIN_CONFIDENCE = 0.30
 FULL_TEXT_EVERY = timedelta(hours=24)
 
 
+_KRAMA_PASSIVE = re.compile(r"\bdipun\s*")
+
+
 def mentions_danger(content: Content, text: str) -> bool:
     lowered = text.casefold()
-    return any(pattern.search(lowered) for pattern in content.danger_patterns)
+    # Javanese krama "dipun gebugi" is the ngoko/Indonesian "digebugi": one set of patterns reads both.
+    plain = _KRAMA_PASSIVE.sub("di", lowered)
+    return any(pattern.search(lowered) or pattern.search(plain) for pattern in content.danger_patterns)
 
 
 def has_cue(turn: Turn) -> bool:

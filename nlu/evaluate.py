@@ -1,6 +1,6 @@
 """Evaluate the trained NLU model on any Rasa NLU YAML file.
 
-Usage: ./dev eval nlu/heldout/heldout.yml [--json reports/heldout.json]
+Usage: ./dev eval nlu/heldout/heldout.yml [more files, pooled] [--json reports/heldout.json]
 
 Prints accuracy, macro-F1 and per-intent precision/recall/F1, the most frequent
 confusions, and writes the same figures as JSON.
@@ -83,7 +83,7 @@ def print_report(report: dict[str, Any], title: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("file", type=Path, help="Rasa NLU YAML file with intent examples")
+    parser.add_argument("files", type=Path, nargs="+", help="Rasa NLU YAML files with intent examples (pooled)")
     parser.add_argument("--json", type=Path, help="where to write the JSON report (default reports/<name>.json)")
     parser.add_argument("--model-dir", type=Path, default=DEFAULT_MODEL_DIR)
     args = parser.parse_args()
@@ -92,13 +92,14 @@ def main() -> None:
     from nlu.classifier import RasaClassifier
 
     classifier = RasaClassifier(current_model_path(args.model_dir))
-    examples = load_examples(args.file)
+    examples = [example for path in args.files for example in load_examples(path)]
+    title = " + ".join(str(path) for path in args.files)
     if not examples:
-        sys.exit(f"Tidak ada contoh intent di {args.file}")
+        sys.exit(f"Tidak ada contoh intent di {title}")
     report = evaluate(examples, lambda text: classifier.parse(text).intent)
-    report["file"] = str(args.file)
-    print_report(report, str(args.file))
-    out = args.json or PROJECT_ROOT / "reports" / f"{args.file.stem}.json"
+    report["file"] = title
+    print_report(report, title)
+    out = args.json or PROJECT_ROOT / "reports" / f"{'+'.join(path.stem for path in args.files)}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False))
     print(f"\nJSON: {out}")
