@@ -15,14 +15,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.content import Content, load_content
-from bot.core import Core
+from bot.core import Core, deliver
 from bot.outbox import Outbox
 from bot.storage.db import hold_startup_lock, make_engine, make_session_factory, migrate
 from bot.training_catalog import load_catalog, sync_catalog
 from bot.villages import load_villages, sync_villages
 from flows import dialogue as standard
 from flows.dialogue import Dialogue
-from flows.feature import Feature, TickContext
+from bot.turn import TickContext
+from flows.feature import Feature
 from flows.forms import FormAction, FormEngine, OptionSource
 from flows.villages import village_options
 from nlu.classifier import Classifier, load_classifier
@@ -49,7 +50,7 @@ class Bot:
             if feature.tick is None:
                 continue
             with self.sessions() as session, session.begin():
-                fired += feature.tick(TickContext(session, self.content, self.clock.now()))
+                fired += feature.tick(TickContext(session, self.content, self.clock.now(), deliver))
         return fired
 
 

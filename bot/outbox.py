@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock, SystemClock
-from bot.messages import Outbound
+from bot.messages import Outbound, option_rows
 from bot.privacy import mask
 from bot.storage.models import Contact, OutboundMessage
 
@@ -79,7 +79,7 @@ def queue(
         contact_id=contact_id,
         inbound_id=inbound_id,
         text=message.text,
-        options=[{"value": o.value, "label": o.label} for o in message.options],
+        options=option_rows(message.options),
         status="pending",
         attempts=0,
         next_attempt_at=now,

@@ -26,7 +26,7 @@ from flows import reading, safety
 from flows.feature import Feature, TickContext
 from flows.forms import FormSpec
 from flows.privacy import ERASERS
-from flows.turn import IntentHandler, Turn
+from bot.turn import IntentHandler, Turn
 from flows.villages import remember_village
 from nlu.classifier import Understanding
 

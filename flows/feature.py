@@ -14,34 +14,11 @@ from typing import TYPE_CHECKING, Callable, Optional
 
 from sqlalchemy.orm import Session
 
-from bot.content import Content
-from bot.messages import Outbound
-from bot.outbox import Subjects, queue
 from flows.forms import FormAction, OptionSource
-from flows.turn import IntentHandler, Turn
+from bot.turn import IntentHandler, TickContext, Turn
 
 if TYPE_CHECKING:
     from flows.dialogue import Dialogue
-
-
-@dataclass
-class TickContext:
-    """What a timer sees: one transaction, the content, the time, and a way to
-    queue messages in the outbox with the state change."""
-
-    session: Session
-    content: Content
-    now: datetime
-
-    def notify(
-        self,
-        channel: str,
-        address: str,
-        message: Outbound,
-        contact_id: Optional[int] = None,
-        subject_case_id: Optional[int] = None,
-    ) -> None:
-        self.session.add(queue(channel, address, message, self.now, contact_id, subjects=Subjects(case_id=subject_case_id)))
 
 
 @dataclass

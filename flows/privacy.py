@@ -18,7 +18,7 @@ from bot import cases, personal_data
 from bot.storage.models import Contact
 from flows.feature import Feature, TickContext
 from flows.forms import FormSpec
-from flows.turn import Turn
+from bot.turn import Turn
 
 # Each eraser anonymises one module's rows for a contact (cases, registrations...).
 Eraser = Callable[[Session, Contact, datetime], None]

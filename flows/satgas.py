@@ -19,7 +19,7 @@ from typing import Callable, Optional
 from sqlalchemy import select
 
 from bot import cases
-from bot.messages import Outbound
+from bot.messages import Outbound, options_from_rows
 from bot.normalise import for_matching
 from bot.storage.complaint_models import OPEN_STATUSES, Case
 from bot.storage.models import Contact, OutboundMessage, SatgasMember, Village
@@ -27,7 +27,7 @@ from bot.storage.training_models import Training
 from bot.villages import satgas_identity, village_members
 from flows.complaints import settings_of
 from flows.feature import Feature
-from flows.turn import Turn
+from bot.turn import Turn
 
 COMMAND = re.compile(
     r"^/?(?P<verb>kasus|lihat|ambil|catat|balas|selesai|rujuk|lepas|bantuan|peserta)\b\s*(?P<rest>.*)$",
@@ -172,7 +172,7 @@ def _expand_number(turn: Turn) -> Optional[str]:
     if not last:
         return None
     index = int(typed)
-    return str(last[index - 1]["value"]) if 1 <= index <= len(last) else None
+    return options_from_rows(last)[index - 1].value if 1 <= index <= len(last) else None
 
 
 # --- actions -----------------------------------------------------------------------

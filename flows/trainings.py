@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from bot import cases, personal_data
 from bot.config import Settings
 from bot.content import Content
-from bot.messages import Option, Outbound
+from bot.messages import Option, Outbound, option_rows
 from bot.normalise import for_matching
 from bot.storage.models import Contact
 from bot.storage.training_models import (
@@ -41,7 +41,7 @@ from bot.training_catalog import Catalog, catalog_for
 from flows.feature import Feature, TickContext
 from flows.forms import FormSpec, Step, StepOption, normalise_phone
 from flows.privacy import ERASERS
-from flows.turn import IntentHandler, Turn
+from bot.turn import IntentHandler, Turn
 from flows.villages import remember_village
 from nlu.classifier import Understanding
 
@@ -171,7 +171,7 @@ def show_trainings(turn: Turn, understanding: Optional[Understanding]) -> None:
         for t in shown
     ]
     options.append(Option("menu", catalog.text("menu_option")))
-    turn.conversation.options = [{"value": o.value, "label": o.label} for o in options]
+    turn.conversation.options = option_rows(options)
     turn.say("\n\n".join(parts), options)
     turn.record("trainings_listed", topic=topic, village=village, count=len(shown))
 

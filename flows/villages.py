@@ -6,7 +6,7 @@ from __future__ import annotations
 from bot.normalise import for_matching
 from bot.villages import active_villages
 from flows.forms import Step, StepOption
-from flows.turn import Turn
+from bot.turn import Turn
 
 
 def village_options(turn: Turn, _step: Step) -> list[StepOption]:

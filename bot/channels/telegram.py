@@ -50,7 +50,7 @@ from bot.channels.intake import take
 from bot.channels.parts import PartJournal, send_in_parts
 from bot.channels.split import TELEGRAM_LIMIT, split_text
 from bot.config import Settings
-from bot.messages import Attachment, Inbound, Option, Outbound
+from bot.messages import Attachment, Inbound, Outbound, options_from_rows
 from bot.outbox import PermanentDeliveryError, TemporaryDeliveryError
 from bot.privacy import mask
 from bot.storage.models import OutboundMessage
@@ -381,14 +381,15 @@ class TelegramPoller:
 
 
 # --- outbound: outbox row -> sendMessage ---------------------------------------------
-def keyboard(options: list[dict[str, str]]) -> Optional[InlineKeyboardMarkup]:
+def keyboard(rows: list[dict[str, str]]) -> Optional[InlineKeyboardMarkup]:
     """One button per option, numbered like the WhatsApp menu so that typing
     "2" and tapping the second button mean the same; None when an option value
     does not fit Telegram's 64-byte callback_data."""
-    if not options or any(len(str(o["value"]).encode()) > CALLBACK_DATA_LIMIT for o in options):
+    options = options_from_rows(rows)
+    if not options or any(len(o.value.encode()) > CALLBACK_DATA_LIMIT for o in options):
         return None
     return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(f"{n}. {o['label']}", callback_data=str(o["value"]))] for n, o in enumerate(options, 1)]
+        [[InlineKeyboardButton(f"{n}. {o.label}", callback_data=o.value)] for n, o in enumerate(options, 1)]
     )
 
 
@@ -418,7 +419,7 @@ class TelegramSender:
     def send(self, row: OutboundMessage) -> str:
         markup = keyboard(row.options or [])
         if row.options and markup is None:
-            text = Outbound(row.text, tuple(Option(o["value"], o["label"]) for o in row.options)).as_plain_text()
+            text = Outbound(row.text, options_from_rows(row.options)).as_plain_text()
         else:
             text = row.text
         parts = split_text(text, TELEGRAM_LIMIT)
