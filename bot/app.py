@@ -18,8 +18,8 @@ from bot.content import Content, load_content
 from bot.core import Core, deliver
 from bot.outbox import Outbox
 from bot.storage.db import hold_startup_lock, make_engine, make_session_factory, migrate
-from bot.training_catalog import load_catalog, sync_catalog
-from bot.villages import load_villages, sync_villages
+from bot.domain.catalog import load_catalog, sync_catalog
+from bot.domain.villages import load_villages, sync_villages
 from flows import dialogue as standard
 from flows.dialogue import Dialogue
 from bot.turn import TickContext

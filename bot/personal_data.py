@@ -1,7 +1,7 @@
 """Removing personal data from the message tables, by link, never by search.
 
 Two paths use this: a person's "hapus data" (flows/privacy.py) and the
-retention purge (bot.cases, flows/trainings.py, flows/privacy.py). Every
+retention purge (bot.domain.cases, bot.domain.trainings, flows/deletion.py). Every
 message row says whose data it carries: its contact (sender or recipient), the
 person whose message caused it (`subject_contact_id`), the case it quotes
 (`subject_case_id`, also on satgas commands) and the training whose

@@ -186,7 +186,7 @@ def prepare_database(settings: Settings) -> None:
     """Migrate and load villages once, before several uvicorn workers start and
     each would do it at the same moment."""
     from bot.storage.db import make_engine, make_session_factory, migrate
-    from bot.villages import load_villages, sync_villages
+    from bot.domain.villages import load_villages, sync_villages
 
     engine = make_engine(settings.database_url)
     try:

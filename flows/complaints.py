@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import cases
+from bot.domain import cases
 from bot.content import Content
 from bot.messages import Option, Outbound
 from bot.storage.complaint_models import Case
 from bot.storage.models import Contact, SatgasMember, Village
-from bot.villages import alert_recipients
+from bot.domain.villages import alert_recipients
 from flows import reading, safety
 from flows.feature import Feature, TickContext
 from flows.forms import FormSpec

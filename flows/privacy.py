@@ -14,7 +14,8 @@ from typing import Any, Callable
 
 from sqlalchemy.orm import Session
 
-from bot import cases, personal_data
+from bot import personal_data
+from bot.domain import cases
 from bot.storage.models import Contact
 from flows.feature import Feature, TickContext
 from flows.forms import FormSpec

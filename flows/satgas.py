@@ -18,13 +18,13 @@ from typing import Callable, Optional
 
 from sqlalchemy import select
 
-from bot import cases
+from bot.domain import cases
 from bot.messages import Outbound, options_from_rows
 from bot.normalise import for_matching
 from bot.storage.complaint_models import OPEN_STATUSES, Case
 from bot.storage.models import Contact, OutboundMessage, SatgasMember, Village
 from bot.storage.training_models import Training
-from bot.villages import satgas_identity, village_members
+from bot.domain.villages import satgas_identity, village_members
 from flows.complaints import settings_of
 from flows.feature import Feature
 from bot.turn import Turn

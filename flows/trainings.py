@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot import cases, personal_data
+from bot import personal_data
+from bot.domain import cases
 from bot.config import Settings
 from bot.content import Content
 from bot.messages import Option, Outbound, option_rows
@@ -37,7 +38,7 @@ from bot.storage.training_models import (
     Training,
     TrainingRegistration,
 )
-from bot.training_catalog import Catalog, catalog_for
+from bot.domain.catalog import Catalog, catalog_for
 from flows.feature import Feature, TickContext
 from flows.forms import FormSpec, Step, StepOption, normalise_phone
 from flows.privacy import ERASERS

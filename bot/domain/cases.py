@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot import personal_data
-from bot.content import ContentError, _load_yaml
+from bot.content import ContentError, load_yaml
 from bot.storage.complaint_models import OPEN_STATUSES, Case, CaseEvent
 from bot.storage.models import SatgasMember
 
@@ -42,7 +42,7 @@ class ComplaintSettings:
 
 def load_settings(content_dir: Path) -> ComplaintSettings:
     path = content_dir / "complaints.yml"
-    raw = _load_yaml(path)
+    raw = load_yaml(path)
     try:
         settings = raw["settings"]
         return ComplaintSettings(

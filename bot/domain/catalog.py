@@ -23,9 +23,9 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.content import ContentError, _load_yaml
+from bot.content import ContentError, load_yaml
 from bot.storage.training_models import CONFIRMED, Training, TrainingRegistration
-from bot.villages import load_villages
+from bot.domain.villages import load_villages
 
 CATALOG_FILE = "trainings.yml"
 FORM_FILE = Path("flows") / "daftar_pelatihan.yml"
@@ -182,7 +182,7 @@ def load_catalog(content_dir: Path) -> Catalog:
     then and flows never mix an old text with a new schedule.
     """
     path = content_dir / CATALOG_FILE
-    raw = _load_yaml(path)
+    raw = load_yaml(path)
     if not isinstance(raw, dict):
         raise ContentError(f"{path}: isi file harus berupa kumpulan kolom (settings, topics, trainings, texts)")
     village_names = {v.code: v.name for v in load_villages(content_dir)}
