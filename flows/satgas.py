@@ -24,6 +24,8 @@ from bot.normalise import for_matching
 from bot.storage.complaint_models import OPEN_STATUSES, Case
 from bot.storage.models import Contact, OutboundMessage, SatgasMember, Village
 from bot.storage.training_models import Training
+from bot.domain.catalog import catalog_for
+from bot.domain.trainings import registrants_report
 from bot.domain.villages import satgas_identity, village_members
 from flows.complaints import settings_of
 from flows.feature import Feature
@@ -357,8 +359,6 @@ def _unclaim(turn: Turn, member: SatgasMember, command: Command) -> None:
 def _participants(turn: Turn, member: SatgasMember, command: Command) -> None:
     """Participants of a training open to the member's village, and only those
     from that village; any other training reads as unknown."""
-    from flows.trainings import catalog_for, registrants_report
-
     catalog = catalog_for(turn.content.directory)
     training_id = command.text.strip()
     training = turn.session.get(Training, training_id) if training_id else None

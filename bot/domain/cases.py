@@ -8,7 +8,6 @@ claimer matches `status = 'baru'`, everyone else sees zero rows.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -19,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot import personal_data
+from bot.domain.codes import fresh_code
 from bot.content import ContentError, load_yaml
 from bot.storage.complaint_models import OPEN_STATUSES, Case, CaseEvent
 from bot.storage.models import SatgasMember
@@ -74,10 +74,8 @@ def local_time(settings: ComplaintSettings, moment: datetime, with_year: bool = 
 
 
 def new_code(session: Session) -> str:
-    while True:
-        code = "ADU-" + "".join(secrets.choice(CODE_ALPHABET) for _ in range(4))
-        if session.execute(select(Case.id).where(Case.code == code)).first() is None:
-            return code
+    """ADU-XXXX, unused so far."""
+    return fresh_code("ADU-", CODE_ALPHABET, lambda code: session.execute(select(Case.id).where(Case.code == code)).first() is not None)
 
 
 def log(session: Session, case: Case, actor: str, kind: str, now: datetime, note: str = "", public: bool = False) -> None:
