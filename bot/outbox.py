@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clock import Clock, SystemClock
 from bot.messages import Outbound, option_rows
 from bot.privacy import mask
-from bot.storage.models import Contact, OutboundMessage
+from bot.storage.models import ERASED_ADDRESS, ERASED_TEXT, Contact, OutboundMessage
 
 logger = logging.getLogger(__name__)
 
@@ -88,10 +88,6 @@ def queue(
         subject_case_id=subjects.case_id,
         subject_training_id=subjects.training_id,
     )
-
-
-ERASED_TEXT = "[dihapus]"
-ERASED_ADDRESS = "dihapus"
 
 
 def forget_if_erased(session: Session, row: OutboundMessage) -> None:

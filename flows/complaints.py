@@ -9,24 +9,21 @@ alerting the village satgas, and escalating when nobody picks an urgent case up.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from functools import lru_cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, AbstractSet, Any, Callable, Optional
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.domain import cases
 from bot.content import Content
+from bot.domain import cases
+from bot.domain.villages import alert_recipients
 from bot.messages import Option, Outbound
 from bot.storage.complaint_models import Case
 from bot.storage.models import Contact, SatgasMember, Village
-from bot.domain.villages import alert_recipients
+from bot.turn import IntentHandler, TickContext, Turn
 from flows import reading, safety
-from flows.feature import Feature, TickContext
+from flows.feature import Feature
 from flows.forms import FormSpec
-from flows.privacy import ERASERS
-from bot.turn import IntentHandler, Turn
 from flows.villages import remember_village
 from nlu.classifier import Understanding
 
@@ -37,13 +34,8 @@ REPORT_FORM = "lapor_masalah"
 CONSULT_FORM = "minta_petugas"
 
 
-@lru_cache(maxsize=8)
-def _settings(content_dir: Path) -> cases.ComplaintSettings:
-    return cases.load_settings(content_dir)
-
-
 def settings_of(content: Content) -> cases.ComplaintSettings:
-    return _settings(content.directory)
+    return cases.settings_for(content.directory)
 
 
 # --- starting a report ---------------------------------------------------------
@@ -298,13 +290,18 @@ def _status_text(content: Content, settings: cases.ComplaintSettings, case: Case
     )
 
 
-# In reply mode these stay requests to the bot itself: everything else a family
-# writes goes to the satgas handling the case (issue 10).
-NOT_A_REPLY = {"hapus_data", "menu", "daftar_pelatihan", "batal_pelatihan", "info_pelatihan"}
 STATUS_WORDS = {"status", "cek status", "cek laporan", "status laporan", "gimana laporan saya", "sudah sampai mana"}
 
 
-def forward_reporter_reply(turn: Turn) -> bool:
+def reporter_replies(dialogue: "Dialogue") -> list[Callable[[Turn], bool]]:
+    """The followup, with the intents that stay requests to the bot in reply
+    mode: every feature declares its own (`Feature.reply_exempt`) and bot.app
+    collects them on the dialogue; everything else a family writes goes to the
+    satgas handling the case (issue 10)."""
+    return [lambda turn: forward_reporter_reply(turn, dialogue.reply_exempt)]
+
+
+def forward_reporter_reply(turn: Turn, not_a_reply: AbstractSet[str]) -> bool:
     """While a satgas is talking with a family (72 hours after their last
     message), the family's messages go to that satgas, and the family is told
     so. Only explicit requests stay with the bot: deleting data, the status,
@@ -326,7 +323,7 @@ def forward_reporter_reply(turn: Turn) -> bool:
         return False  # "belum ada kabar" is news for the satgas; "cek status" is for the bot
     if len(turn.text.split()) <= 6:
         understanding = turn.understand()
-        if understanding.intent in NOT_A_REPLY and understanding.confidence >= turn.nlu_threshold:
+        if understanding.intent in not_a_reply and understanding.confidence >= turn.nlu_threshold:
             return False  # "hapus data saya", "cek status": a request to the bot
     cases.log(turn.session, case, "pelapor", "balasan_pelapor", turn.now, note=turn.text)
     for channel, address in _case_audience(turn.session, case):
@@ -422,14 +419,6 @@ def fire_timers(ctx: TickContext) -> int:
     return fired + cases.purge_expired(ctx.session, settings, ctx.now)
 
 
-# --- privacy -----------------------------------------------------------------------
-def erase_cases(session: Session, contact: Contact, now: datetime) -> None:
-    cases.anonymise_reporter_cases(session, contact.id, now)
-
-
-ERASERS.append(erase_cases)
-
-
 def _handlers(dialogue: "Dialogue") -> dict[str, IntentHandler]:
     return {
         "lapor_masalah": start_report(dialogue),
@@ -445,6 +434,7 @@ FEATURE = Feature(
     actions={"buat_laporan": create_report, "buat_konsultasi": create_consultation},
     handlers=_handlers,
     tick=fire_timers,
-    followups=[forward_reporter_reply],
+    followups=reporter_replies,
+    erasers=[cases.erase_reporter],
     media=attach_evidence,
 )

@@ -35,6 +35,9 @@ class Dialogue:
     media_handlers: list[Callable[[Turn], bool]] = field(default_factory=list)
     commands: list[Callable[[Turn], bool]] = field(default_factory=list)
     followups: list[Callable[[Turn], bool]] = field(default_factory=list)
+    # Intents that stay requests to the bot in a satgas reply window (each
+    # feature declares its own; bot.app collects them).
+    reply_exempt: set[str] = field(default_factory=set)
 
     def respond(self, turn: Turn) -> None:
         if turn.clean.is_empty:

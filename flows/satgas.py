@@ -27,7 +27,6 @@ from bot.storage.training_models import Training
 from bot.domain.catalog import catalog_for
 from bot.domain.trainings import registrants_report
 from bot.domain.villages import satgas_identity, village_members
-from flows.complaints import settings_of
 from flows.feature import Feature
 from bot.turn import Turn
 
@@ -226,7 +225,7 @@ def _list(turn: Turn, member: SatgasMember, _command: Command) -> None:
     if not open_cases:
         turn.say(turn.content.text("satgas_list_empty", village=village.name))
         return
-    settings = settings_of(turn.content)
+    settings = cases.settings_for(turn.content.directory)
     lines = [turn.content.text("satgas_list_intro", village=village.name)]
     for case in open_cases[:20]:
         flag = "🚨 " if case.urgent else ""
@@ -241,7 +240,7 @@ def _show(turn: Turn, member: SatgasMember, command: Command) -> None:
     case = _case_for(turn, member, command, lock=False)
     if case is None:
         return
-    settings = settings_of(turn.content)
+    settings = cases.settings_for(turn.content.directory)
     history = "\n".join(
         f"{cases.local_time(settings, event.created_at, with_year=False)} {event.kind} ({event.actor})"
         + (f": {event.note}" if event.note else "")
@@ -334,7 +333,7 @@ def _resolve(turn: Turn, member: SatgasMember, command: Command) -> None:
 
 
 def _refer(turn: Turn, member: SatgasMember, command: Command) -> None:
-    settings = settings_of(turn.content)
+    settings = cases.settings_for(turn.content.directory)
     target, _, note = command.text.partition(" ")
     if target.lower() not in settings.referrals:
         turn.say(turn.content.text("satgas_bad_referral", targets=", ".join(settings.referrals)))
@@ -352,7 +351,7 @@ def _unclaim(turn: Turn, member: SatgasMember, command: Command) -> None:
     case = _owned_open_case(turn, member, command)
     if case is None:
         return
-    cases.unclaim(turn.session, case, member, settings_of(turn.content), turn.now)
+    cases.unclaim(turn.session, case, member, cases.settings_for(turn.content.directory), turn.now)
     turn.say(turn.content.text("satgas_unclaimed", code=case.code))
 
 
@@ -409,4 +408,4 @@ ACTIONS: dict[str, Callable[[Turn, SatgasMember, Command], None]] = {
     "bantuan": _help,
 }
 
-FEATURE = Feature(name="satgas", commands=[handle_satgas_message])
+FEATURE = Feature(name="satgas", commands=[handle_satgas_message], channel_command=is_group_command)

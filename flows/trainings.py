@@ -20,7 +20,6 @@ from bot.storage.training_models import Training, TrainingRegistration
 from bot.turn import IntentHandler, TickContext, Turn
 from flows.feature import Feature
 from flows.forms import FormSpec, Step, StepOption, normalise_phone
-from flows.privacy import ERASERS
 from flows.villages import remember_village
 from nlu.classifier import Understanding
 
@@ -449,7 +448,7 @@ FEATURE = Feature(
     option_sources={"training": training_step_options},
     handlers=_handlers,
     tick=tick,
+    erasers=[domain.erase_registrations],
+    # In a satgas reply window these stay requests to the bot.
+    reply_exempt=frozenset({"daftar_pelatihan", "batal_pelatihan", "info_pelatihan"}),
 )
-
-if domain.erase_registrations not in ERASERS:
-    ERASERS.append(domain.erase_registrations)

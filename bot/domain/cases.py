@@ -17,11 +17,11 @@ from typing import Any, Optional
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot import personal_data
+from bot.domain import personal_data
 from bot.domain.codes import fresh_code
 from bot.content import ContentError, load_yaml
 from bot.storage.complaint_models import OPEN_STATUSES, Case, CaseEvent
-from bot.storage.models import SatgasMember
+from bot.storage.models import Contact, SatgasMember
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud over the phone
 
@@ -155,6 +155,11 @@ def history(session: Session, case: Case) -> list[CaseEvent]:
 
 def anonymise_reporter_cases(session: Session, reporter_id: int, now: datetime) -> None:
     anonymise(session, list(session.execute(select(Case).where(Case.reporter_id == reporter_id)).scalars()), now)
+
+
+def erase_reporter(session: Session, contact: Contact, now: datetime) -> None:
+    """The cases feature's eraser (bot.domain.personal_data.Eraser)."""
+    anonymise_reporter_cases(session, contact.id, now)
 
 
 def purge_expired(session: Session, settings: ComplaintSettings, now: datetime) -> int:

@@ -21,7 +21,7 @@ from typing import Callable, Iterable, Optional
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot import personal_data
+from bot.domain import personal_data
 from bot.domain.catalog import Catalog
 from bot.domain.codes import fresh_code
 from bot.messages import Outbound
