@@ -29,7 +29,7 @@ from flows import dialogue as standard
 from flows.dialogue import Dialogue
 from flows.feature import Feature
 from flows.forms import FormAction, FormEngine, OptionSource
-from flows.villages import village_options
+from flows.village_question import village_options
 from nlu.classifier import Classifier, load_classifier
 from nlu.model_files import current_model_path
 

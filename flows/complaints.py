@@ -24,7 +24,7 @@ from bot.turn import IntentHandler, TickContext, Turn
 from flows import reading, safety
 from flows.feature import Feature
 from flows.forms import FormSpec
-from flows.villages import remember_village
+from flows.village_question import remember_village
 from nlu.classifier import Understanding
 
 if TYPE_CHECKING:
@@ -200,7 +200,7 @@ def _attach(turn: Turn, case: Case, slots: dict[str, Any], urgent: bool) -> None
     cases.log(turn.session, case, "pelapor", "laporan_tambahan", turn.now, note=summary)
     if urgent and not case.urgent:
         case.urgent = True
-        if case.status == "baru":
+        if case.status == cases.NEW:
             case.escalate_at = turn.now + timedelta(minutes=settings_of(turn.content).escalation_minutes)
     turn.record("case_attached", case=case.code)
     turn.say(turn.content.text("case_attached", code=case.code))
@@ -312,7 +312,7 @@ def forward_reporter_reply(turn: Turn, not_a_reply: AbstractSet[str]) -> bool:
     case = turn.session.execute(
         select(Case).where(Case.code == code, Case.reporter_id == turn.contact.id)
     ).scalar_one_or_none()
-    if case is None or case.status not in ("diambil", "diproses") or _reply_window_closed(turn):
+    if case is None or case.status not in cases.TALKING_STATUSES or _reply_window_closed(turn):
         turn.forget("reply_to_case")
         turn.forget("reply_until")
         return False
@@ -374,7 +374,7 @@ def fire_timers(ctx: TickContext) -> int:
     fired = 0
     due_escalations = ctx.session.execute(
         select(Case)
-        .where(Case.status == "baru", Case.escalate_at.is_not(None), Case.escalate_at <= ctx.now, Case.escalated_at.is_(None))
+        .where(Case.status == cases.NEW, Case.escalate_at.is_not(None), Case.escalate_at <= ctx.now, Case.escalated_at.is_(None))
         .with_for_update(skip_locked=True)
     ).scalars()
     for case in list(due_escalations):
@@ -399,7 +399,7 @@ def fire_timers(ctx: TickContext) -> int:
         fired += 1
     due_reminders = ctx.session.execute(
         select(Case)
-        .where(Case.status == "baru", Case.remind_at.is_not(None), Case.remind_at <= ctx.now)
+        .where(Case.status == cases.NEW, Case.remind_at.is_not(None), Case.remind_at <= ctx.now)
         .with_for_update(skip_locked=True)
     ).scalars()
     for case in list(due_reminders):

@@ -311,9 +311,7 @@ def _reply(turn: Turn, member: SatgasMember, command: Command) -> None:
     case = _owned_open_case(turn, member, command)
     if case is None:
         return
-    if case.status == "diambil":
-        case.status = "diproses"
-    cases.log(turn.session, case, cases.actor(member), "pesan_ke_pelapor", turn.now, note=command.text, public=True)
+    cases.message_reporter(turn.session, case, member, command.text, turn.now)
     if _tell_reporter(turn, case, turn.content.text("reporter_message", code=case.code, message=command.text), expect_reply=True):
         turn.say(turn.content.text("satgas_message_sent", code=case.code))
     else:
@@ -327,7 +325,7 @@ def _resolve(turn: Turn, member: SatgasMember, command: Command) -> None:
     case = _owned_open_case(turn, member, command)
     if case is None:
         return
-    cases.close(turn.session, case, member, "selesai", command.text, turn.now)
+    cases.close(turn.session, case, member, cases.RESOLVED, command.text, turn.now)
     turn.say(turn.content.text("satgas_resolved", code=case.code))
     _tell_reporter(turn, case, turn.content.text("reporter_resolved", code=case.code, outcome=command.text))
 
@@ -342,7 +340,7 @@ def _refer(turn: Turn, member: SatgasMember, command: Command) -> None:
     if case is None:
         return
     target_name = settings.referrals[target.lower()]
-    cases.close(turn.session, case, member, "dirujuk", note.strip() or "-", turn.now, target=target.lower())
+    cases.close(turn.session, case, member, cases.REFERRED, note.strip() or "-", turn.now, target=target.lower())
     turn.say(turn.content.text("satgas_referred", code=case.code, target=target_name))
     _tell_reporter(turn, case, turn.content.text("reporter_referred", code=case.code, target=target_name, outcome=note.strip() or "-"))
 

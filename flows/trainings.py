@@ -20,7 +20,7 @@ from bot.storage.training_models import Training, TrainingRegistration
 from bot.turn import IntentHandler, TickContext, Turn
 from flows.feature import Feature
 from flows.forms import FormSpec, Step, StepOption, normalise_phone
-from flows.villages import remember_village
+from flows.village_question import remember_village
 from nlu.classifier import Understanding
 
 if TYPE_CHECKING:

@@ -18,9 +18,21 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.domain import personal_data
-from bot.domain.codes import fresh_code
+from bot import clock
 from bot.content import ContentError, load_yaml
-from bot.storage.complaint_models import OPEN_STATUSES, Case, CaseEvent
+from bot.domain.codes import fresh_code
+from bot.storage.complaint_models import (  # the status constants travel with the operations that change them
+    CLAIMED,
+    IN_PROGRESS,
+    NEW,
+    OPEN_STATUSES,
+    REFERRED,
+    RESOLVED,
+    STATUSES,
+    TALKING_STATUSES,
+    Case,
+    CaseEvent,
+)
 from bot.storage.models import Contact, SatgasMember
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud over the phone
@@ -69,7 +81,7 @@ def settings_for(content_dir: Path) -> ComplaintSettings:
 
 def local_time(settings: ComplaintSettings, moment: datetime, with_year: bool = True) -> str:
     """Stored UTC shown as village time, e.g. '23-11-2026 18:20 WIB'."""
-    shown = moment + timedelta(hours=settings.utc_offset_hours)
+    shown = clock.local(moment, timedelta(hours=settings.utc_offset_hours))
     return shown.strftime("%d-%m-%Y %H:%M" if with_year else "%d-%m %H:%M") + f" {settings.timezone_label}"
 
 
@@ -98,7 +110,7 @@ def open_case_of(session: Session, reporter_id: int) -> Optional[Case]:
 
 
 def create_case(session: Session, settings: ComplaintSettings, now: datetime, **fields: Any) -> Case:
-    case = Case(code=new_code(session), status="baru", created_at=now, updated_at=now, **fields)
+    case = Case(code=new_code(session), status=NEW, created_at=now, updated_at=now, **fields)
     case.remind_at = now + timedelta(hours=settings.reminder_hours)
     if case.urgent:
         case.escalate_at = now + timedelta(minutes=settings.escalation_minutes)
@@ -118,8 +130,8 @@ def find_in_village(session: Session, code: str, village_code: str, lock: bool =
 def claim(session: Session, case: Case, member: SatgasMember, now: datetime) -> bool:
     result = session.execute(
         update(Case)
-        .where(Case.id == case.id, Case.status == "baru")
-        .values(status="diambil", assigned_to=member.id, claimed_at=now, updated_at=now, escalate_at=None, remind_at=None)
+        .where(Case.id == case.id, Case.status == NEW)
+        .values(status=CLAIMED, assigned_to=member.id, claimed_at=now, updated_at=now, escalate_at=None, remind_at=None)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
@@ -130,7 +142,7 @@ def claim(session: Session, case: Case, member: SatgasMember, now: datetime) -> 
 
 
 def unclaim(session: Session, case: Case, member: SatgasMember, settings: ComplaintSettings, now: datetime) -> None:
-    case.status, case.assigned_to, case.claimed_at = "baru", None, None
+    case.status, case.assigned_to, case.claimed_at = NEW, None, None
     case.remind_at = now + timedelta(hours=settings.reminder_hours)
     if case.urgent:
         case.escalate_at, case.escalated_at = now + timedelta(minutes=settings.escalation_minutes), None
@@ -188,3 +200,10 @@ def anonymise(session: Session, cases: list[Case], now: datetime) -> None:
         case.anonymised_at = now
         session.execute(update(CaseEvent).where(CaseEvent.case_id == case.id).values(note=None))
     personal_data.erase_messages_about_cases(session, [case.id for case in cases])
+
+
+def message_reporter(session: Session, case: Case, member: SatgasMember, text: str, now: datetime) -> None:
+    """A satgas writes to the family: a claimed case is now being worked on."""
+    if case.status == CLAIMED:
+        case.status = IN_PROGRESS
+    log(session, case, actor(member), "pesan_ke_pelapor", now, note=text, public=True)

@@ -23,6 +23,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot import clock
 from bot.content import ContentError, load_yaml
 from bot.storage.training_models import CONFIRMED, Training, TrainingRegistration
 from bot.domain.villages import load_villages
@@ -129,7 +130,7 @@ class Catalog:
 
     # --- dates ---------------------------------------------------------------
     def local(self, moment: datetime) -> datetime:
-        return moment + self.settings.utc_offset
+        return clock.local(moment, self.settings.utc_offset)
 
     def date(self, moment: datetime, with_year: bool = True) -> str:
         """'8 Desember 2026' in the catalogue's time zone, month names from the file."""
@@ -335,7 +336,7 @@ def _moment(raw: Any, where: str, settings: CatalogSettings) -> datetime:
                 f"{where}: '{raw}' bukan tanggal dan jam yang benar; tulis \"YYYY-MM-DD HH:MM\", "
                 f"contoh \"2026-12-08 08:00\""
             ) from None
-    return local - settings.utc_offset
+    return clock.from_local(local, settings.utc_offset)
 
 
 def _villages(raw: Any, where: str, village_names: Mapping[str, str]) -> tuple[str, ...]:
