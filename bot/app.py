@@ -10,6 +10,7 @@ channel commands, reply-exempt intents). See docs/architecture.md.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 from sqlalchemy.engine import Engine
@@ -76,6 +77,13 @@ def features() -> list[Feature]:
     return [deletion.feature(erasers), *others]
 
 
+def sync_reference_data(session: Session, content_dir: Path) -> None:
+    """The one start-up sync of content into the database: villages (with their
+    satgas) and the training catalogue. Idempotent."""
+    sync_villages(session, load_villages(content_dir))
+    sync_catalog(session, load_catalog(content_dir))
+
+
 def build_dialogue(content: Content, installed: list[Feature]) -> Dialogue:
     actions: dict[str, FormAction] = {}
     option_sources: dict[str, OptionSource] = {"village": village_options}
@@ -121,8 +129,7 @@ def build_bot(
     content = load_content(settings.content_dir)
     with sessions() as session, session.begin():
         hold_startup_lock(session.connection())
-        sync_villages(session, load_villages(settings.content_dir))
-        sync_catalog(session, load_catalog(settings.content_dir))
+        sync_reference_data(session, settings.content_dir)
     classifier = classifier or load_classifier(current_model_path(settings.model_dir))
     installed = features()
     dialogue = build_dialogue(content, installed)

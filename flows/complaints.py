@@ -8,7 +8,7 @@ alerting the village satgas, and escalating when nobody picks an urgent case up.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, AbstractSet, Any, Callable, Optional
 
 from sqlalchemy import select
@@ -19,7 +19,7 @@ from bot.domain import cases
 from bot.domain.villages import alert_recipients
 from bot.messages import Option, Outbound
 from bot.storage.complaint_models import Case
-from bot.storage.models import Contact, SatgasMember, Village
+from bot.storage.models import SatgasMember, Village
 from bot.turn import IntentHandler, TickContext, Turn
 from flows import reading, safety
 from flows.feature import Feature
@@ -198,10 +198,8 @@ def _attach(turn: Turn, case: Case, slots: dict[str, Any], urgent: bool) -> None
     """A second report while one is open joins it: one family, one case."""
     summary = "; ".join(f"{key}: {value}" for key, value in slots.items() if key not in ("persetujuan",))
     cases.log(turn.session, case, "pelapor", "laporan_tambahan", turn.now, note=summary)
-    if urgent and not case.urgent:
-        case.urgent = True
-        if case.status == cases.NEW:
-            case.escalate_at = turn.now + timedelta(minutes=settings_of(turn.content).escalation_minutes)
+    if urgent:
+        cases.mark_urgent(case, settings_of(turn.content), turn.now)
     turn.record("case_attached", case=case.code)
     turn.say(turn.content.text("case_attached", code=case.code))
     for channel, address in _case_audience(turn.session, case):
@@ -372,12 +370,7 @@ def fire_timers(ctx: TickContext) -> int:
     """Escalate unclaimed urgent cases; remind satgas of unclaimed ones daily."""
     settings = settings_of(ctx.content)
     fired = 0
-    due_escalations = ctx.session.execute(
-        select(Case)
-        .where(Case.status == cases.NEW, Case.escalate_at.is_not(None), Case.escalate_at <= ctx.now, Case.escalated_at.is_(None))
-        .with_for_update(skip_locked=True)
-    ).scalars()
-    for case in list(due_escalations):
+    for case in cases.due_escalations(ctx.session, ctx.now):
         village = ctx.session.get(Village, case.village_code)
         message = Outbound(
             ctx.content.text(
@@ -394,15 +387,9 @@ def fire_timers(ctx: TickContext) -> int:
             ctx.notify(village.escalation_channel, village.escalation_address, message, subject_case_id=case.id)
         for channel, address in alert_recipients(ctx.session, case.village_code):
             ctx.notify(channel, address, message, subject_case_id=case.id)
-        case.escalated_at = ctx.now
-        cases.log(ctx.session, case, "sistem", "dieskalasi", ctx.now)
+        cases.escalated(ctx.session, case, ctx.now)
         fired += 1
-    due_reminders = ctx.session.execute(
-        select(Case)
-        .where(Case.status == cases.NEW, Case.remind_at.is_not(None), Case.remind_at <= ctx.now)
-        .with_for_update(skip_locked=True)
-    ).scalars()
-    for case in list(due_reminders):
+    for case in cases.due_reminders(ctx.session, ctx.now):
         village = ctx.session.get(Village, case.village_code)
         text = ctx.content.text(
             "satgas_reminder",
@@ -413,8 +400,7 @@ def fire_timers(ctx: TickContext) -> int:
         )
         for channel, address in alert_recipients(ctx.session, case.village_code):
             ctx.notify(channel, address, Outbound(text), subject_case_id=case.id)
-        case.remind_at = ctx.now + timedelta(hours=settings.reminder_hours)
-        cases.log(ctx.session, case, "sistem", "pengingat", ctx.now)
+        cases.reminded(ctx.session, case, settings, ctx.now)
         fired += 1
     return fired + cases.purge_expired(ctx.session, settings, ctx.now)
 

@@ -207,3 +207,46 @@ def message_reporter(session: Session, case: Case, member: SatgasMember, text: s
     if case.status == CLAIMED:
         case.status = IN_PROGRESS
     log(session, case, actor(member), "pesan_ke_pelapor", now, note=text, public=True)
+
+
+def mark_urgent(case: Case, settings: ComplaintSettings, now: datetime) -> None:
+    """A report joined to an open case made it urgent: escalate it unless it is claimed."""
+    if case.urgent:
+        return
+    case.urgent = True
+    if case.status == NEW:
+        case.escalate_at = now + timedelta(minutes=settings.escalation_minutes)
+
+
+# --- timers: each due case is claimed (skip_locked: two timer processes never
+# take the same one), changed and its alert queued in one transaction.
+def due_escalations(session: Session, now: datetime) -> list[Case]:
+    """Urgent cases nobody claimed in time, locked."""
+    return list(
+        session.execute(
+            select(Case)
+            .where(Case.status == NEW, Case.escalate_at.is_not(None), Case.escalate_at <= now, Case.escalated_at.is_(None))
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+
+
+def escalated(session: Session, case: Case, now: datetime) -> None:
+    case.escalated_at = now
+    log(session, case, "sistem", "dieskalasi", now)
+
+
+def due_reminders(session: Session, now: datetime) -> list[Case]:
+    """Unclaimed cases whose daily reminder is due, locked."""
+    return list(
+        session.execute(
+            select(Case)
+            .where(Case.status == NEW, Case.remind_at.is_not(None), Case.remind_at <= now)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+
+
+def reminded(session: Session, case: Case, settings: ComplaintSettings, now: datetime) -> None:
+    case.remind_at = now + timedelta(hours=settings.reminder_hours)
+    log(session, case, "sistem", "pengingat", now)
