@@ -163,7 +163,7 @@ class Dialogue:
     def show_menu(self, turn: Turn, with_intro: bool = True) -> None:
         options = [Option(item.intent, item.label) for item in turn.content.main_menu]
         turn.conversation.options = option_rows(options)
-        turn.say(turn.content.text("menu_intro") if with_intro else "Pilihan:", options)
+        turn.say(turn.content.text("menu_intro" if with_intro else "menu_short_intro"), options)
 
     def _current_options(self, turn: Turn) -> list[StepOption]:
         shown = turn.conversation.options or []

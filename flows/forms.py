@@ -467,7 +467,8 @@ class FormEngine:
         source = self.option_sources.get(step.type)
         if step.type == "country" and not step.options:
             countries = [StepOption(c.key, c.name, c.aliases) for c in self.content.countries.values()]
-            return countries + [StepOption("lainnya", "Negara lain", ("lainnya", "lain", "negara lain"))]
+            other = self.content.text("country_other")
+            return countries + [StepOption("lainnya", other, ("lainnya", "lain", for_matching(other)))]
         if source is not None:
             return source(turn, step)
         return list(step.options)
@@ -520,14 +521,14 @@ class FormEngine:
             return
         options = self._options(turn, step) if step.type != "text" and step.type != "phone" else []
         if step.type == "consent":
-            options = [StepOption("ya", "Ya, saya setuju"), StepOption("tidak", "Tidak")]
+            options = [StepOption("ya", self.content.text("consent_yes")), StepOption("tidak", self.content.text("consent_no"))]
         shown = [Option(o.value, o.label) for o in options]
         turn.conversation.options = option_rows(options)
         turn.say(self.content.fill(step.ask), shown)
 
     def _display(self, turn: Turn, spec: FormSpec, step: Step, value: Any) -> str:
         if step.type == "consent":
-            return "Setuju"
+            return self.content.text("consent_given")
         if step.type == "country":
             return self.content.country_name(str(value))
         for option in self._options(turn, step):
