@@ -22,7 +22,8 @@ from bot.content import Content, load_content
 from bot.core import Core, deliver
 from bot.outbox import Outbox
 from bot.storage.db import hold_startup_lock, make_engine, make_session_factory, migrate
-from bot.domain.catalog import load_catalog, sync_catalog
+from bot.domain.catalog_file import load_catalog
+from bot.domain.trainings import sync_catalog
 from bot.domain.villages import load_villages, sync_villages
 from bot.turn import TickContext
 from flows import complaints, deletion, satgas, trainings

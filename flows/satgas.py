@@ -24,7 +24,7 @@ from bot.normalise import for_matching
 from bot.storage.complaint_models import OPEN_STATUSES, Case
 from bot.storage.models import Contact, OutboundMessage, SatgasMember, Village
 from bot.storage.training_models import Training
-from bot.domain.catalog import catalog_for
+from bot.domain.catalog_file import catalog_for
 from bot.domain.trainings import registrants_report
 from bot.domain.villages import satgas_identity, village_members
 from flows.feature import Feature

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, Optional
 from bot.content import Content
 from bot.domain import cases
 from bot.domain import trainings as domain
-from bot.domain.catalog import Catalog, catalog_for
+from bot.domain.catalog import Catalog
+from bot.domain.catalog_file import catalog_for
 from bot.messages import Option, option_rows
 from bot.normalise import for_matching
 from bot.storage.training_models import Training, TrainingRegistration

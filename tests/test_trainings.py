@@ -32,8 +32,7 @@ from bot.messages import Inbound, Outbound
 from bot.storage.db import alembic_config, make_engine, migrate
 from bot.storage.models import Contact, InboundMessage, OutboundMessage
 from bot.storage.training_models import Training, TrainingRegistration
-from bot.domain.catalog import load_catalog
-from bot.domain.catalog import catalog_for
+from bot.domain.catalog_file import catalog_for, load_catalog
 from bot.domain.trainings import registrants_report
 from tests.chat import Chat
 from tests.conftest import make_settings

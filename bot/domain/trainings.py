@@ -468,3 +468,34 @@ def purge_ended(session: Session, now: datetime, retention_days: int) -> int:
         registration.phone = f"dihapus-{registration.id}"
     personal_data.erase_messages_about_trainings(session, sorted({r.training_id for r in rows}))
     return len(rows)
+
+
+# ---------------------------------------------------------------------------
+# Database copy
+def sync_catalog(session: Session, catalog: Catalog) -> None:
+    """Upsert every training; ones no longer in the file stay (for their
+    registrations) but are hidden. Pending reminders follow a changed start time
+    or reminder setting; reminders already sent are never touched."""
+    existing = {row.id: row for row in session.execute(select(Training)).scalars()}
+    for config in catalog.trainings:
+        row = existing.get(config.id) or Training(id=config.id)
+        row.topic, row.title, row.description = config.topic, config.title, config.description
+        row.villages, row.location = list(config.villages), config.location
+        row.start_at, row.end_at, row.capacity = config.start_at, config.end_at, config.capacity
+        row.audiences, row.example, row.active = list(config.audiences), config.example, True
+        row.organiser_name = config.organiser.name
+        row.organiser_channel = config.organiser.channel
+        row.organiser_address = config.organiser.address
+        session.add(row)
+    listed = {config.id for config in catalog.trainings}
+    for identifier, row in existing.items():
+        if identifier not in listed:
+            row.active = False
+    session.flush()
+    pending = session.execute(
+        select(TrainingRegistration, Training.start_at)
+        .join(Training, Training.id == TrainingRegistration.training_id)
+        .where(TrainingRegistration.status == CONFIRMED, TrainingRegistration.reminded_at.is_(None))
+    )
+    for registration, start_at in pending:
+        registration.remind_at = start_at - catalog.settings.reminder_before
