@@ -2,11 +2,15 @@
 
 Channels (console, Telegram, WhatsApp) and tests all build the bot here, so
 there is exactly one wiring of the parts and nothing differs between them.
+This is the only module of `bot` that imports `flows`: the features are
+plugged in here, explicitly (`features()`), with what each declares (erasers,
+channel commands, reply-exempt intents). See docs/architecture.md.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 from sqlalchemy.engine import Engine
@@ -15,16 +19,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.content import Content, load_content
-from bot.core import Core
+from bot.core import Core, deliver
 from bot.outbox import Outbox
 from bot.storage.db import hold_startup_lock, make_engine, make_session_factory, migrate
-from bot.training_catalog import load_catalog, sync_catalog
-from bot.villages import load_villages, sync_villages
+from bot.domain.catalog_file import load_catalog
+from bot.domain.trainings import sync_catalog
+from bot.domain.villages import load_villages, sync_villages
+from bot.turn import TickContext
+from flows import complaints, deletion, satgas, trainings
 from flows import dialogue as standard
 from flows.dialogue import Dialogue
-from flows.feature import Feature, TickContext
+from flows.feature import Feature
 from flows.forms import FormAction, FormEngine, OptionSource
-from flows.villages import village_options
+from flows.village_question import village_options
 from nlu.classifier import Classifier, load_classifier
 from nlu.model_files import current_model_path
 
@@ -42,6 +49,12 @@ class Bot:
     clock: Clock
     features: list[Feature]
 
+    def is_command(self, text: str) -> bool:
+        """Whether a channel text is a feature's command in its exact form (what
+        the bot takes from a Telegram group); channels ask this instead of
+        knowing any feature's grammar."""
+        return any(feature.channel_command(text) for feature in self.features if feature.channel_command)
+
     def run_timers(self) -> int:
         """Fire every due timer (escalations, reminders), each feature in its own transaction."""
         fired = 0
@@ -49,15 +62,27 @@ class Bot:
             if feature.tick is None:
                 continue
             with self.sessions() as session, session.begin():
-                fired += feature.tick(TickContext(session, self.content, self.clock.now()))
+                fired += feature.tick(TickContext(session, self.content, self.clock.now(), deliver))
         return fired
 
 
-def features() -> list[Feature]:
-    """Every feature of the bot, in the order their handlers are installed."""
-    from flows import complaints, privacy, satgas, trainings
+# Intents of the dialogue itself that stay requests to the bot in a satgas reply window.
+STANDARD_REPLY_EXEMPT = frozenset({"menu"})
 
-    return [privacy.FEATURE, satgas.FEATURE, complaints.FEATURE, trainings.FEATURE]
+
+def features() -> list[Feature]:
+    """Every feature of the bot, in the order their handlers are installed.
+    Deletion erases with every other feature's erasers."""
+    others = [satgas.FEATURE, complaints.FEATURE, trainings.FEATURE]
+    erasers = [eraser for feature in others for eraser in feature.erasers]
+    return [deletion.feature(erasers), *others]
+
+
+def sync_reference_data(session: Session, content_dir: Path) -> None:
+    """The one start-up sync of content into the database: villages (with their
+    satgas) and the training catalogue. Idempotent."""
+    sync_villages(session, load_villages(content_dir))
+    sync_catalog(session, load_catalog(content_dir))
 
 
 def build_dialogue(content: Content, installed: list[Feature]) -> Dialogue:
@@ -69,6 +94,9 @@ def build_dialogue(content: Content, installed: list[Feature]) -> Dialogue:
     forms = FormEngine(content=content, actions=actions, option_sources=option_sources)
     dialogue = Dialogue(forms=forms)
     forms.interrupt = dialogue.interrupt
+    dialogue.reply_exempt.update(STANDARD_REPLY_EXEMPT)
+    for feature in installed:
+        dialogue.reply_exempt.update(feature.reply_exempt)
     dialogue.handlers.update(
         {
             "sapa": standard.greet(dialogue),
@@ -82,7 +110,7 @@ def build_dialogue(content: Content, installed: list[Feature]) -> Dialogue:
     for feature in installed:
         dialogue.handlers.update(feature.handlers(dialogue))
         dialogue.commands.extend(feature.commands)
-        dialogue.followups.extend(feature.followups)
+        dialogue.followups.extend(feature.followups(dialogue))
         if feature.media is not None:
             dialogue.media_handlers.append(feature.media)
     dialogue.followups.append(standard.answers.knowledge_followup)
@@ -102,8 +130,7 @@ def build_bot(
     content = load_content(settings.content_dir)
     with sessions() as session, session.begin():
         hold_startup_lock(session.connection())
-        sync_villages(session, load_villages(settings.content_dir))
-        sync_catalog(session, load_catalog(settings.content_dir))
+        sync_reference_data(session, settings.content_dir)
     classifier = classifier or load_classifier(current_model_path(settings.model_dir))
     installed = features()
     dialogue = build_dialogue(content, installed)

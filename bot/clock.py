@@ -12,6 +12,16 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+def local(moment: datetime, utc_offset: timedelta) -> datetime:
+    """The one local-time helper: stored naive UTC as village time."""
+    return moment + utc_offset
+
+
+def from_local(moment: datetime, utc_offset: timedelta) -> datetime:
+    """Village time (as written in content files) as stored naive UTC."""
+    return moment - utc_offset
+
+
 class Clock(Protocol):
     def now(self) -> datetime: ...
 

@@ -121,7 +121,7 @@ class Content:
         return country.name if country else (key or "-")
 
 
-def _load_yaml(path: Path) -> Any:
+def load_yaml(path: Path) -> Any:
     if not path.exists():
         raise ContentError(f"{path}: file tidak ditemukan")
     try:
@@ -152,12 +152,12 @@ def _sourced(entry: Any, where: str) -> SourcedText:
 
 def load_content(directory: Path) -> Content:
     texts_file = directory / "texts.yml"
-    texts = dict(_require(_load_yaml(texts_file), "texts", str(texts_file)))
+    texts = dict(_require(load_yaml(texts_file), "texts", str(texts_file)))
     # Feature files (complaints.yml, trainings.yml, ...) may carry their own texts.
     for extra in sorted(directory.glob("*.yml")):
         if extra.name == texts_file.name:
             continue
-        raw = _load_yaml(extra)
+        raw = load_yaml(extra)
         if isinstance(raw, dict) and isinstance(raw.get("texts"), dict):
             for key, value in raw["texts"].items():
                 if key in texts:
@@ -165,11 +165,11 @@ def load_content(directory: Path) -> Content:
                 texts[key] = value
 
     answers_file = directory / "answers.yml"
-    raw_answers = _require(_load_yaml(answers_file), "answers", str(answers_file))
+    raw_answers = _require(load_yaml(answers_file), "answers", str(answers_file))
     answers = {key: _sourced(entry, f"{answers_file} -> {key}") for key, entry in raw_answers.items()}
 
     hotlines_file = directory / "hotlines.yml"
-    raw_hotlines = _require(_load_yaml(hotlines_file), "hotlines", str(hotlines_file))
+    raw_hotlines = _require(load_yaml(hotlines_file), "hotlines", str(hotlines_file))
     hotlines = {
         key: Hotline(
             key=key,
@@ -180,7 +180,7 @@ def load_content(directory: Path) -> Content:
     }
 
     countries_file = directory / "countries.yml"
-    raw_countries = _require(_load_yaml(countries_file), "countries", str(countries_file))
+    raw_countries = _require(load_yaml(countries_file), "countries", str(countries_file))
     countries = {}
     for key, entry in raw_countries.items():
         where = f"{countries_file} -> {key}"
@@ -195,13 +195,13 @@ def load_content(directory: Path) -> Content:
             note=_sourced(note, f"{where} -> note") if note else None,
         )
 
-    raw_risk = _load_yaml(countries_file).get("risk_countries") or {}
+    raw_risk = load_yaml(countries_file).get("risk_countries") or {}
     risk_where = f"{countries_file} -> risk_countries"
     if raw_risk:
         _sourced({"text": raw_risk.get("warning"), **raw_risk}, risk_where)  # same rules as every sourced text
 
     safety_file = directory / "safety.yml"
-    safety = _load_yaml(safety_file)
+    safety = load_yaml(safety_file)
     emergency = _sourced(_require(safety, "emergency", str(safety_file)), f"{safety_file} -> emergency")
     patterns = []
     for index, pattern in enumerate(_require(safety, "danger_patterns", str(safety_file))):
@@ -213,7 +213,7 @@ def load_content(directory: Path) -> Content:
     world_file = directory / "world_countries.yml"
     world_countries: dict[str, Country] = {}
     if world_file.exists():
-        for key, entry in (_require(_load_yaml(world_file), "world_countries", str(world_file)) or {}).items():
+        for key, entry in (_require(load_yaml(world_file), "world_countries", str(world_file)) or {}).items():
             world_countries[str(key)] = Country(
                 key=str(key),
                 name=str(_require(entry, "name", f"{world_file} -> {key}")),
@@ -230,12 +230,12 @@ def load_content(directory: Path) -> Content:
             intent=str(_require(item, "intent", f"{menu_file} -> main_menu[{i}]")),
             label=str(_require(item, "label", f"{menu_file} -> main_menu[{i}]")),
         )
-        for i, item in enumerate(_require(_load_yaml(menu_file), "main_menu", str(menu_file)))
+        for i, item in enumerate(_require(load_yaml(menu_file), "main_menu", str(menu_file)))
     )
 
     forms = {}
     for form_file in sorted((directory / "flows").glob("*.yml")):
-        raw = _load_yaml(form_file)
+        raw = load_yaml(form_file)
         name = _require(raw, "name", str(form_file))
         raw["_file"] = str(form_file)
         forms[str(name)] = raw

@@ -28,8 +28,7 @@ from bot.outbox import Subjects, queue
 from bot.privacy import mask
 from bot.storage.complaint_models import Case
 from bot.storage.models import Contact, Conversation, Event, InboundMessage, OutboundMessage
-from flows.dialogue import Dialogue
-from flows.turn import Notification, Turn
+from bot.turn import Notification, Responder, Turn
 from nlu.classifier import Classifier
 
 logger = logging.getLogger(__name__)
@@ -53,13 +52,23 @@ class Handled:
     stored: bool
 
 
+def deliver(session: Session, note: Notification, now: datetime) -> None:
+    """Queue a timer's message in the outbox, in the timer's transaction
+    (`TickContext.deliver`)."""
+    session.add(
+        queue(note.channel, note.address, note.message, now, note.contact_id, subjects=Subjects(case_id=note.subject_case_id))
+    )
+
+
 class Core:
+    """Runs one turn per inbound message; `dialogue` is any `Responder`."""
+
     def __init__(
         self,
         sessions: sessionmaker[Session],
         content: Content,
         classifier: Classifier,
-        dialogue: Dialogue,
+        dialogue: Responder,
         settings: Settings,
         clock: Optional[Clock] = None,
     ) -> None:

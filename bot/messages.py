@@ -8,7 +8,7 @@ knows which app a person is using.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Iterable, Optional
 
 
 @dataclass(frozen=True)
@@ -57,3 +57,13 @@ class Outbound:
             return self.text
         lines = [f"{number}. {option.label}" for number, option in enumerate(self.options, start=1)]
         return self.text + "\n\n" + "\n".join(lines)
+
+
+# The one conversion between options and the rows stored with a conversation
+# or an outbound message (JSON columns): [{"value": ..., "label": ...}, ...].
+def option_rows(options: Iterable[Option]) -> list[dict[str, str]]:
+    return [{"value": o.value, "label": o.label} for o in options]
+
+
+def options_from_rows(rows: Optional[Iterable[dict[str, Any]]]) -> tuple[Option, ...]:
+    return tuple(Option(str(row["value"]), str(row["label"])) for row in rows or ())

@@ -25,9 +25,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock, SystemClock
-from bot.messages import Outbound
+from bot.messages import Outbound, option_rows
 from bot.privacy import mask
-from bot.storage.models import Contact, OutboundMessage
+from bot.storage.models import ERASED_ADDRESS, ERASED_TEXT, Contact, OutboundMessage
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def queue(
         contact_id=contact_id,
         inbound_id=inbound_id,
         text=message.text,
-        options=[{"value": o.value, "label": o.label} for o in message.options],
+        options=option_rows(message.options),
         status="pending",
         attempts=0,
         next_attempt_at=now,
@@ -88,10 +88,6 @@ def queue(
         subject_case_id=subjects.case_id,
         subject_training_id=subjects.training_id,
     )
-
-
-ERASED_TEXT = "[dihapus]"
-ERASED_ADDRESS = "dihapus"
 
 
 def forget_if_erased(session: Session, row: OutboundMessage) -> None:

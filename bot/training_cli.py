@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import Settings
 from bot.csv_safe import private_csv
 from bot.storage.training_models import CONFIRMED, WAITLISTED, Training, TrainingRegistration
-from bot.training_catalog import Catalog, catalog_for
-from flows.trainings import confirmed_counts, registrants_report
+from bot.domain.catalog import Catalog
+from bot.domain.catalog_file import catalog_for
+from bot.domain.trainings import confirmed_counts, registrants_report
 
 # Spreadsheet columns (field names, not sentences). Personal data is the point
 # of this export: participants agreed that organisers use it to contact them.

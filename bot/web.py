@@ -183,17 +183,18 @@ def create_app(
 
 
 def prepare_database(settings: Settings) -> None:
-    """Migrate and load villages once, before several uvicorn workers start and
-    each would do it at the same moment."""
+    """Migrate and load the reference data once, before several uvicorn workers
+    start and each would do it at the same moment (bot.app.sync_reference_data,
+    the same sync every build_bot does)."""
+    from bot.app import sync_reference_data
     from bot.storage.db import make_engine, make_session_factory, migrate
-    from bot.villages import load_villages, sync_villages
 
     engine = make_engine(settings.database_url)
     try:
         migrate(engine)
         sessions = make_session_factory(engine)
         with sessions() as session, session.begin():
-            sync_villages(session, load_villages(settings.content_dir))
+            sync_reference_data(session, settings.content_dir)
     finally:
         engine.dispose()
 

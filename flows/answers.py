@@ -19,11 +19,11 @@ from typing import Optional
 
 from bot.content import SourcedText
 from bot.knowledge import INFO_INTENTS, Entry, Match, finder_for, topic_shorts
-from bot.messages import Option
+from bot.messages import Option, option_rows, options_from_rows
 from bot.normalise import for_matching
 from flows.forms import StepOption, match_choice
 from flows import safety
-from flows.turn import Turn
+from bot.turn import Turn
 from nlu.classifier import Understanding
 
 COUNTRY_AWARE = {"tanya_syarat", "tanya_prosedur", "tanya_biaya", "cek_agen", "tanya_pelindungan"}
@@ -79,7 +79,7 @@ def _offer(turn: Turn, has_detail: bool, intent: str, country: Optional[str]) ->
         options.append(Option(DETAIL, turn.content.text("kb_detail_option")))
     options.append(Option(SOURCE, turn.content.text("kb_source_option")))
     options.extend(_country_option(turn, intent, country))
-    turn.conversation.options = [{"value": o.value, "label": o.label} for o in options]
+    turn.conversation.options = option_rows(options)
     turn.say(turn.content.text("kb_more"), options)
 
 
@@ -113,7 +113,7 @@ def send_topic(turn: Turn, intent: str, country: Optional[str]) -> None:
 def ask_which(turn: Turn, match: Match, intent: Optional[str]) -> None:
     options = [Option(PICK + c.entry.id, c.entry.title) for c in match.candidates]
     options.extend(_country_option(turn, intent, _country(turn)))
-    turn.conversation.options = [{"value": o.value, "label": o.label} for o in options]
+    turn.conversation.options = option_rows(options)
     if intent:
         turn.remember(LAST, {"intent": intent})
     turn.record("kb_did_you_mean", intent=intent, entries=[c.entry.id for c in match.candidates])
@@ -162,9 +162,9 @@ def knowledge_followup(turn: Turn) -> bool:
     questions in the context of the last answer. Registered in `bot.app`."""
     last = (turn.state or {}).get(LAST)
     shown = turn.conversation.options or []
-    ours = [o for o in shown if str(o.get("value", "")).startswith("kb:")]
+    ours = [o for o in options_from_rows(shown) if o.value.startswith("kb:")]
     if ours and len(ours) == len(shown):
-        chosen = match_choice(turn, [StepOption(o["value"], o["label"], _synonyms(o["value"])) for o in ours])
+        chosen = match_choice(turn, [StepOption(o.value, o.label, _synonyms(o.value)) for o in ours])
         if chosen is not None:
             turn.record("option_chosen", value=chosen)
             return _do(turn, chosen, last)

@@ -8,26 +8,23 @@ alerting the village satgas, and escalating when nobody picks an urgent case up.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from functools import lru_cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from datetime import datetime
+from typing import TYPE_CHECKING, AbstractSet, Any, Callable, Optional
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import cases
 from bot.content import Content
+from bot.domain import cases
+from bot.domain.villages import alert_recipients
 from bot.messages import Option, Outbound
 from bot.storage.complaint_models import Case
-from bot.storage.models import Contact, SatgasMember, Village
-from bot.villages import alert_recipients
+from bot.storage.models import SatgasMember, Village
+from bot.turn import IntentHandler, TickContext, Turn
 from flows import reading, safety
-from flows.feature import Feature, TickContext
+from flows.feature import Feature
 from flows.forms import FormSpec
-from flows.privacy import ERASERS
-from flows.turn import IntentHandler, Turn
-from flows.villages import remember_village
+from flows.village_question import remember_village
 from nlu.classifier import Understanding
 
 if TYPE_CHECKING:
@@ -37,13 +34,8 @@ REPORT_FORM = "lapor_masalah"
 CONSULT_FORM = "minta_petugas"
 
 
-@lru_cache(maxsize=8)
-def _settings(content_dir: Path) -> cases.ComplaintSettings:
-    return cases.load_settings(content_dir)
-
-
 def settings_of(content: Content) -> cases.ComplaintSettings:
-    return _settings(content.directory)
+    return cases.settings_for(content.directory)
 
 
 # --- starting a report ---------------------------------------------------------
@@ -206,10 +198,8 @@ def _attach(turn: Turn, case: Case, slots: dict[str, Any], urgent: bool) -> None
     """A second report while one is open joins it: one family, one case."""
     summary = "; ".join(f"{key}: {value}" for key, value in slots.items() if key not in ("persetujuan",))
     cases.log(turn.session, case, "pelapor", "laporan_tambahan", turn.now, note=summary)
-    if urgent and not case.urgent:
-        case.urgent = True
-        if case.status == "baru":
-            case.escalate_at = turn.now + timedelta(minutes=settings_of(turn.content).escalation_minutes)
+    if urgent:
+        cases.mark_urgent(case, settings_of(turn.content), turn.now)
     turn.record("case_attached", case=case.code)
     turn.say(turn.content.text("case_attached", code=case.code))
     for channel, address in _case_audience(turn.session, case):
@@ -298,13 +288,18 @@ def _status_text(content: Content, settings: cases.ComplaintSettings, case: Case
     )
 
 
-# In reply mode these stay requests to the bot itself: everything else a family
-# writes goes to the satgas handling the case (issue 10).
-NOT_A_REPLY = {"hapus_data", "menu", "daftar_pelatihan", "batal_pelatihan", "info_pelatihan"}
 STATUS_WORDS = {"status", "cek status", "cek laporan", "status laporan", "gimana laporan saya", "sudah sampai mana"}
 
 
-def forward_reporter_reply(turn: Turn) -> bool:
+def reporter_replies(dialogue: "Dialogue") -> list[Callable[[Turn], bool]]:
+    """The followup, with the intents that stay requests to the bot in reply
+    mode: every feature declares its own (`Feature.reply_exempt`) and bot.app
+    collects them on the dialogue; everything else a family writes goes to the
+    satgas handling the case (issue 10)."""
+    return [lambda turn: forward_reporter_reply(turn, dialogue.reply_exempt)]
+
+
+def forward_reporter_reply(turn: Turn, not_a_reply: AbstractSet[str]) -> bool:
     """While a satgas is talking with a family (72 hours after their last
     message), the family's messages go to that satgas, and the family is told
     so. Only explicit requests stay with the bot: deleting data, the status,
@@ -315,7 +310,7 @@ def forward_reporter_reply(turn: Turn) -> bool:
     case = turn.session.execute(
         select(Case).where(Case.code == code, Case.reporter_id == turn.contact.id)
     ).scalar_one_or_none()
-    if case is None or case.status not in ("diambil", "diproses") or _reply_window_closed(turn):
+    if case is None or case.status not in cases.TALKING_STATUSES or _reply_window_closed(turn):
         turn.forget("reply_to_case")
         turn.forget("reply_until")
         return False
@@ -326,7 +321,7 @@ def forward_reporter_reply(turn: Turn) -> bool:
         return False  # "belum ada kabar" is news for the satgas; "cek status" is for the bot
     if len(turn.text.split()) <= 6:
         understanding = turn.understand()
-        if understanding.intent in NOT_A_REPLY and understanding.confidence >= turn.nlu_threshold:
+        if understanding.intent in not_a_reply and understanding.confidence >= turn.nlu_threshold:
             return False  # "hapus data saya", "cek status": a request to the bot
     cases.log(turn.session, case, "pelapor", "balasan_pelapor", turn.now, note=turn.text)
     for channel, address in _case_audience(turn.session, case):
@@ -375,12 +370,7 @@ def fire_timers(ctx: TickContext) -> int:
     """Escalate unclaimed urgent cases; remind satgas of unclaimed ones daily."""
     settings = settings_of(ctx.content)
     fired = 0
-    due_escalations = ctx.session.execute(
-        select(Case)
-        .where(Case.status == "baru", Case.escalate_at.is_not(None), Case.escalate_at <= ctx.now, Case.escalated_at.is_(None))
-        .with_for_update(skip_locked=True)
-    ).scalars()
-    for case in list(due_escalations):
+    for case in cases.due_escalations(ctx.session, ctx.now):
         village = ctx.session.get(Village, case.village_code)
         message = Outbound(
             ctx.content.text(
@@ -397,15 +387,9 @@ def fire_timers(ctx: TickContext) -> int:
             ctx.notify(village.escalation_channel, village.escalation_address, message, subject_case_id=case.id)
         for channel, address in alert_recipients(ctx.session, case.village_code):
             ctx.notify(channel, address, message, subject_case_id=case.id)
-        case.escalated_at = ctx.now
-        cases.log(ctx.session, case, "sistem", "dieskalasi", ctx.now)
+        cases.escalated(ctx.session, case, ctx.now)
         fired += 1
-    due_reminders = ctx.session.execute(
-        select(Case)
-        .where(Case.status == "baru", Case.remind_at.is_not(None), Case.remind_at <= ctx.now)
-        .with_for_update(skip_locked=True)
-    ).scalars()
-    for case in list(due_reminders):
+    for case in cases.due_reminders(ctx.session, ctx.now):
         village = ctx.session.get(Village, case.village_code)
         text = ctx.content.text(
             "satgas_reminder",
@@ -416,18 +400,9 @@ def fire_timers(ctx: TickContext) -> int:
         )
         for channel, address in alert_recipients(ctx.session, case.village_code):
             ctx.notify(channel, address, Outbound(text), subject_case_id=case.id)
-        case.remind_at = ctx.now + timedelta(hours=settings.reminder_hours)
-        cases.log(ctx.session, case, "sistem", "pengingat", ctx.now)
+        cases.reminded(ctx.session, case, settings, ctx.now)
         fired += 1
     return fired + cases.purge_expired(ctx.session, settings, ctx.now)
-
-
-# --- privacy -----------------------------------------------------------------------
-def erase_cases(session: Session, contact: Contact, now: datetime) -> None:
-    cases.anonymise_reporter_cases(session, contact.id, now)
-
-
-ERASERS.append(erase_cases)
 
 
 def _handlers(dialogue: "Dialogue") -> dict[str, IntentHandler]:
@@ -445,6 +420,7 @@ FEATURE = Feature(
     actions={"buat_laporan": create_report, "buat_konsultasi": create_consultation},
     handlers=_handlers,
     tick=fire_timers,
-    followups=[forward_reporter_reply],
+    followups=reporter_replies,
+    erasers=[cases.erase_reporter],
     media=attach_evidence,
 )

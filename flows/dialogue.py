@@ -16,11 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from bot.messages import Option
+from bot.messages import Option, option_rows, options_from_rows
 from bot.normalise import for_matching
 from flows import answers, reading, safety
 from flows.forms import GUESS, FormEngine, StepOption, match_choice
-from flows.turn import IntentHandler, Turn
+from bot.turn import IntentHandler, Turn
 from nlu.classifier import Understanding
 
 REPORT_AFTER_WORDS = 8  # a story this long flagged darurat by NLU alone is a report
@@ -35,6 +35,9 @@ class Dialogue:
     media_handlers: list[Callable[[Turn], bool]] = field(default_factory=list)
     commands: list[Callable[[Turn], bool]] = field(default_factory=list)
     followups: list[Callable[[Turn], bool]] = field(default_factory=list)
+    # Intents that stay requests to the bot in a satgas reply window (each
+    # feature declares its own; bot.app collects them).
+    reply_exempt: set[str] = field(default_factory=set)
 
     def respond(self, turn: Turn) -> None:
         if turn.clean.is_empty:
@@ -162,13 +165,13 @@ class Dialogue:
 
     def show_menu(self, turn: Turn, with_intro: bool = True) -> None:
         options = [Option(item.intent, item.label) for item in turn.content.main_menu]
-        turn.conversation.options = [{"value": o.value, "label": o.label} for o in options]
-        turn.say(turn.content.text("menu_intro") if with_intro else "Pilihan:", options)
+        turn.conversation.options = option_rows(options)
+        turn.say(turn.content.text("menu_intro" if with_intro else "menu_short_intro"), options)
 
     def _current_options(self, turn: Turn) -> list[StepOption]:
         shown = turn.conversation.options or []
         if shown:
-            return [StepOption(o["value"], o["label"]) for o in shown]
+            return [StepOption(o.value, o.label) for o in options_from_rows(shown)]
         return [StepOption(item.intent, item.label) for item in turn.content.main_menu]
 
     def _nothing_to_read(self, turn: Turn) -> None:

@@ -1,47 +1,25 @@
-"""How a feature (complaints, trainings, privacy) plugs into the bot.
+"""How a feature (complaints, trainings, satgas, deletion) plugs into the bot.
 
 A feature brings its form actions, the option lists its forms need from the
 database, its intent handlers, and optionally a `tick` that fires its stored
-timers (escalations, reminders). `bot.app` collects them; nothing else knows
-which features exist.
+timers (escalations, reminders). It also declares what others need to know of
+it: its erasers (for "hapus data"), its channel commands (what a Telegram group
+may say to the bot) and the intents that stay requests to the bot while a
+satgas talks with a family. `bot.app` plugs them in explicitly; nothing
+registers itself at import time and nothing else knows which features exist.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, AbstractSet, Callable, Optional
 
-from sqlalchemy.orm import Session
-
-from bot.content import Content
-from bot.messages import Outbound
-from bot.outbox import Subjects, queue
+from bot.domain.personal_data import Eraser
+from bot.turn import IntentHandler, TickContext, Turn
 from flows.forms import FormAction, OptionSource
-from flows.turn import IntentHandler, Turn
 
 if TYPE_CHECKING:
     from flows.dialogue import Dialogue
-
-
-@dataclass
-class TickContext:
-    """What a timer sees: one transaction, the content, the time, and a way to
-    queue messages in the outbox with the state change."""
-
-    session: Session
-    content: Content
-    now: datetime
-
-    def notify(
-        self,
-        channel: str,
-        address: str,
-        message: Outbound,
-        contact_id: Optional[int] = None,
-        subject_case_id: Optional[int] = None,
-    ) -> None:
-        self.session.add(queue(channel, address, message, self.now, contact_id, subjects=Subjects(case_id=subject_case_id)))
 
 
 @dataclass
@@ -55,7 +33,15 @@ class Feature:
     # Commands looked at before anything else (satgas commands must not trip
     # the danger patterns when a case note quotes violence). Return True if handled.
     commands: list[Callable[[Turn], bool]] = field(default_factory=list)
-    # Looked at after safety and steering words, before menus and NLU.
-    followups: list[Callable[[Turn], bool]] = field(default_factory=list)
+    # Looked at after safety and steering words, before menus and NLU; built
+    # with the assembled dialogue, like the handlers.
+    followups: Callable[["Dialogue"], list[Callable[[Turn], bool]]] = lambda _dialogue: []
     # Takes a message that is only media (photo, voice, document); True if used.
     media: Optional[Callable[[Turn], bool]] = None
+    # Anonymise this feature's rows for a contact who asked for deletion.
+    erasers: list[Eraser] = field(default_factory=list)
+    # Whether a channel text is one of this feature's commands in exact form
+    # (what the bot takes from a Telegram group); channels ask `Bot.is_command`.
+    channel_command: Optional[Callable[[str], bool]] = None
+    # Intents that stay requests to the bot while a satgas talks with a family.
+    reply_exempt: AbstractSet[str] = frozenset()

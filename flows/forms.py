@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
 from bot.content import Content, ContentError
-from bot.messages import Option
+from bot.messages import Option, option_rows, options_from_rows
 from bot.normalise import for_matching
 from flows import reading
-from flows.turn import Turn
+from bot.turn import Turn
 
 CONFIRM_STEP = "_konfirmasi"
 STORY_WORDS = 8  # an answer this long also tells the story
@@ -495,7 +495,8 @@ class FormEngine:
         source = self.option_sources.get(step.type)
         if step.type == "country" and not step.options:
             countries = [StepOption(c.key, c.name, c.aliases) for c in self.content.countries.values()]
-            return countries + [StepOption("lainnya", "Negara lain", ("lainnya", "lain", "negara lain"))]
+            other = self.content.text("country_other")
+            return countries + [StepOption("lainnya", other, ("lainnya", "lain", for_matching(other)))]
         if source is not None:
             return source(turn, step)
         return list(step.options)
@@ -543,19 +544,19 @@ class FormEngine:
         label = next((o.label for o in step.options if o.value == guess), None) if guess else None
         if label:
             options = [Option("ya", self.content.text("guess_yes")), Option("tidak", self.content.text("guess_no"))]
-            turn.conversation.options = [{"value": o.value, "label": o.label} for o in options]
+            turn.conversation.options = option_rows(options)
             turn.say(self.content.text("guess_confirm", label=label), options)
             return
         options = self._options(turn, step) if step.type != "text" and step.type != "phone" else []
         if step.type == "consent":
-            options = [StepOption("ya", "Ya, saya setuju"), StepOption("tidak", "Tidak")]
+            options = [StepOption("ya", self.content.text("consent_yes")), StepOption("tidak", self.content.text("consent_no"))]
         shown = [Option(o.value, o.label) for o in options]
-        turn.conversation.options = [{"value": o.value, "label": o.label} for o in options]
+        turn.conversation.options = option_rows(options)
         turn.say(self.content.fill(step.ask), shown)
 
     def _display(self, turn: Turn, spec: FormSpec, step: Step, value: Any) -> str:
         if step.type == "consent":
-            return "Setuju"
+            return self.content.text("consent_given")
         if step.type == "country":
             return self.content.country_name(str(value))
         for option in self._options(turn, step):
@@ -577,11 +578,11 @@ class FormEngine:
             Option("batal", self.content.text("summary_cancel")),
         ]
         turn.conversation.step = CONFIRM_STEP
-        turn.conversation.options = [{"value": o.value, "label": o.label} for o in options]
+        turn.conversation.options = option_rows(options)
         turn.say("\n".join(lines), options)
 
     def _answer_confirm(self, turn: Turn, spec: FormSpec) -> None:
-        options = [StepOption(o["value"], o["label"]) for o in turn.conversation.options or []]
+        options = [StepOption(o.value, o.label) for o in options_from_rows(turn.conversation.options)]
         chosen = match_choice(turn, options)
         named = self._step_named(turn, spec) if chosen is None else None
         if named is not None:
@@ -598,8 +599,9 @@ class FormEngine:
         if chosen == "ubah":
             editable = self._editable(turn, spec)
             turn.conversation.step = EDIT_STEP
-            turn.conversation.options = [{"value": s.slot, "label": s.label} for s in editable]
-            turn.say(self.content.text("edit_which"), [Option(s.slot, s.label) for s in editable])
+            shown = [Option(s.slot, s.label) for s in editable]
+            turn.conversation.options = option_rows(shown)
+            turn.say(self.content.text("edit_which"), shown)
             return
         if self._interrupted(turn):
             return self._show_summary(turn, spec)
@@ -623,7 +625,7 @@ class FormEngine:
         return next((s for s in editable if s.slot == value), None)
 
     def _answer_edit(self, turn: Turn, spec: FormSpec) -> None:
-        options = [StepOption(o["value"], o["label"]) for o in turn.conversation.options or []]
+        options = [StepOption(o.value, o.label) for o in options_from_rows(turn.conversation.options)]
         chosen = match_choice(turn, options)
         if chosen is None:
             editable = [s for s in spec.steps if any(o.value == s.slot for o in options)]

@@ -22,9 +22,9 @@ from datetime import datetime, timedelta
 from typing import Optional
 
 from bot.content import Content
-from bot.messages import Option
+from bot.messages import Option, option_rows
 from flows import reading
-from flows.turn import Turn
+from bot.turn import Turn
 
 # Below the general threshold on purpose: recall matters more than precision here.
 DARURAT_MIN_CONFIDENCE = 0.30
@@ -122,7 +122,7 @@ def show_emergency(turn: Turn, offer_report: bool) -> None:
             Option("lapor_darurat", turn.content.text("emergency_report_option")),
             Option("menu", turn.content.text("menu_option")),
         ]
-        turn.conversation.options = [{"value": o.value, "label": o.label} for o in options]
+        turn.conversation.options = option_rows(options)
         turn.say(turn.content.text("emergency_follow_up"), options)
 
 

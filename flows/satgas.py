@@ -18,16 +18,17 @@ from typing import Callable, Optional
 
 from sqlalchemy import select
 
-from bot import cases
-from bot.messages import Outbound
+from bot.domain import cases
+from bot.messages import Outbound, options_from_rows
 from bot.normalise import for_matching
 from bot.storage.complaint_models import OPEN_STATUSES, Case
 from bot.storage.models import Contact, OutboundMessage, SatgasMember, Village
 from bot.storage.training_models import Training
-from bot.villages import satgas_identity, village_members
-from flows.complaints import settings_of
+from bot.domain.catalog_file import catalog_for
+from bot.domain.trainings import registrants_report
+from bot.domain.villages import satgas_identity, village_members
 from flows.feature import Feature
-from flows.turn import Turn
+from bot.turn import Turn
 
 COMMAND = re.compile(
     r"^/?(?P<verb>kasus|lihat|ambil|catat|balas|selesai|rujuk|lepas|bantuan|peserta)\b\s*(?P<rest>.*)$",
@@ -175,7 +176,7 @@ def _expand_number(turn: Turn) -> Optional[str]:
     if not last:
         return None
     index = int(typed)
-    return str(last[index - 1]["value"]) if 1 <= index <= len(last) else None
+    return options_from_rows(last)[index - 1].value if 1 <= index <= len(last) else None
 
 
 # --- actions -----------------------------------------------------------------------
@@ -227,7 +228,7 @@ def _list(turn: Turn, member: SatgasMember, _command: Command) -> None:
     if not open_cases:
         turn.say(turn.content.text("satgas_list_empty", village=village.name))
         return
-    settings = settings_of(turn.content)
+    settings = cases.settings_for(turn.content.directory)
     lines = [turn.content.text("satgas_list_intro", village=village.name)]
     for case in open_cases[:20]:
         flag = "🚨 " if case.urgent else ""
@@ -242,7 +243,7 @@ def _show(turn: Turn, member: SatgasMember, command: Command) -> None:
     case = _case_for(turn, member, command, lock=False)
     if case is None:
         return
-    settings = settings_of(turn.content)
+    settings = cases.settings_for(turn.content.directory)
     history = "\n".join(
         f"{cases.local_time(settings, event.created_at, with_year=False)} {event.kind} ({event.actor})"
         + (f": {event.note}" if event.note else "")
@@ -313,9 +314,7 @@ def _reply(turn: Turn, member: SatgasMember, command: Command) -> None:
     case = _owned_open_case(turn, member, command)
     if case is None:
         return
-    if case.status == "diambil":
-        case.status = "diproses"
-    cases.log(turn.session, case, cases.actor(member), "pesan_ke_pelapor", turn.now, note=command.text, public=True)
+    cases.message_reporter(turn.session, case, member, command.text, turn.now)
     if _tell_reporter(turn, case, turn.content.text("reporter_message", code=case.code, message=command.text), expect_reply=True):
         turn.say(turn.content.text("satgas_message_sent", code=case.code))
     else:
@@ -329,13 +328,13 @@ def _resolve(turn: Turn, member: SatgasMember, command: Command) -> None:
     case = _owned_open_case(turn, member, command)
     if case is None:
         return
-    cases.close(turn.session, case, member, "selesai", command.text, turn.now)
+    cases.close(turn.session, case, member, cases.RESOLVED, command.text, turn.now)
     turn.say(turn.content.text("satgas_resolved", code=case.code))
     _tell_reporter(turn, case, turn.content.text("reporter_resolved", code=case.code, outcome=command.text))
 
 
 def _refer(turn: Turn, member: SatgasMember, command: Command) -> None:
-    settings = settings_of(turn.content)
+    settings = cases.settings_for(turn.content.directory)
     target, _, note = command.text.partition(" ")
     if target.lower() not in settings.referrals:
         turn.say(turn.content.text("satgas_bad_referral", targets=", ".join(settings.referrals)))
@@ -344,7 +343,7 @@ def _refer(turn: Turn, member: SatgasMember, command: Command) -> None:
     if case is None:
         return
     target_name = settings.referrals[target.lower()]
-    cases.close(turn.session, case, member, "dirujuk", note.strip() or "-", turn.now, target=target.lower())
+    cases.close(turn.session, case, member, cases.REFERRED, note.strip() or "-", turn.now, target=target.lower())
     turn.say(turn.content.text("satgas_referred", code=case.code, target=target_name))
     _tell_reporter(turn, case, turn.content.text("reporter_referred", code=case.code, target=target_name, outcome=note.strip() or "-"))
 
@@ -353,15 +352,13 @@ def _unclaim(turn: Turn, member: SatgasMember, command: Command) -> None:
     case = _owned_open_case(turn, member, command)
     if case is None:
         return
-    cases.unclaim(turn.session, case, member, settings_of(turn.content), turn.now)
+    cases.unclaim(turn.session, case, member, cases.settings_for(turn.content.directory), turn.now)
     turn.say(turn.content.text("satgas_unclaimed", code=case.code))
 
 
 def _participants(turn: Turn, member: SatgasMember, command: Command) -> None:
     """Participants of a training open to the member's village, and only those
     from that village; any other training reads as unknown."""
-    from flows.trainings import catalog_for, registrants_report
-
     catalog = catalog_for(turn.content.directory)
     training_id = command.text.strip()
     training = turn.session.get(Training, training_id) if training_id else None
@@ -412,4 +409,4 @@ ACTIONS: dict[str, Callable[[Turn, SatgasMember, Command], None]] = {
     "bantuan": _help,
 }
 
-FEATURE = Feature(name="satgas", commands=[handle_satgas_message])
+FEATURE = Feature(name="satgas", commands=[handle_satgas_message], channel_command=is_group_command)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bot.cases import create_case, load_settings as complaint_settings
+from bot.domain.cases import create_case, load_settings as complaint_settings
 from bot.storage.models import InboundMessage
 from tests.channel_kit import GROUP, SATGAS_TG, content_with_telegram_group, running_rig, tg_message, wa_form, wait_until
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bot.cases import create_case, load_settings as complaint_settings
+from bot.domain.cases import create_case, load_settings as complaint_settings
 from bot.channels.telegram import TelegramPoller
 from bot.storage.complaint_models import Case
 from bot.storage.models import Contact, Event, InboundMessage, OutboundMessage

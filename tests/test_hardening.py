@@ -23,7 +23,7 @@ from bot.content import ContentError
 from bot.normalise import clean
 from bot import privacy
 from bot.storage.models import OutboundMessage
-from bot.villages import load_villages
+from bot.domain.villages import load_villages
 from tests.chat import Chat
 from tests.conftest import make_settings
 from tests.test_complaints import SATGAS_1

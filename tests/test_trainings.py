@@ -32,8 +32,8 @@ from bot.messages import Inbound, Outbound
 from bot.storage.db import alembic_config, make_engine, migrate
 from bot.storage.models import Contact, InboundMessage, OutboundMessage
 from bot.storage.training_models import Training, TrainingRegistration
-from bot.training_catalog import load_catalog
-from flows.trainings import registrants_report
+from bot.domain.catalog_file import catalog_for, load_catalog
+from bot.domain.trainings import registrants_report
 from tests.chat import Chat
 from tests.conftest import make_settings
 
@@ -305,7 +305,7 @@ def test_full_training_waitlists_and_a_cancellation_promotes_and_notifies(
     assert notice.channel == "console" and budi_code in notice.text and "Budi" in notice.text
     assert outbox_to(bot, citra.sender, "Kabar baik") == []
     with bot.sessions() as session:
-        report = registrants_report(session, BATIK)
+        report = registrants_report(session, BATIK, catalog_for(bot.settings.content_dir))
     assert "Terdaftar 1 dari 1 kursi · daftar tunggu 1 · batal 1" in report
     assert "1. Budi · +6281200000002" in report and "1. Citra · +6281200000003" in report
     bot.engine.dispose()

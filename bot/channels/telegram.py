@@ -25,7 +25,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Coroutine, Optional, TypeVar
+from typing import Any, Callable, Coroutine, Optional, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -50,11 +50,10 @@ from bot.channels.intake import take
 from bot.channels.parts import PartJournal, send_in_parts
 from bot.channels.split import TELEGRAM_LIMIT, split_text
 from bot.config import Settings
-from bot.messages import Attachment, Inbound, Option, Outbound
+from bot.messages import Attachment, Inbound, Outbound, options_from_rows
 from bot.outbox import PermanentDeliveryError, TemporaryDeliveryError
 from bot.privacy import mask
 from bot.storage.models import OutboundMessage
-from flows.satgas import is_group_command
 
 logger = logging.getLogger(__name__)
 
@@ -129,18 +128,19 @@ def _name(user: Any) -> str:
     return clip(" ".join(part for part in (user.first_name, user.last_name) if part), NAME_LIMIT)
 
 
-def parse_update(update: Update) -> Parsed:
-    """Translate a Telegram update."""
+def parse_update(update: Update, is_command: Callable[[str], bool]) -> Parsed:
+    """Translate a Telegram update. `is_command` says which group texts are
+    the bot's (`Bot.is_command`: the features know their commands, not the channel)."""
     message_id = f"tg-{update.update_id}"
     if update.callback_query is not None:
         return _parse_callback(update, message_id)
     if update.message is not None:
-        return _parse_message(update.message, message_id)
+        return _parse_message(update.message, message_id, is_command)
     kinds = [kind for kind in Update.ALL_TYPES if getattr(update, str(kind), None) is not None]
     return Parsed(ignored=f"update type {kinds[0] if kinds else 'unknown'} not handled")
 
 
-def _parse_message(message: Message, message_id: str) -> Parsed:
+def _parse_message(message: Message, message_id: str, is_command: Callable[[str], bool]) -> Parsed:
     chat = message.chat
     if chat.type == "channel":
         return Parsed(ignored="channel post")
@@ -158,7 +158,7 @@ def _parse_message(message: Message, message_id: str) -> Parsed:
     else:
         if user is None or user.is_bot:
             return Parsed(ignored="group message without a person")
-        if not is_group_command(text):
+        if not is_command(text):
             # In a group only satgas commands in their exact form are ours (taps
             # arrive as callbacks); anything else, replies to the bot included,
             # is talk between members: neither stored nor answered. Whether
@@ -268,7 +268,7 @@ class TelegramUpdates:
     async def handle(self, update: Update) -> bool:
         """Process one update; False only when it could not be stored (retry it)."""
         try:
-            parsed = parse_update(update)
+            parsed = parse_update(update, self.bot.is_command)
         except Exception:  # a well-formed update missing what its type always has
             logger.warning("telegram update %s malformed; skipped", update.update_id)
             return True
@@ -320,7 +320,7 @@ class TelegramWebhook:
         if update is None:
             return JSONResponse({"ok": False, "error": "malformed update"}, status_code=400)
         try:
-            parsed = parse_update(update)
+            parsed = parse_update(update, self.updates.bot.is_command)
         except Exception:  # well-formed JSON missing what every update of its type has
             return JSONResponse({"ok": False, "error": "malformed update"}, status_code=400)
         if not await self.updates.handle_parsed(update.update_id, parsed):
@@ -381,14 +381,15 @@ class TelegramPoller:
 
 
 # --- outbound: outbox row -> sendMessage ---------------------------------------------
-def keyboard(options: list[dict[str, str]]) -> Optional[InlineKeyboardMarkup]:
+def keyboard(rows: list[dict[str, str]]) -> Optional[InlineKeyboardMarkup]:
     """One button per option, numbered like the WhatsApp menu so that typing
     "2" and tapping the second button mean the same; None when an option value
     does not fit Telegram's 64-byte callback_data."""
-    if not options or any(len(str(o["value"]).encode()) > CALLBACK_DATA_LIMIT for o in options):
+    options = options_from_rows(rows)
+    if not options or any(len(o.value.encode()) > CALLBACK_DATA_LIMIT for o in options):
         return None
     return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(f"{n}. {o['label']}", callback_data=str(o["value"]))] for n, o in enumerate(options, 1)]
+        [[InlineKeyboardButton(f"{n}. {o.label}", callback_data=o.value)] for n, o in enumerate(options, 1)]
     )
 
 
@@ -418,7 +419,7 @@ class TelegramSender:
     def send(self, row: OutboundMessage) -> str:
         markup = keyboard(row.options or [])
         if row.options and markup is None:
-            text = Outbound(row.text, tuple(Option(o["value"], o["label"]) for o in row.options)).as_plain_text()
+            text = Outbound(row.text, options_from_rows(row.options)).as_plain_text()
         else:
             text = row.text
         parts = split_text(text, TELEGRAM_LIMIT)

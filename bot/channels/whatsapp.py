@@ -38,7 +38,7 @@ from bot.channels.intake import take
 from bot.channels.parts import PartJournal, send_in_parts
 from bot.channels.split import WHATSAPP_LIMIT, split_text
 from bot.channels.whatsapp_window import HOLD_MARK, Decision, Window
-from bot.messages import Attachment, Inbound, Option, Outbound
+from bot.messages import Attachment, Inbound, Outbound, options_from_rows
 from bot.outbox import PermanentDeliveryError, PostponeDelivery, TemporaryDeliveryError
 from bot.privacy import mask, mask_digits
 from bot.storage.models import OutboundMessage
@@ -261,7 +261,7 @@ class WhatsAppSender:
             raise PermanentDeliveryError(given_up)
         verdict = self.window.verdict(row)
         if verdict.decision is Decision.OPEN:
-            options = tuple(Option(o["value"], o["label"]) for o in row.options or [])
+            options = options_from_rows(row.options)
             parts = split_text(Outbound(row.text, options).as_plain_text(), WHATSAPP_LIMIT)
             if not parts:
                 raise PermanentDeliveryError("empty message")

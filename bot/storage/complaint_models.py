@@ -10,8 +10,11 @@ from sqlalchemy.orm import Mapped
 
 from bot.storage.models import Base
 
-STATUSES = ("baru", "diambil", "diproses", "selesai", "dirujuk")
-OPEN_STATUSES = ("baru", "diambil", "diproses")
+NEW, CLAIMED, IN_PROGRESS, RESOLVED, REFERRED = "baru", "diambil", "diproses", "selesai", "dirujuk"
+STATUSES = (NEW, CLAIMED, IN_PROGRESS, RESOLVED, REFERRED)
+OPEN_STATUSES = (NEW, CLAIMED, IN_PROGRESS)
+# A satgas is talking with the family: their replies go to the satgas.
+TALKING_STATUSES = (CLAIMED, IN_PROGRESS)
 
 
 class Case(Base):

@@ -27,6 +27,10 @@ from sqlalchemy.orm import declarative_base, Mapped
 Base = declarative_base()
 
 
+# What an erased message keeps instead of its text and address.
+ERASED_TEXT = "[dihapus]"
+ERASED_ADDRESS = "dihapus"
+
 class Contact(Base):
     """A person talking to the bot on one channel."""
 

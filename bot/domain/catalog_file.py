@@ -1,11 +1,11 @@
-"""The training catalogue: content/trainings.yml, checked, and copied to the database.
+"""content/trainings.yml, read and checked, and the one loaded catalogue per content folder.
 
 Organisers edit the YAML file by hand, so every mistake is reported at start-up
 with the file, the entry and the field (the bot refuses to start) instead of a
 person seeing a broken date mid-conversation. The database copy exists because
 registrations must reference a training and lock its row while counting seats;
 adding or changing a training therefore takes effect at the next start, when
-`sync_catalog` runs, with no code change.
+`bot.domain.trainings.sync_catalog` runs, with no code change.
 
 Times in the file are local (WIB by default) because that is what organisers
 write; they are stored as naive UTC like every other time in the database.
@@ -14,18 +14,16 @@ write; they are stored as naive UTC like every other time in the database.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import yaml
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from bot.content import ContentError, _load_yaml
-from bot.storage.training_models import CONFIRMED, Training, TrainingRegistration
-from bot.villages import load_villages
+from bot import clock
+from bot.content import ContentError, load_yaml
+from bot.domain.catalog import TEXT_PREFIX, Catalog, CatalogSettings, Organiser, Topic, TrainingConfig
+from bot.domain.villages import load_villages
 
 CATALOG_FILE = "trainings.yml"
 FORM_FILE = Path("flows") / "daftar_pelatihan.yml"
@@ -52,122 +50,6 @@ REQUIRED_TEXTS = (
     "cli_list_empty", "cli_exported",
 )
 LIST_TEXTS = {"month_names": 12, "weekday_names": 7}
-# Every feature's texts share one namespace in bot.content.Content, so the keys
-# in the file carry this prefix; code names them without it.
-TEXT_PREFIX = "pelatihan_"
-
-
-@dataclass(frozen=True)
-class CatalogSettings:
-    reminder_before: timedelta
-    utc_offset: timedelta
-    timezone_label: str
-
-
-@dataclass(frozen=True)
-class Topic:
-    key: str  # the NLU `pelatihan` entity value
-    label: str
-    words: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Organiser:
-    name: str
-    channel: str
-    address: str
-
-
-@dataclass(frozen=True)
-class TrainingConfig:
-    id: str
-    topic: str
-    title: str
-    description: str
-    villages: tuple[str, ...]  # empty = every village
-    location: str
-    start_at: datetime  # naive UTC
-    end_at: datetime  # naive UTC
-    capacity: int
-    audiences: tuple[str, ...]
-    organiser: Organiser
-    example: bool
-
-
-@dataclass(frozen=True)
-class Catalog:
-    path: Path
-    settings: CatalogSettings
-    topics: Mapping[str, Topic]
-    audiences: Mapping[str, str]  # key -> label people read
-    trainings: tuple[TrainingConfig, ...]
-    texts: Mapping[str, Any]
-    village_names: Mapping[str, str]
-
-    # --- texts -------------------------------------------------------------
-    def text(self, key: str, **values: Any) -> str:
-        """The text `pelatihan_<key>` with its {placeholders} filled; unknown ones stay visible."""
-        template = self.texts[TEXT_PREFIX + key]
-        return re.sub(
-            r"\{(\w+)\}", lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), str(template)
-        ).strip()
-
-    def audience_names(self, keys: Iterable[str]) -> str:
-        return ", ".join(self.audiences.get(key, key) for key in keys)
-
-    def village_list(self, codes: Iterable[str]) -> str:
-        names = [self.village_names.get(code, code) for code in codes]
-        return ", ".join(names) if names else self.text("all_villages")
-
-    def topic_label(self, key: str) -> str:
-        topic = self.topics.get(key)
-        return topic.label if topic else key
-
-    def reminder_lead(self) -> str:
-        hours = self.settings.reminder_before.total_seconds() / 3600
-        return self.text("reminder_lead", hours=f"{hours:g}")
-
-    # --- dates ---------------------------------------------------------------
-    def local(self, moment: datetime) -> datetime:
-        return moment + self.settings.utc_offset
-
-    def date(self, moment: datetime, with_year: bool = True) -> str:
-        """'8 Desember 2026' in the catalogue's time zone, month names from the file."""
-        local = self.local(moment)
-        month = self.texts[TEXT_PREFIX + "month_names"][local.month - 1]
-        return f"{local.day} {month} {local.year}" if with_year else f"{local.day} {month}"
-
-    def weekday(self, moment: datetime) -> str:
-        return str(self.texts[TEXT_PREFIX + "weekday_names"][self.local(moment).weekday()])
-
-    def when(self, start_at: datetime, end_at: datetime) -> str:
-        """When a training runs, the way people say it: "Selasa–Kamis, 8–10 Desember
-        2026, pukul 08.00–15.00 WIB" (one day: "Selasa, 15 Desember 2026, ...")."""
-        start, end = self.local(start_at), self.local(end_at)
-        same_day = start.date() == end.date()
-        return self.text(
-            "when_same_day" if same_day else "when_multi_day",
-            day=self.weekday(start_at),
-            end_day=self.weekday(end_at),
-            dates=self.date(start_at) if same_day else self._date_range(start_at, end_at),
-            start=start.strftime("%H.%M"),
-            end=end.strftime("%H.%M"),
-            tz=self.settings.timezone_label,
-        )
-
-    def _date_range(self, start_at: datetime, end_at: datetime) -> str:
-        start, end = self.local(start_at), self.local(end_at)
-        if (start.year, start.month) == (end.year, end.month):
-            return f"{start.day}–{self.date(end_at)}"
-        if start.year == end.year:
-            return f"{self.date(start_at, with_year=False)} – {self.date(end_at)}"
-        return f"{self.date(start_at)} – {self.date(end_at)}"
-
-    def organiser_contact(self, name: str, channel: str, address: str) -> str:
-        """Name, plus the address when people can use it (a console id is not)."""
-        if channel == "console":
-            return name
-        return f"{name} ({'WhatsApp' if channel == 'whatsapp' else 'Telegram'} {address})"
 
 
 # ---------------------------------------------------------------------------
@@ -182,7 +64,7 @@ def load_catalog(content_dir: Path) -> Catalog:
     then and flows never mix an old text with a new schedule.
     """
     path = content_dir / CATALOG_FILE
-    raw = _load_yaml(path)
+    raw = load_yaml(path)
     if not isinstance(raw, dict):
         raise ContentError(f"{path}: isi file harus berupa kumpulan kolom (settings, topics, trainings, texts)")
     village_names = {v.code: v.name for v in load_villages(content_dir)}
@@ -335,7 +217,7 @@ def _moment(raw: Any, where: str, settings: CatalogSettings) -> datetime:
                 f"{where}: '{raw}' bukan tanggal dan jam yang benar; tulis \"YYYY-MM-DD HH:MM\", "
                 f"contoh \"2026-12-08 08:00\""
             ) from None
-    return local - settings.utc_offset
+    return clock.from_local(local, settings.utc_offset)
 
 
 def _villages(raw: Any, where: str, village_names: Mapping[str, str]) -> tuple[str, ...]:
@@ -391,35 +273,3 @@ def _check_form(content_dir: Path) -> None:
                         f"{path} -> steps[{index}] (hubungan) -> options: nilai '{option.get('value')}' "
                         f"harus salah satu dari {', '.join(AUDIENCES)}"
                     )
-
-
-# ---------------------------------------------------------------------------
-# Database copy
-def sync_catalog(session: Session, catalog: Catalog) -> None:
-    """Upsert every training; ones no longer in the file stay (for their
-    registrations) but are hidden. Pending reminders follow a changed start time
-    or reminder setting; reminders already sent are never touched."""
-    existing = {row.id: row for row in session.execute(select(Training)).scalars()}
-    for config in catalog.trainings:
-        row = existing.get(config.id) or Training(id=config.id)
-        row.topic, row.title, row.description = config.topic, config.title, config.description
-        row.villages, row.location = list(config.villages), config.location
-        row.start_at, row.end_at, row.capacity = config.start_at, config.end_at, config.capacity
-        row.audiences, row.example, row.active = list(config.audiences), config.example, True
-        row.organiser_name = config.organiser.name
-        row.organiser_channel = config.organiser.channel
-        row.organiser_address = config.organiser.address
-        session.add(row)
-    listed = {config.id for config in catalog.trainings}
-    for identifier, row in existing.items():
-        if identifier not in listed:
-            row.active = False
-    session.flush()
-    pending = session.execute(
-        select(TrainingRegistration, Training.start_at)
-        .join(Training, Training.id == TrainingRegistration.training_id)
-        .where(TrainingRegistration.status == CONFIRMED, TrainingRegistration.reminded_at.is_(None))
-    )
-    for registration, start_at in pending:
-        registration.remind_at = start_at - catalog.settings.reminder_before
-

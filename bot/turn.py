@@ -1,15 +1,21 @@
-"""Everything one turn of a conversation can see and do.
+"""Everything one turn of a conversation (or one timer run) can see and do.
 
 A `Turn` lives inside the database transaction of one inbound message: flows
 read the person's state from it, say things through it and record events on it,
-and all of that commits (or rolls back) together.
+and all of that commits (or rolls back) together. A `TickContext` is the same
+for a timer. A `Responder` is whatever answers a turn (the dialogue): the core
+knows only these shapes, never the flows behind them.
+
+This module stands on the ground floor only (messages, content, normalise,
+storage) and the NLU classifier's interface; it sends nothing itself: turns
+collect replies and notifications, and whoever runs them queues them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -122,3 +128,35 @@ class Turn:
 
 
 IntentHandler = Callable[[Turn, Optional[Understanding]], None]
+
+
+class Responder(Protocol):
+    """What answers a turn: reads it, says things and records events on it."""
+
+    def respond(self, turn: Turn) -> None: ...
+
+
+# How a timer queues a message in the outbox with its state change:
+# (session, notification, now). Given by whoever runs the timers (bot.app).
+Deliver = Callable[[Session, Notification, datetime], None]
+
+
+@dataclass
+class TickContext:
+    """What a timer sees: one transaction, the content, the time, and a way to
+    queue messages in the outbox with the state change."""
+
+    session: Session
+    content: Content
+    now: datetime
+    deliver: Deliver
+
+    def notify(
+        self,
+        channel: str,
+        address: str,
+        message: Outbound,
+        contact_id: Optional[int] = None,
+        subject_case_id: Optional[int] = None,
+    ) -> None:
+        self.deliver(self.session, Notification(channel, address, message, contact_id, subject_case_id), self.now)

@@ -4,9 +4,9 @@ database (content/villages.yml), and the answer is remembered on the contact."""
 from __future__ import annotations
 
 from bot.normalise import for_matching
-from bot.villages import active_villages
+from bot.domain.villages import active_villages
 from flows.forms import Step, StepOption
-from flows.turn import Turn
+from bot.turn import Turn
 
 
 def village_options(turn: Turn, _step: Step) -> list[StepOption]:

@@ -14,7 +14,7 @@ from typing import Any, Optional
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot.content import ContentError, _load_yaml
+from bot.content import ContentError, load_yaml
 from bot.storage.models import SatgasMember, Village
 
 SATGAS_CHANNELS = ("telegram", "whatsapp", "console")
@@ -81,7 +81,7 @@ class VillageConfig:
 
 def load_villages(content_dir: Path) -> list[VillageConfig]:
     path = content_dir / "villages.yml"
-    raw = _load_yaml(path)
+    raw = load_yaml(path)
     if not isinstance(raw, dict) or not isinstance(raw.get("villages"), list):
         raise ContentError(f"{path}: daftar 'villages' wajib ada")
     villages: list[VillageConfig] = []

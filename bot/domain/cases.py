@@ -8,7 +8,6 @@ claimer matches `status = 'baru'`, everyone else sees zero rows.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -18,10 +17,23 @@ from typing import Any, Optional
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot import personal_data
-from bot.content import ContentError, _load_yaml
-from bot.storage.complaint_models import OPEN_STATUSES, Case, CaseEvent
-from bot.storage.models import SatgasMember
+from bot.domain import personal_data
+from bot import clock
+from bot.content import ContentError, load_yaml
+from bot.domain.codes import fresh_code
+from bot.storage.complaint_models import (  # the status constants travel with the operations that change them
+    CLAIMED,
+    IN_PROGRESS,
+    NEW,
+    OPEN_STATUSES,
+    REFERRED,
+    RESOLVED,
+    STATUSES,
+    TALKING_STATUSES,
+    Case,
+    CaseEvent,
+)
+from bot.storage.models import Contact, SatgasMember
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud over the phone
 
@@ -42,7 +54,7 @@ class ComplaintSettings:
 
 def load_settings(content_dir: Path) -> ComplaintSettings:
     path = content_dir / "complaints.yml"
-    raw = _load_yaml(path)
+    raw = load_yaml(path)
     try:
         settings = raw["settings"]
         return ComplaintSettings(
@@ -69,15 +81,13 @@ def settings_for(content_dir: Path) -> ComplaintSettings:
 
 def local_time(settings: ComplaintSettings, moment: datetime, with_year: bool = True) -> str:
     """Stored UTC shown as village time, e.g. '23-11-2026 18:20 WIB'."""
-    shown = moment + timedelta(hours=settings.utc_offset_hours)
+    shown = clock.local(moment, timedelta(hours=settings.utc_offset_hours))
     return shown.strftime("%d-%m-%Y %H:%M" if with_year else "%d-%m %H:%M") + f" {settings.timezone_label}"
 
 
 def new_code(session: Session) -> str:
-    while True:
-        code = "ADU-" + "".join(secrets.choice(CODE_ALPHABET) for _ in range(4))
-        if session.execute(select(Case.id).where(Case.code == code)).first() is None:
-            return code
+    """ADU-XXXX, unused so far."""
+    return fresh_code("ADU-", CODE_ALPHABET, lambda code: session.execute(select(Case.id).where(Case.code == code)).first() is not None)
 
 
 def log(session: Session, case: Case, actor: str, kind: str, now: datetime, note: str = "", public: bool = False) -> None:
@@ -100,7 +110,7 @@ def open_case_of(session: Session, reporter_id: int) -> Optional[Case]:
 
 
 def create_case(session: Session, settings: ComplaintSettings, now: datetime, **fields: Any) -> Case:
-    case = Case(code=new_code(session), status="baru", created_at=now, updated_at=now, **fields)
+    case = Case(code=new_code(session), status=NEW, created_at=now, updated_at=now, **fields)
     case.remind_at = now + timedelta(hours=settings.reminder_hours)
     if case.urgent:
         case.escalate_at = now + timedelta(minutes=settings.escalation_minutes)
@@ -120,8 +130,8 @@ def find_in_village(session: Session, code: str, village_code: str, lock: bool =
 def claim(session: Session, case: Case, member: SatgasMember, now: datetime) -> bool:
     result = session.execute(
         update(Case)
-        .where(Case.id == case.id, Case.status == "baru")
-        .values(status="diambil", assigned_to=member.id, claimed_at=now, updated_at=now, escalate_at=None, remind_at=None)
+        .where(Case.id == case.id, Case.status == NEW)
+        .values(status=CLAIMED, assigned_to=member.id, claimed_at=now, updated_at=now, escalate_at=None, remind_at=None)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
@@ -132,7 +142,7 @@ def claim(session: Session, case: Case, member: SatgasMember, now: datetime) -> 
 
 
 def unclaim(session: Session, case: Case, member: SatgasMember, settings: ComplaintSettings, now: datetime) -> None:
-    case.status, case.assigned_to, case.claimed_at = "baru", None, None
+    case.status, case.assigned_to, case.claimed_at = NEW, None, None
     case.remind_at = now + timedelta(hours=settings.reminder_hours)
     if case.urgent:
         case.escalate_at, case.escalated_at = now + timedelta(minutes=settings.escalation_minutes), None
@@ -157,6 +167,11 @@ def history(session: Session, case: Case) -> list[CaseEvent]:
 
 def anonymise_reporter_cases(session: Session, reporter_id: int, now: datetime) -> None:
     anonymise(session, list(session.execute(select(Case).where(Case.reporter_id == reporter_id)).scalars()), now)
+
+
+def erase_reporter(session: Session, contact: Contact, now: datetime) -> None:
+    """The cases feature's eraser (bot.domain.personal_data.Eraser)."""
+    anonymise_reporter_cases(session, contact.id, now)
 
 
 def purge_expired(session: Session, settings: ComplaintSettings, now: datetime) -> int:
@@ -185,3 +200,53 @@ def anonymise(session: Session, cases: list[Case], now: datetime) -> None:
         case.anonymised_at = now
         session.execute(update(CaseEvent).where(CaseEvent.case_id == case.id).values(note=None))
     personal_data.erase_messages_about_cases(session, [case.id for case in cases])
+
+
+def message_reporter(session: Session, case: Case, member: SatgasMember, text: str, now: datetime) -> None:
+    """A satgas writes to the family: a claimed case is now being worked on."""
+    if case.status == CLAIMED:
+        case.status = IN_PROGRESS
+    log(session, case, actor(member), "pesan_ke_pelapor", now, note=text, public=True)
+
+
+def mark_urgent(case: Case, settings: ComplaintSettings, now: datetime) -> None:
+    """A report joined to an open case made it urgent: escalate it unless it is claimed."""
+    if case.urgent:
+        return
+    case.urgent = True
+    if case.status == NEW:
+        case.escalate_at = now + timedelta(minutes=settings.escalation_minutes)
+
+
+# --- timers: each due case is claimed (skip_locked: two timer processes never
+# take the same one), changed and its alert queued in one transaction.
+def due_escalations(session: Session, now: datetime) -> list[Case]:
+    """Urgent cases nobody claimed in time, locked."""
+    return list(
+        session.execute(
+            select(Case)
+            .where(Case.status == NEW, Case.escalate_at.is_not(None), Case.escalate_at <= now, Case.escalated_at.is_(None))
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+
+
+def escalated(session: Session, case: Case, now: datetime) -> None:
+    case.escalated_at = now
+    log(session, case, "sistem", "dieskalasi", now)
+
+
+def due_reminders(session: Session, now: datetime) -> list[Case]:
+    """Unclaimed cases whose daily reminder is due, locked."""
+    return list(
+        session.execute(
+            select(Case)
+            .where(Case.status == NEW, Case.remind_at.is_not(None), Case.remind_at <= now)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+
+
+def reminded(session: Session, case: Case, settings: ComplaintSettings, now: datetime) -> None:
+    case.remind_at = now + timedelta(hours=settings.reminder_hours)
+    log(session, case, "sistem", "pengingat", now)

@@ -1,7 +1,7 @@
 """Removing personal data from the message tables, by link, never by search.
 
-Two paths use this: a person's "hapus data" (flows/privacy.py) and the
-retention purge (bot.cases, flows/trainings.py, flows/privacy.py). Every
+Two paths use this: a person's "hapus data" (`erase_contact`, asked by flows/deletion.py) and the
+retention purge (bot.domain.cases, bot.domain.trainings, flows/deletion.py). Every
 message row says whose data it carries: its contact (sender or recipient), the
 person whose message caused it (`subject_contact_id`), the case it quotes
 (`subject_case_id`, also on satgas commands) and the training whose
@@ -17,14 +17,13 @@ settled (bot.outbox.forget_if_erased).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Iterable
+from typing import Callable, Iterable, Sequence
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from bot.outbox import ERASED_ADDRESS, ERASED_TEXT
-from bot.storage.models import Contact, Conversation, InboundMessage, OutboundMessage
+from bot.storage.models import ERASED_ADDRESS, ERASED_TEXT, Contact, Conversation, InboundMessage, OutboundMessage
 
 CANCELLED = "dibatalkan: data pribadi dihapus"
 PURGE_BATCH = 1000
@@ -131,3 +130,22 @@ def _delete_ids(session: Session, model: type, query: object) -> int:
     if ids:
         session.execute(delete(model).where(model.id.in_(ids)).execution_options(synchronize_session=False))  # type: ignore[attr-defined]
     return len(ids)
+
+
+# Each eraser anonymises one part of the domain's rows for a contact (cases,
+# registrations...). Features declare theirs; bot.app hands them all to the
+# deletion feature, so deletion is complete by wiring, not by import order.
+Eraser = Callable[[Session, Contact, datetime], None]
+
+
+def erase_contact(session: Session, contact: Contact, now: datetime, erasers: Sequence[Eraser]) -> None:
+    """Everything about the person: each part's rows (cases and the messages
+    quoting them, registrations and the lists naming them), then their own
+    messages and those their messages caused, then the contact itself."""
+    for eraser in erasers:
+        eraser(session, contact, now)
+    erase_messages_of_contact(session, contact.id)
+    contact.address = f"dihapus-{contact.id}"
+    contact.display_name = None
+    contact.consent_at = None
+    contact.deleted_at = now
