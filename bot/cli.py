@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Optional, TextIO
 
 from sqlalchemy import select
@@ -101,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("code")
     show.set_defaults(handler=show_case)
 
+    knowledge = groups.add_parser("knowledge", help="basis pengetahuan (content/knowledge)")
+    knowledge_commands = knowledge.add_subparsers(dest="command", required=True)
+    review = knowledge_commands.add_parser("review", help="entri yang belum diverifikasi atau perlu ditinjau ulang")
+    review.add_argument("--months", type=int, default=6, help="tinjau ulang bila lebih lama dari ini (bulan)")
+    review.set_defaults(handler=review_knowledge, needs_database=False)
+
     try:
         from bot import training_cli
     except ImportError:  # trainings not installed
@@ -110,9 +117,51 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def review_knowledge(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    """Entries staff should look at: unverified, or reviewed longer ago than --months."""
+    from datetime import date
+
+    from bot.content import load_content
+    from bot.knowledge import load_knowledge
+
+    content = load_content(settings.content_dir)
+    entries = load_knowledge(settings.content_dir / "knowledge", content)
+    today = settings_today()
+    due = []
+    for entry in entries:
+        try:
+            reviewed = date.fromisoformat(entry.reviewed)
+        except ValueError:
+            due.append((entry, f"tanggal reviewed tidak terbaca: {entry.reviewed!r}"))
+            continue
+        months = (today.year - reviewed.year) * 12 + today.month - reviewed.month - (today.day < reviewed.day)
+        reasons = []
+        if not entry.verified:
+            reasons.append("belum diverifikasi")
+        if months >= args.months:
+            reasons.append(f"ditinjau {entry.reviewed} ({months} bulan lalu)")
+        if reasons:
+            due.append((entry, "; ".join(reasons)))
+    print(f"{len(entries)} entri, {sum(e.verified for e in entries)} terverifikasi; perlu dilihat: {len(due)}", file=out)
+    for entry, reason in due:
+        print(f"- {entry.id} ({Path(entry.file).name}): {entry.title} -- {reason}", file=out)
+    return 0
+
+
+def settings_today():  # type: ignore[no-untyped-def]
+    """Today's date; a seam for tests through DESMIGRAS_TODAY (YYYY-MM-DD)."""
+    import os
+    from datetime import date
+
+    return date.fromisoformat(os.environ["DESMIGRAS_TODAY"]) if os.environ.get("DESMIGRAS_TODAY") else date.today()
+
+
 def main(argv: Optional[list[str]] = None, out: TextIO = sys.stdout, settings: Optional[Settings] = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.handler(open_sessions(settings or Settings()), args, out) or 0)
+    settings = settings or Settings()
+    if not getattr(args, "needs_database", True):
+        return int(args.handler(settings, args, out) or 0)
+    return int(args.handler(open_sessions(settings), args, out) or 0)
 
 
 if __name__ == "__main__":

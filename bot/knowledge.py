@@ -99,6 +99,9 @@ def _known_countries(content: Content) -> set[str]:
     return known
 
 
+MIN_QUESTIONS = 4
+
+
 def load_knowledge(directory: Path, content: Content) -> tuple[Entry, ...]:
     """Every entry of `directory/*.yml`, checked; raises ContentError naming file and entry."""
     files = sorted(directory.glob("*.yml"))
@@ -158,10 +161,20 @@ def load_knowledge(directory: Path, content: Content) -> tuple[Entry, ...]:
                     file=str(path),
                 )
             )
+    asked: dict[str, str] = {}
     for entry in entries:
+        where = f"{entry.file} -> {entry.id}"
+        if len(entry.questions) < MIN_QUESTIONS:
+            raise ContentError(f"{where}: minimal {MIN_QUESTIONS} contoh pertanyaan (ada {len(entry.questions)})")
+        for question in entry.questions:
+            # The same question under two entries teaches the finder nothing but confusion.
+            key = for_matching(question)
+            if key in asked and asked[key] != entry.id:
+                raise ContentError(f"{where}: pertanyaan \"{question}\" sudah ada di entri '{asked[key]}'")
+            asked[key] = entry.id
         for other in entry.related:
             if other not in seen:
-                raise ContentError(f"{entry.file} -> {entry.id}: related '{other}' tidak ada")
+                raise ContentError(f"{where}: related '{other}' tidak ada")
     return tuple(entries)
 
 

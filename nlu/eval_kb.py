@@ -2,7 +2,7 @@
 
     ./dev py -m nlu.eval_kb nlu/heldout/kb_heldout.yml
 
-Prints top-1 / top-3 accuracy per language and overall, the share answered
+Prints (and writes as JSON, default reports/<name>.json) top-1 / top-3 accuracy per language and overall, the share answered
 directly (clear) with the accuracy among those, and the length of the first
 reply message (median / p95), as a person on WhatsApp would see it. The finder
 runs without an NLU intent hint, so these figures are for the text alone.
@@ -11,6 +11,7 @@ runs without an NLU intent hint, so these figures are for the text alone.
 from __future__ import annotations
 
 import argparse
+import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -58,6 +59,10 @@ def evaluate(path: Path, content_dir: Path = PROJECT_ROOT / "content") -> dict[s
     for lang, rows in sorted(per_lang.items()) + [("semua", every)]:
         print(f"{lang:8} {len(rows):4d} {np.mean([r[0] for r in rows]):7.3f} {np.mean([r[1] for r in rows]):7.3f}")
     figures = {
+        "per_language": {
+            lang: {"n": len(rows), "top1": float(np.mean([r[0] for r in rows])), "top3": float(np.mean([r[1] for r in rows]))}
+            for lang, rows in sorted(per_lang.items())
+        },
         "top1": float(np.mean([r[0] for r in every])),
         "top3": float(np.mean([r[1] for r in every])),
         "clear_share": len(clear_hits) / len(every),
@@ -73,7 +78,13 @@ def evaluate(path: Path, content_dir: Path = PROJECT_ROOT / "content") -> dict[s
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("file", type=Path, help="held-out YAML: questions: [{text, entry, lang}]")
-    evaluate(parser.parse_args().file)
+    parser.add_argument("--json", type=Path, help="where to write the figures (default reports/<name>.json)")
+    args = parser.parse_args()
+    figures = evaluate(args.file)
+    out = args.json or PROJECT_ROOT / "reports" / f"{args.file.stem}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"file": str(args.file), **figures}, indent=2))
+    print(f"JSON: {out}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import func, select
 
 from bot.storage.models import InboundMessage, OutboundMessage
-from tests.channel_kit import SECRET, running_rig, sign, tg_message, wa_form
+from tests.channel_kit import SECRET, running_rig, tg_message, wa_form
 
 _serial = itertools.count(1)
 TEXTS = st.one_of(

@@ -9,12 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from sqlalchemy import create_engine, select, text
 
 from bot.app import build_bot
 from bot.config import PROJECT_ROOT
-from bot.storage.models import Contact, Conversation, InboundMessage
+from bot.storage.models import Conversation, InboundMessage
 from nlu.model_files import current_model_path
 from tests.chat import Chat
 from tests.conftest import POSTGRES_URL, make_settings

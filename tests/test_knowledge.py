@@ -72,6 +72,38 @@ def test_duplicate_id_across_files_is_named(tmp_path: Path) -> None:
         _load(directory)
 
 
+def test_a_question_under_two_entries_is_named(tmp_path: Path) -> None:
+    directory = _broken(tmp_path, lambda es: es[1]["questions"].append(es[0]["questions"][0]))
+    with pytest.raises(ContentError, match=r"pertanyaan .* sudah ada di entri 'biaya_prinsip_penempatan'"):
+        _load(directory)
+
+
+def test_an_entry_needs_four_questions(tmp_path: Path) -> None:
+    directory = _broken(tmp_path, lambda es: es[0].update(questions=es[0]["questions"][:3]))
+    with pytest.raises(ContentError, match=r"biaya_prinsip_penempatan: minimal 4 contoh pertanyaan"):
+        _load(directory)
+
+
+def test_review_lists_unverified_and_stale_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from bot.cli import main
+    from bot.config import Settings
+
+    def change(es: list[dict[str, Any]]) -> None:
+        es[0]["verified"] = False
+        es[1]["reviewed"] = "2025-01-10"
+
+    directory = _broken(tmp_path, change)
+    monkeypatch.setenv("DESMIGRAS_TODAY", "2026-11-26")
+    out = io.StringIO()
+    assert main(["knowledge", "review"], out=out, settings=Settings(content_dir=directory)) == 0
+    lines = out.getvalue().splitlines()
+    assert lines[0].endswith("perlu dilihat: 2")
+    assert "biaya_prinsip_penempatan" in lines[1] and "belum diverifikasi" in lines[1]
+    assert "ditinjau 2025-01-10 (22 bulan lalu)" in lines[2]
+
+
 # --- finder quality -------------------------------------------------------------------
 def test_finder_quality_on_heldout_questions() -> None:
     """Floors slightly under what nlu.eval_kb measured (top-1 0.874, top-3 0.961,
