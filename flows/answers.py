@@ -141,6 +141,23 @@ def answer(turn: Turn, intent: str, understanding: Optional[Understanding] = Non
     send_topic(turn, intent, country)
 
 
+def answer_if_known(turn: Turn) -> bool:
+    """When NLU is unsure, a question the knowledge base clearly knows is still
+    answered ("kerja di kamboja jadi admin online gaji 15 juta aman gak?")
+    instead of "belum paham"."""
+    if len(turn.text.split()) < MIN_WORDS_WITHOUT_INTENT:
+        return False
+    country = _country(turn)
+    match = finder_for(turn.content).find(turn.text, None, country)
+    if not match.clear or match.best is None:
+        return False
+    send_entry(turn, match.best, country, how="without_intent")
+    return True
+
+
+MIN_WORDS_WITHOUT_INTENT = 4
+
+
 def can_answer(turn: Turn, intent: str) -> bool:
     return intent in turn.content.answers
 

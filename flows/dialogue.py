@@ -118,6 +118,8 @@ class Dialogue:
             # NLU's darurat without a danger cue is not trusted (see flows/safety.py):
             # a long story is a report; otherwise the runner-up intent, if sure.
             intent, confidence = _without_darurat(understanding, len(turn.text.split()))
+        if (confidence < turn.nlu_threshold or intent == "di_luar_topik") and answers.answer_if_known(turn):
+            return None
         if confidence < turn.nlu_threshold:
             turn.record("clarification", intent=intent, confidence=round(confidence, 3))
             turn.say(turn.content.text("clarify"))
