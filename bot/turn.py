@@ -116,6 +116,20 @@ class Turn:
         # JSON columns only notice reassignment, not in-place mutation.
         self.conversation.context = {**(self.conversation.context or {}), key: value}
 
+    def remembered_time(self, key: str) -> Optional[datetime]:
+        """A time kept with `remember(key, dt.isoformat())`, in the clock's zone;
+        None when absent or unreadable."""
+        raw = (self.state or {}).get(key)
+        if not raw:
+            return None
+        try:
+            moment = datetime.fromisoformat(str(raw))
+        except ValueError:
+            return None
+        if moment.tzinfo is None and self.now.tzinfo is not None:
+            moment = moment.replace(tzinfo=self.now.tzinfo)
+        return moment
+
     def forget(self, key: str) -> None:
         context = dict(self.conversation.context or {})
         context.pop(key, None)

@@ -8,7 +8,6 @@ alerting the village satgas, and escalating when nobody picks an urgent case up.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, AbstractSet, Any, Callable, Optional
 
 from sqlalchemy import select
@@ -332,15 +331,9 @@ def forward_reporter_reply(turn: Turn, not_a_reply: AbstractSet[str]) -> bool:
 
 
 def _reply_window_closed(turn: Turn) -> bool:
-    until = (turn.state or {}).get("reply_until")
-    if not until:
-        return False
-    try:
-        limit = datetime.fromisoformat(str(until))
-    except ValueError:
-        return True
-    if limit.tzinfo is None and turn.now.tzinfo is not None:
-        limit = limit.replace(tzinfo=turn.now.tzinfo)
+    limit = turn.remembered_time("reply_until")
+    if limit is None:
+        return bool((turn.state or {}).get("reply_until"))  # unreadable: closed; absent: open
     return turn.now > limit
 
 

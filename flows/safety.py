@@ -127,13 +127,4 @@ def show_emergency(turn: Turn, offer_report: bool) -> None:
 
 
 def _last_shown(turn: Turn) -> Optional[datetime]:
-    raw = (turn.state or {}).get("emergency_full_at")
-    if not raw:
-        return None
-    try:
-        shown = datetime.fromisoformat(str(raw))
-    except ValueError:
-        return None
-    if shown.tzinfo is None and turn.now.tzinfo is not None:
-        shown = shown.replace(tzinfo=turn.now.tzinfo)
-    return shown
+    return turn.remembered_time("emergency_full_at")
