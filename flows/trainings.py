@@ -332,11 +332,7 @@ def _duplicate_text(catalog: Catalog, turn: Turn, training: Training, duplicate:
 def _registered_text(catalog: Catalog, training: Training, registration: TrainingRegistration) -> str:
     return catalog.text(
         "registered",
-        code=registration.code,
-        name=registration.participant_name,
-        title=training.title,
-        when=catalog.when(training.start_at, training.end_at),
-        location=training.location,
+        **domain.registration_fields(catalog, training, registration),
         organiser=catalog.organiser_contact(
             training.organiser_name, training.organiser_channel, training.organiser_address
         ),

@@ -274,14 +274,7 @@ def fill_free_seats(session: Session, catalog: Catalog, training: Training, now:
         confirm(registration, training, catalog, now)
         contact = session.get(Contact, registration.contact_id) if registration.contact_id else None
         if contact is not None and contact.deleted_at is None:
-            text = catalog.text(
-                "promoted",
-                title=training.title,
-                name=registration.participant_name,
-                code=registration.code,
-                when=catalog.when(training.start_at, training.end_at),
-                location=training.location,
-            )
+            text = catalog.text("promoted", **registration_fields(catalog, training, registration))
             notify(contact.channel, contact.address, Outbound(text), contact.id)
         free -= 1
         promoted += 1
@@ -499,3 +492,14 @@ def sync_catalog(session: Session, catalog: Catalog) -> None:
     )
     for registration, start_at in pending:
         registration.remind_at = start_at - catalog.settings.reminder_before
+
+
+def registration_fields(catalog: Catalog, training: Training, registration: TrainingRegistration) -> dict[str, object]:
+    """What the confirmation and the waitlist promotion both name, worded once."""
+    return {
+        "code": registration.code,
+        "name": registration.participant_name,
+        "title": training.title,
+        "when": catalog.when(training.start_at, training.end_at),
+        "location": training.location,
+    }
