@@ -18,6 +18,7 @@ from bot.config import Settings
 from bot.csv_safe import private_csv
 from bot.storage.complaint_models import STATUSES, Case, CaseEvent
 from bot.storage.db import make_engine, make_session_factory, migrate
+from bot.storage.console_models import ROLES
 from bot.storage.models import SatgasMember
 
 # Columns with personal data are exported only with --include-personal.
@@ -83,6 +84,57 @@ def export_cases(sessions: sessionmaker[Session], args: argparse.Namespace, out:
     return 0
 
 
+def add_user(sessions: sessionmaker[Session], args: argparse.Namespace, out: TextIO) -> int:
+    from bot import clock
+    from bot.domain import accounts
+
+    from bot.domain.villages import load_villages, sync_villages
+
+    password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+    try:
+        with sessions() as session, session.begin():
+            # The satgas named in content/villages.yml, as the bot would load them.
+            sync_villages(session, load_villages(Settings().content_dir))
+            user = accounts.create_user(
+                session, args.name, args.role, clock.utcnow(),
+                password=password, village=args.village, district=args.district, identity=args.identity,
+            )
+            out.write(f"Akun {user.username} ({user.role}) dibuat.\n")
+    except accounts.AccountError as error:
+        out.write(f"{error}\n")
+        return 1
+    return 0
+
+
+def list_users(sessions: sessionmaker[Session], args: argparse.Namespace, out: TextIO) -> int:
+    from bot.domain import accounts
+    from bot.privacy import mask
+
+    with sessions() as session:
+        out.write(f"{'nama':<20} {'peran':<14} {'wilayah':<16} {'identitas':<26} {'sandi':<6} aktif\n")
+        for user in accounts.all_users(session):
+            identity = f"{user.identity_channel}:{mask(user.identity_address)}" if user.identity_address else "-"
+            area = user.village_code or user.district or "-"
+            out.write(
+                f"{user.username:<20} {user.role:<14} {area:<16} {identity:<26} "
+                f"{'ya' if user.password_hash else 'tidak':<6} {'ya' if user.active else 'tidak'}\n"
+            )
+    return 0
+
+
+def disable_user(sessions: sessionmaker[Session], args: argparse.Namespace, out: TextIO) -> int:
+    from bot.domain import accounts
+
+    try:
+        with sessions() as session, session.begin():
+            accounts.disable_user(session, args.name)
+    except accounts.AccountError as error:
+        out.write(f"{error}\n")
+        return 1
+    out.write(f"Akun {args.name} dinonaktifkan.\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot.cli", description=__doc__)
     groups = parser.add_subparsers(dest="group", required=True)
@@ -101,6 +153,21 @@ def build_parser() -> argparse.ArgumentParser:
     show = case_commands.add_parser("show", help="rincian dan riwayat satu kasus")
     show.add_argument("code")
     show.set_defaults(handler=show_case)
+
+    users = groups.add_parser("users", help="akun konsol web (/kelola)")
+    user_commands = users.add_subparsers(dest="command", required=True)
+    add = user_commands.add_parser("add", help="buat akun")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--village", help="kode desa (koordinator: tidak perlu; satgas: diambil dari identitas)")
+    add.add_argument("--district", help="koordinator: kabupaten/kecamatan yang diawasi (kosong = semua desa)")
+    add.add_argument("--identity", help="identitas chat KANAL:ALAMAT, wajib untuk satgas dan penyelenggara")
+    add.add_argument("--password-stdin", action="store_true", help="baca kata sandi dari stdin (tanpa ini: hanya masuk lewat tautan chat)")
+    add.set_defaults(handler=add_user)
+    user_commands.add_parser("list", help="daftar akun").set_defaults(handler=list_users)
+    disable = user_commands.add_parser("disable", help="nonaktifkan akun (sesi yang terbuka ikut berakhir)")
+    disable.add_argument("name")
+    disable.set_defaults(handler=disable_user)
 
     knowledge = groups.add_parser("knowledge", help="basis pengetahuan (content/knowledge)")
     knowledge_commands = knowledge.add_subparsers(dest="command", required=True)

@@ -122,6 +122,7 @@ class Core:
                 classifier=self.classifier,
                 now=now,
                 nlu_threshold=self.settings.nlu_threshold,
+                web_url=self.settings.public_url or f"http://{self.settings.web_host}:{self.settings.web_port}",
             )
             self.dialogue.respond(turn)
             if turn.nlu_was_called:

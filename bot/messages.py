@@ -8,7 +8,7 @@ knows which app a person is using.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, NamedTuple, Optional
 
 
 @dataclass(frozen=True)
@@ -67,3 +67,17 @@ def option_rows(options: Iterable[Option]) -> list[dict[str, str]]:
 
 def options_from_rows(rows: Optional[Iterable[dict[str, Any]]]) -> tuple[Option, ...]:
     return tuple(Option(str(row["value"]), str(row["label"])) for row in rows or ())
+
+
+class Notification(NamedTuple):
+    """A message to someone else than the person being answered (a satgas
+    alert, a word to the family), with whose data it carries: the recipient's
+    contact id when they are a contact, the case it quotes, the person whose
+    message caused it. Erasure and retention follow these links."""
+
+    channel: str
+    address: str
+    message: Outbound
+    contact_id: Optional[int] = None
+    subject_case_id: Optional[int] = None
+    subject_contact_id: Optional[int] = None

@@ -15,26 +15,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, NamedTuple, Optional, Protocol
+from typing import Any, Callable, Optional, Protocol
 
 from sqlalchemy.orm import Session
 
 from bot.content import Content
-from bot.messages import Inbound, Option, Outbound
+from bot.messages import Inbound, Notification, Option, Outbound  # Notification: re-exported for flows
 from bot.normalise import CleanText
 from bot.storage.models import Contact, Conversation, Event
 from nlu.classifier import Classifier, Understanding
-
-
-class Notification(NamedTuple):
-    """A message to someone else, with whose data it carries (see `Turn.notify`)."""
-
-    channel: str
-    address: str
-    message: Outbound
-    contact_id: Optional[int] = None
-    subject_case_id: Optional[int] = None
-    subject_contact_id: Optional[int] = None
 
 
 @dataclass
@@ -48,6 +37,8 @@ class Turn:
     classifier: Classifier
     now: datetime
     nlu_threshold: float
+    # Where the web console is reached (links sent in chat, e.g. `masuk`).
+    web_url: str = "http://127.0.0.1:8000"
     replies: list[Outbound] = field(default_factory=list)
     # Messages to other people (satgas alerts, notifications), sent via the outbox.
     notifications: list[Notification] = field(default_factory=list)

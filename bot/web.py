@@ -32,7 +32,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from bot.app import Bot
 from bot.channels import Channels, build_senders, channels_or_exit, check_settings, configure_logging
@@ -103,12 +103,14 @@ def create_app(
     *,
     run_worker: Optional[bool] = None,
     run_poller: Optional[bool] = None,
+    console: Optional[bool] = None,
 ) -> Starlette:
     """The app for `bot` (tests pass one); without it, settings come from the
     environment and the bot is built here (uvicorn calls this in every worker).
 
     run_worker / run_poller override the settings (tests drive delivery and
-    polling themselves, deterministically).
+    polling themselves, deterministically). `console` mounts the web console
+    at /kelola (default: DESMIGRAS_CONSOLE=1, which `python -m bot.kelola` sets).
     """
     if bot is None:
         configure_logging()
@@ -126,7 +128,9 @@ def create_app(
         settings = bot.settings
         channels = check_settings(settings)
 
-    routes = [Route("/health", Health(bot, channels).endpoint, methods=["GET"])]
+    routes: list[Any] = [Route("/health", Health(bot, channels).endpoint, methods=["GET"])]
+    if console if console is not None else os.environ.get("DESMIGRAS_CONSOLE", "0") == "1":
+        routes.append(console_mount(bot))
     updates = None
     if channels.telegram:
         from bot.channels import telegram
@@ -180,6 +184,18 @@ def create_app(
     app.state.bot = bot
     app.state.channels = channels
     return app
+
+
+def console_mount(bot: Bot) -> Mount:
+    """The web console under /kelola; refuses to start without its secret."""
+    from bot.kelola.pages import build_console
+    from bot.kelola.security import NoSecret, console_secret
+
+    try:
+        secret = console_secret(bot.settings)
+    except NoSecret as error:
+        raise SystemExit(f"Konsol web tidak bisa dimulai: {error}") from error
+    return Mount("/kelola", app=build_console(bot, secret, secure=bot.settings.public_url.startswith("https://")))
 
 
 def prepare_database(settings: Settings) -> None:

@@ -11,27 +11,26 @@ and the replies), so deleting the case's data finds what quotes it.
 
 from __future__ import annotations
 
-from datetime import timedelta
 import re
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 from sqlalchemy import select
 
-from bot.domain import cases
-from bot.messages import Outbound, options_from_rows
+from bot.domain import accounts, casework, cases
+from bot.messages import options_from_rows
 from bot.normalise import for_matching
 from bot.storage.complaint_models import OPEN_STATUSES, Case
-from bot.storage.models import Contact, OutboundMessage, SatgasMember, Village
+from bot.storage.models import OutboundMessage, SatgasMember, Village
 from bot.storage.training_models import Training
 from bot.domain.catalog_file import catalog_for
 from bot.domain.trainings import registrants_report
-from bot.domain.villages import satgas_identity, village_members
+from bot.domain.villages import satgas_identity
 from flows.feature import Feature
 from bot.turn import Turn
 
 COMMAND = re.compile(
-    r"^/?(?P<verb>kasus|lihat|ambil|catat|balas|selesai|rujuk|lepas|bantuan|peserta)\b\s*(?P<rest>.*)$",
+    r"^/?(?P<verb>kasus|lihat|ambil|catat|balas|selesai|rujuk|lepas|bantuan|peserta|masuk)\b\s*(?P<rest>.*)$",
     re.IGNORECASE | re.DOTALL,
 )
 CODE = re.compile(r"^(?P<code>[Aa][Dd][Uu]-[A-Za-z2-9]{4})\b\s*(?P<text>.*)$", re.DOTALL)
@@ -58,7 +57,7 @@ def parse(text: str) -> Optional[Command]:
     return Command(verb, "", rest)
 
 
-BARE_VERBS = ("kasus", "bantuan")
+BARE_VERBS = ("kasus", "bantuan", "masuk")
 TRAINING_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,59}$")
 
 
@@ -180,40 +179,30 @@ def _expand_number(turn: Turn) -> Optional[str]:
 
 
 # --- actions -----------------------------------------------------------------------
+# The case actions themselves live in bot.domain.casework, shared with the web
+# console; here they are only read from a command and answered in chat.
+def desk_of(turn: Turn) -> casework.Desk:
+    return casework.Desk(
+        session=turn.session,
+        content=turn.content,
+        now=turn.now,
+        notify=turn.notifications.append,
+        audit=turn.record,
+    )
+
+
 def _case_for(turn: Turn, member: SatgasMember, command: Command, lock: bool = True) -> Optional[Case]:
     if not command.code:
         turn.say(turn.content.text("satgas_need_text", example=f"{command.verb} ADU-7K3P"))
         return None
-    case = cases.find_in_village(turn.session, command.code, member.village_code, lock=lock)
-    if case is None:
-        if turn.subject_case_id is not None:  # exists, in another village: audited, not revealed
-            turn.record("satgas_refused", actor=cases.actor(member), verb=command.verb, case=command.code, reason="desa_lain")
-        turn.say(turn.content.text("satgas_unknown_case", code=command.code))
-        return None
+    case, refusal = casework.find(desk_of(turn), member, command.code, command.verb, lock=lock)
+    if refusal is not None:
+        turn.say(refusal.text)
     return case
 
 
-def _assignee_name(turn: Turn, case: Case) -> str:
-    member = turn.session.get(SatgasMember, case.assigned_to) if case.assigned_to else None
-    return member.name if member else "-"
-
-
-def _owned_open_case(turn: Turn, member: SatgasMember, command: Command) -> Optional[Case]:
-    """Cases being worked may only be changed by the member who claimed them."""
-    case = _case_for(turn, member, command)
-    if case is None:
-        return None
-    if case.status not in OPEN_STATUSES:
-        turn.say(turn.content.text("satgas_case_closed", code=case.code, status=case.status))
-        return None
-    if case.assigned_to is None:
-        turn.say(turn.content.text("satgas_must_claim", code=case.code))
-        return None
-    if case.assigned_to != member.id:
-        turn.record("satgas_refused", actor=cases.actor(member), verb=command.verb, case=case.code, reason="bukan_petugasnya")
-        turn.say(turn.content.text("satgas_not_yours", code=case.code, satgas=_assignee_name(turn, case)))
-        return None
-    return case
+def _answer(turn: Turn, result: casework.Result) -> None:
+    turn.say(result.text)
 
 
 def _list(turn: Turn, member: SatgasMember, _command: Command) -> None:
@@ -262,7 +251,7 @@ def _show(turn: Turn, member: SatgasMember, command: Command) -> None:
             employer=case.employer or "-",
             relation=settings.relations.get(case.reporter_relation, case.reporter_relation),
             contact=case.contact_phone or turn.content.text("contact_via_chat"),
-            assignee=_assignee_name(turn, case),
+            assignee=casework.assignee_name(desk_of(turn), case),
             story=case.description or "-",
             history=history,
         )
@@ -271,25 +260,8 @@ def _show(turn: Turn, member: SatgasMember, command: Command) -> None:
 
 def _claim(turn: Turn, member: SatgasMember, command: Command) -> None:
     case = _case_for(turn, member, command, lock=False)
-    if case is None:
-        return
-    if not cases.claim(turn.session, case, member, turn.now):
-        turn.session.refresh(case)
-        if case.status in OPEN_STATUSES:
-            turn.say(turn.content.text("satgas_claimed_by_other", code=case.code, satgas=_assignee_name(turn, case)))
-        else:
-            turn.say(turn.content.text("satgas_case_closed", code=case.code, status=case.status))
-        return
-    turn.say(turn.content.text("satgas_claimed", code=case.code))
-    for other in village_members(turn.session, case.village_code):
-        if other.id != member.id:
-            turn.notify(
-                other.channel,
-                other.address,
-                Outbound(turn.content.text("satgas_claim_announce", code=case.code, satgas=member.name)),
-                subject_case_id=case.id,
-            )
-    _tell_reporter(turn, case, turn.content.text("reporter_claimed", code=case.code, satgas=member.name))
+    if case is not None:
+        _answer(turn, casework.claim(desk_of(turn), member, case))
 
 
 def _note(turn: Turn, member: SatgasMember, command: Command) -> None:
@@ -297,63 +269,43 @@ def _note(turn: Turn, member: SatgasMember, command: Command) -> None:
         turn.say(turn.content.text("satgas_need_text", example=f"catat {command.code or 'ADU-7K3P'} sudah telepon keluarga"))
         return
     case = _case_for(turn, member, command)
-    if case is None:
-        return
-    if case.status not in OPEN_STATUSES or case.anonymised_at is not None:
-        # A closed case is a record, and an anonymised one must stay empty.
-        turn.say(turn.content.text("satgas_case_closed", code=case.code, status=case.status))
-        return
-    cases.log(turn.session, case, cases.actor(member), "catatan", turn.now, note=command.text)
-    turn.say(turn.content.text("satgas_note_saved", code=case.code))
+    if case is not None:
+        _answer(turn, casework.note(desk_of(turn), cases.actor(member), case, command.text))
 
 
 def _reply(turn: Turn, member: SatgasMember, command: Command) -> None:
     if not command.text:
         turn.say(turn.content.text("satgas_need_text", example=f"balas {command.code or 'ADU-7K3P'} isi pesan"))
         return
-    case = _owned_open_case(turn, member, command)
-    if case is None:
-        return
-    cases.message_reporter(turn.session, case, member, command.text, turn.now)
-    if _tell_reporter(turn, case, turn.content.text("reporter_message", code=case.code, message=command.text), expect_reply=True):
-        turn.say(turn.content.text("satgas_message_sent", code=case.code))
-    else:
-        turn.say(turn.content.text("satgas_reporter_gone", code=case.code))
+    case = _case_for(turn, member, command)
+    if case is not None:
+        _answer(turn, casework.reply(desk_of(turn), member, case, command.text))
 
 
 def _resolve(turn: Turn, member: SatgasMember, command: Command) -> None:
     if not command.text:
         turn.say(turn.content.text("satgas_need_text", example=f"selesai {command.code or 'ADU-7K3P'} gaji sudah dibayar"))
         return
-    case = _owned_open_case(turn, member, command)
-    if case is None:
-        return
-    cases.close(turn.session, case, member, cases.RESOLVED, command.text, turn.now)
-    turn.say(turn.content.text("satgas_resolved", code=case.code))
-    _tell_reporter(turn, case, turn.content.text("reporter_resolved", code=case.code, outcome=command.text))
+    case = _case_for(turn, member, command)
+    if case is not None:
+        _answer(turn, casework.resolve(desk_of(turn), member, case, command.text))
 
 
 def _refer(turn: Turn, member: SatgasMember, command: Command) -> None:
-    settings = cases.settings_for(turn.content.directory)
-    target, _, note = command.text.partition(" ")
-    if target.lower() not in settings.referrals:
-        turn.say(turn.content.text("satgas_bad_referral", targets=", ".join(settings.referrals)))
+    target, _, outcome = command.text.partition(" ")
+    unknown_target = casework.referral_refusal(desk_of(turn), target)
+    if unknown_target is not None:
+        _answer(turn, unknown_target)
         return
-    case = _owned_open_case(turn, member, command)
-    if case is None:
-        return
-    target_name = settings.referrals[target.lower()]
-    cases.close(turn.session, case, member, cases.REFERRED, note.strip() or "-", turn.now, target=target.lower())
-    turn.say(turn.content.text("satgas_referred", code=case.code, target=target_name))
-    _tell_reporter(turn, case, turn.content.text("reporter_referred", code=case.code, target=target_name, outcome=note.strip() or "-"))
+    case = _case_for(turn, member, command)
+    if case is not None:
+        _answer(turn, casework.refer(desk_of(turn), member, case, target, outcome.strip()))
 
 
 def _unclaim(turn: Turn, member: SatgasMember, command: Command) -> None:
-    case = _owned_open_case(turn, member, command)
-    if case is None:
-        return
-    cases.unclaim(turn.session, case, member, cases.settings_for(turn.content.directory), turn.now)
-    turn.say(turn.content.text("satgas_unclaimed", code=case.code))
+    case = _case_for(turn, member, command)
+    if case is not None:
+        _answer(turn, casework.release(desk_of(turn), member, case))
 
 
 def _participants(turn: Turn, member: SatgasMember, command: Command) -> None:
@@ -371,29 +323,25 @@ def _participants(turn: Turn, member: SatgasMember, command: Command) -> None:
     turn.say(registrants_report(turn.session, training.id, catalog=catalog, village=member.village_code))
 
 
+def _login_link(turn: Turn, member: SatgasMember, command: Command) -> None:
+    """*masuk*: a one-time link to the web console, only in a private chat and
+    only for a member with an account linked to this chat identity."""
+    if command.text:
+        return _help(turn, member, command)
+    if turn.inbound.chat:
+        turn.say(turn.content.text("satgas_login_private"))
+        return
+    account = accounts.account_for_chat(turn.session, turn.inbound.channel, turn.inbound.sender)
+    if account is None:
+        turn.say(turn.content.text("satgas_login_no_account"))
+        return
+    token = accounts.issue_link(turn.session, account, turn.now)
+    turn.record("web_login_link", actor=cases.actor(member))
+    turn.say(turn.content.text("satgas_login_link", link=f"{turn.web_url.rstrip('/')}/kelola/tautan/{token}"))
+
+
 def _help(turn: Turn, _member: SatgasMember, _command: Command) -> None:
     turn.say(turn.content.text("satgas_help"))
-
-
-# How long after a satgas message the family's messages count as replies to it.
-REPLY_WINDOW = timedelta(hours=72)
-
-
-def _tell_reporter(turn: Turn, case: Case, text: str, expect_reply: bool = False) -> bool:
-    """Message the reporter through the bot; the satgas never sees the address."""
-    reporter = turn.session.get(Contact, case.reporter_id) if case.reporter_id else None
-    if reporter is None or reporter.deleted_at is not None:
-        return False
-    turn.notify(reporter.channel, reporter.address, Outbound(text), contact_id=reporter.id, subject_case_id=case.id)
-    if expect_reply:
-        from bot.storage.models import Conversation
-
-        conversation = turn.session.get(Conversation, reporter.id)
-        if conversation is not None:
-            # Reply mode: for a while, what the family writes goes to the satgas.
-            until = (turn.now + REPLY_WINDOW).isoformat(timespec="seconds")
-            conversation.context = {**(conversation.context or {}), "reply_to_case": case.code, "reply_until": until}
-    return True
 
 
 ACTIONS: dict[str, Callable[[Turn, SatgasMember, Command], None]] = {
@@ -407,6 +355,7 @@ ACTIONS: dict[str, Callable[[Turn, SatgasMember, Command], None]] = {
     "lepas": _unclaim,
     "peserta": _participants,
     "bantuan": _help,
+    "masuk": _login_link,
 }
 
 FEATURE = Feature(name="satgas", commands=[handle_satgas_message], channel_command=is_group_command)

@@ -43,6 +43,7 @@ FLOWS = ("flows",)
 FEATURES = ("flows.complaints", "flows.trainings", "flows.satgas", "flows.deletion")
 CHANNELS = ("bot.channels",)
 CLIS = ("bot.cli", "bot.training_cli")
+CONSOLE = ("bot.kelola",)
 # The nlu tools that build a bot or read its content to report on it.
 NLU_TOOLS_USING_THE_BOT = ("nlu.report", "nlu.safety_report", "nlu.eval_kb")
 # Registering oneself at import time looks like `ERASERS.append(...)` at module level.
@@ -130,6 +131,8 @@ def rule_broken(module: str, target: str) -> Optional[str]:
         return "channels never import flows or domain"
     if within(module, CLIS) and within(target, FLOWS):
         return "the CLIs use the domain, never flows"
+    if within(module, CONSOLE) and within(target, FLOWS + CHANNELS):
+        return "the web console uses the domain, never flows or channels"
     if within(module, ("bot",)) and module != "bot.app" and within(target, FLOWS):
         return "bot.app is the only bot module that imports flows"
     if within(module, ("nlu",)) and not within(module, NLU_TOOLS_USING_THE_BOT) and within(target, ("bot",) + FLOWS):
@@ -198,6 +201,7 @@ BACK_ARROWS = [
     ("bot.turn", "from flows.dialogue import Dialogue\n", "bot.turn imports only the ground (and the classifier's interface)"),
     ("bot.outbox", "from bot.turn import Notification\n", "bot.outbox imports only the ground"),
     ("bot.web", "from flows.satgas import is_group_command\n", "bot.app is the only bot module that imports flows"),
+    ("bot.kelola.pages", "from flows.satgas import ACTIONS\n", "the web console uses the domain, never flows or channels"),
     ("nlu.classifier", "from bot.content import Content\n", "nlu imports nothing from bot or flows (except the listed report tools)"),
 ]
 

@@ -23,6 +23,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from bot.storage.console_models import NluExample
 from bot.storage.models import ERASED_ADDRESS, ERASED_TEXT, Contact, Conversation, InboundMessage, OutboundMessage
 
 CANCELLED = "dibatalkan: data pribadi dihapus"
@@ -60,6 +61,12 @@ def erase_messages_of_contact(session: Session, contact_id: int) -> None:
     """hapus data: what the person sent, what was sent to them, and what their
     messages caused others to receive (satgas alerts, forwarded replies)."""
     scrub_inbound(session, InboundMessage.contact_id == contact_id)
+    # A message staff marked as an NLU example is a (masked) copy of their words.
+    session.execute(
+        delete(NluExample)
+        .where(NluExample.inbound_id.in_(select(InboundMessage.id).where(InboundMessage.contact_id == contact_id)))
+        .execution_options(synchronize_session=False)
+    )
     scrub_outbound(session, OutboundMessage.contact_id == contact_id, forget_address=True)
     scrub_outbound(session, OutboundMessage.subject_contact_id == contact_id)
 

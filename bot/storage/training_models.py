@@ -107,3 +107,6 @@ class TrainingRegistration(Base):
     cancel_reason: Mapped[Optional[str]] = Column(String(20))  # peserta | hapus_data
     remind_at: Mapped[Optional[datetime]] = Column(DateTime)
     reminded_at: Mapped[Optional[datetime]] = Column(DateTime)
+    # Attendance, marked by the organiser in the web console.
+    attended: Mapped[Optional[bool]] = Column(Boolean)
+    attendance_by: Mapped[Optional[str]] = Column(String(80))

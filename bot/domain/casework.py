@@ -1,0 +1,175 @@
+"""What a satgas does to a case, typed in chat or clicked in the web console.
+
+Both front ends call these functions, so claiming, replying, closing,
+referring and releasing have one implementation: the same checks (only the
+member who claimed a case may work it), the same race-safe claim (one
+conditional UPDATE, exactly one winner), the same messages to the family and
+the other satgas, the same audit records. The front end only decides how to
+show the `Result` (a chat reply, a notice on a web page).
+
+A `Desk` is where the action happens: the caller's transaction, the texts,
+the time, and the caller's way to queue messages (a chat turn caps alerts per
+minute; the console queues directly) and to write the audit trail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Callable, Optional
+
+from bot.content import Content
+from bot.domain import cases
+from bot.domain.villages import village_members
+from bot.messages import Notification, Outbound
+from bot.storage.complaint_models import OPEN_STATUSES, Case
+from bot.storage.models import Contact, Conversation, SatgasMember
+
+# How long after a satgas message the family's messages count as replies to it.
+REPLY_WINDOW = timedelta(hours=72)
+
+
+@dataclass
+class Desk:
+    session: Any  # sqlalchemy Session (kept loose: turns and web requests both pass theirs)
+    content: Content
+    now: datetime
+    notify: Callable[[Notification], None]
+    audit: Callable[..., None]  # audit(kind, actor=..., **data)
+
+
+@dataclass(frozen=True)
+class Result:
+    """Whether the action happened, and what to tell the satgas (Indonesian)."""
+
+    done: bool
+    text: str
+
+
+def _say(desk: Desk, done: bool, key: str, **values: Any) -> Result:
+    return Result(done, desk.content.text(key, **values))
+
+
+def assignee_name(desk: Desk, case: Case) -> str:
+    member = desk.session.get(SatgasMember, case.assigned_to) if case.assigned_to else None
+    return member.name if member else "-"
+
+
+def find(desk: Desk, member: SatgasMember, code: str, verb: str, lock: bool = True) -> tuple[Optional[Case], Optional[Result]]:
+    """The case with this code in the member's village, or the refusal to show.
+
+    A case of another village reads exactly like a code that does not exist
+    (codes cannot be probed), and the attempt is audited."""
+    case = cases.find_in_village(desk.session, code, member.village_code, lock=lock)
+    if case is not None:
+        return case, None
+    exists = desk.session.query(Case.id).filter(Case.code == code.upper()).first() is not None
+    if exists:
+        desk.audit("satgas_refused", actor=cases.actor(member), verb=verb, case=code.upper(), reason="desa_lain")
+    return None, _say(desk, False, "satgas_unknown_case", code=code.upper())
+
+
+def owned_refusal(desk: Desk, member: SatgasMember, case: Case, verb: str) -> Optional[Result]:
+    """Why this member may not work this case now, or None: cases being worked
+    may only be changed by the member who claimed them."""
+    if case.status not in OPEN_STATUSES:
+        return _say(desk, False, "satgas_case_closed", code=case.code, status=case.status)
+    if case.assigned_to is None:
+        return _say(desk, False, "satgas_must_claim", code=case.code)
+    if case.assigned_to != member.id:
+        desk.audit("satgas_refused", actor=cases.actor(member), verb=verb, case=case.code, reason="bukan_petugasnya")
+        return _say(desk, False, "satgas_not_yours", code=case.code, satgas=assignee_name(desk, case))
+    return None
+
+
+def claim(desk: Desk, member: SatgasMember, case: Case) -> Result:
+    if not cases.claim(desk.session, case, member, desk.now):
+        desk.session.refresh(case)
+        if case.status in OPEN_STATUSES:
+            return _say(desk, False, "satgas_claimed_by_other", code=case.code, satgas=assignee_name(desk, case))
+        return _say(desk, False, "satgas_case_closed", code=case.code, status=case.status)
+    for other in village_members(desk.session, case.village_code):
+        if other.id != member.id:
+            desk.notify(
+                Notification(
+                    other.channel, other.address,
+                    Outbound(desk.content.text("satgas_claim_announce", code=case.code, satgas=member.name)),
+                    subject_case_id=case.id,
+                )
+            )
+    tell_reporter(desk, case, desk.content.text("reporter_claimed", code=case.code, satgas=member.name))
+    return _say(desk, True, "satgas_claimed", code=case.code)
+
+
+def note(desk: Desk, actor: str, case: Case, text: str) -> Result:
+    """A note on the case; any satgas of the village (or a coordinator) may add one."""
+    if case.status not in OPEN_STATUSES or case.anonymised_at is not None:
+        # A closed case is a record, and an anonymised one must stay empty.
+        return _say(desk, False, "satgas_case_closed", code=case.code, status=case.status)
+    cases.log(desk.session, case, actor, "catatan", desk.now, note=text)
+    return _say(desk, True, "satgas_note_saved", code=case.code)
+
+
+def reply(desk: Desk, member: SatgasMember, case: Case, text: str) -> Result:
+    refusal = owned_refusal(desk, member, case, "balas")
+    if refusal is not None:
+        return refusal
+    cases.message_reporter(desk.session, case, member, text, desk.now)
+    if tell_reporter(desk, case, desk.content.text("reporter_message", code=case.code, message=text), expect_reply=True):
+        return _say(desk, True, "satgas_message_sent", code=case.code)
+    return _say(desk, True, "satgas_reporter_gone", code=case.code)
+
+
+def resolve(desk: Desk, member: SatgasMember, case: Case, outcome: str) -> Result:
+    refusal = owned_refusal(desk, member, case, "selesai")
+    if refusal is not None:
+        return refusal
+    cases.close(desk.session, case, member, cases.RESOLVED, outcome, desk.now)
+    tell_reporter(desk, case, desk.content.text("reporter_resolved", code=case.code, outcome=outcome))
+    return _say(desk, True, "satgas_resolved", code=case.code)
+
+
+def referral_refusal(desk: Desk, target: str) -> Optional[Result]:
+    """None when `target` is a known referral (content/complaints.yml), else the list to choose from."""
+    referrals = cases.settings_for(desk.content.directory).referrals
+    if target.lower() in referrals:
+        return None
+    return _say(desk, False, "satgas_bad_referral", targets=", ".join(referrals))
+
+
+def refer(desk: Desk, member: SatgasMember, case: Case, target: str, outcome: str) -> Result:
+    settings = cases.settings_for(desk.content.directory)
+    target = target.lower()
+    unknown = referral_refusal(desk, target)
+    if unknown is not None:
+        return unknown
+    refusal = owned_refusal(desk, member, case, "rujuk")
+    if refusal is not None:
+        return refusal
+    target_name = settings.referrals[target]
+    cases.close(desk.session, case, member, cases.REFERRED, outcome or "-", desk.now, target=target)
+    tell_reporter(desk, case, desk.content.text("reporter_referred", code=case.code, target=target_name, outcome=outcome or "-"))
+    return _say(desk, True, "satgas_referred", code=case.code, target=target_name)
+
+
+def release(desk: Desk, member: SatgasMember, case: Case) -> Result:
+    refusal = owned_refusal(desk, member, case, "lepas")
+    if refusal is not None:
+        return refusal
+    cases.unclaim(desk.session, case, member, cases.settings_for(desk.content.directory), desk.now)
+    return _say(desk, True, "satgas_unclaimed", code=case.code)
+
+
+def tell_reporter(desk: Desk, case: Case, text: str, expect_reply: bool = False) -> bool:
+    """Message the reporter through the bot; the satgas never sees the address."""
+    reporter = desk.session.get(Contact, case.reporter_id) if case.reporter_id else None
+    if reporter is None or reporter.deleted_at is not None:
+        return False
+    desk.notify(Notification(reporter.channel, reporter.address, Outbound(text), contact_id=reporter.id, subject_case_id=case.id))
+    if expect_reply:
+        conversation = desk.session.get(Conversation, reporter.id)
+        if conversation is not None:
+            # Reply mode: for a while, what the family writes goes to the satgas.
+            until = (desk.now + REPLY_WINDOW).isoformat(timespec="seconds")
+            conversation.context = {**(conversation.context or {}), "reply_to_case": case.code, "reply_until": until}
+    return True

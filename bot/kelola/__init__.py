@@ -1,0 +1,1 @@
+"""The web console for coordinators, satgas, organisers and observers (/kelola)."""

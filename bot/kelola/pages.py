@@ -1,0 +1,441 @@
+"""The console's pages under /kelola: sign-in, case queue and case page,
+trainings, dashboard and "belum dipahami".
+
+Every handler follows the same order: the session (no session: to the sign-in
+page), the CSRF token on a POST (403), the role's permission (403), the
+record's scope (404), then one transaction that calls the same domain
+operation as the chat command and writes the audit trail.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Optional
+from urllib.parse import urlencode
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from bot.app import Bot
+from bot.core import deliver
+from bot.csv_safe import cell as safe_cell
+from bot.domain import accounts, casework, cases
+from bot.domain.accounts import Viewer
+from bot.kelola import charts, queries, security
+from bot.kelola.access import allowed, home_of
+from bot.storage.complaint_models import STATUSES
+from bot.storage.console_models import NluExample
+from bot.storage.models import Event, InboundMessage, Village
+from bot.storage.training_models import Training, TrainingRegistration
+
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+CASE_ACTIONS = ("ambil", "catat", "balas", "selesai", "rujuk", "lepas")
+MAX_TEXT = 2000
+
+
+class Forbidden(Exception):
+    """403: the role may not do this."""
+
+
+class NotFound(Exception):
+    """404: not there, or outside the viewer's scope (the same to the viewer)."""
+
+
+class Console:
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+        self.settings = cases.settings_for(bot.content.directory)
+
+    # --- plumbing ----------------------------------------------------------------------
+    def now(self) -> datetime:
+        return self.bot.clock.now()
+
+    def render(self, request: Request, template: str, viewer: Optional[Viewer], status: int = 200, **context: Any) -> HTMLResponse:
+        flash = request.session.pop("flash", None)
+        if flash:
+            flash = str(flash).replace("*", "")  # chat texts mark bold with *...*; a page does not
+        return TEMPLATES.TemplateResponse(
+            request,
+            template,
+            {
+                "viewer": viewer,
+                "csrf": security.csrf_token(request.session),
+                "flash": flash,
+                "allowed": (lambda action: viewer is not None and allowed(viewer.role, action)),
+                "local": lambda moment: cases.local_time(self.settings, moment) if moment else "-",
+                **context,
+            },
+            status_code=status,
+        )
+
+    def page(self, action: Optional[str], handler: Callable[..., Any]) -> Callable[[Request], Any]:
+        """Wrap a handler with the session, CSRF and permission checks."""
+
+        async def endpoint(request: Request) -> Response:
+            form = await request.form() if request.method == "POST" else None
+            if form is not None and not security.csrf_ok(request.session, form.get("csrf")):  # type: ignore[arg-type]
+                return PlainTextResponse("Token formulir tidak sah. Muat ulang halaman lalu coba lagi.", status_code=403)
+            uid = security.signed_in_user(request.session, self.now())
+            viewer = await run_in_threadpool(self._viewer, uid) if uid is not None else None
+            if viewer is None:
+                request.session.pop("uid", None)
+                return RedirectResponse("/kelola/masuk?" + urlencode({"lanjut": request.url.path}), status_code=303)
+            if action is not None and not allowed(viewer.role, action):
+                return self.render(request, "message.html", viewer, status=403, title="Tidak diizinkan",
+                                   message="Peran Anda tidak boleh membuka halaman atau melakukan tindakan ini.")
+            try:
+                return await handler(request, viewer, form)
+            except NotFound:
+                return self.render(request, "message.html", viewer, status=404, title="Tidak ditemukan",
+                                   message="Halaman atau data ini tidak ada, atau bukan wilayah Anda.")
+            except Forbidden:
+                return self.render(request, "message.html", viewer, status=403, title="Tidak diizinkan",
+                                   message="Peran Anda tidak boleh melakukan tindakan ini.")
+
+        return endpoint
+
+    def _viewer(self, uid: int) -> Optional[Viewer]:
+        with self.bot.sessions() as session:
+            return accounts.viewer_of(session, uid)
+
+    def audit(self, session: Session, viewer: Viewer, kind: str, **data: Any) -> None:
+        session.add(Event(contact_id=None, kind=kind, actor=f"web:{viewer.username}", data=data, created_at=self.now()))
+
+    # --- signing in -------------------------------------------------------------------------
+    async def login(self, request: Request) -> Response:
+        target = request.query_params.get("lanjut", "")
+        if request.method == "GET":
+            return self.render(request, "login.html", None, target=target, error="")
+        form = await request.form()
+        if not security.csrf_ok(request.session, form.get("csrf")):  # type: ignore[arg-type]
+            return PlainTextResponse("Token formulir tidak sah. Muat ulang halaman lalu coba lagi.", status_code=403)
+        username, password = str(form.get("nama", ""))[:60], str(form.get("sandi", ""))[:200]
+        address = request.client.host if request.client else "-"
+        now = self.now()
+
+        def check() -> Optional[tuple[int, str]]:
+            with self.bot.sessions() as session, session.begin():
+                user = accounts.authenticate(session, username, password, address, now)
+                if user is None:
+                    session.add(Event(kind="web_login_failed", actor=f"web:{username.strip().lower()}", data={}, created_at=now))
+                    return None
+                session.add(Event(kind="web_login", actor=f"web:{user.username}", data={"how": "sandi"}, created_at=now))
+                return user.id, user.role
+
+        signed = await run_in_threadpool(check)
+        if signed is None:
+            return self.render(request, "login.html", None, status=401, target=target,
+                               error="Nama atau kata sandi salah, atau terlalu banyak percobaan. Coba lagi 15 menit lagi.")
+        security.start_session(request.session, signed[0], now)
+        return RedirectResponse(_local_path(str(form.get("lanjut", ""))) or home_of(signed[1]), status_code=303)
+
+    async def link(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        now = self.now()
+
+        def redeem() -> Optional[tuple[int, str]]:
+            with self.bot.sessions() as session, session.begin():
+                user = accounts.redeem_link(session, token, now)
+                if user is None:
+                    return None
+                session.add(Event(kind="web_login", actor=f"web:{user.username}", data={"how": "tautan"}, created_at=now))
+                return user.id, user.role
+
+        signed = await run_in_threadpool(redeem)
+        if signed is None:
+            return self.render(request, "message.html", None, status=404, title="Tautan tidak berlaku",
+                               message="Tautan ini sudah dipakai atau sudah lewat 10 menit. Ketik *masuk* di chat untuk tautan baru.")
+        security.start_session(request.session, signed[0], now)
+        return RedirectResponse(home_of(signed[1]), status_code=303)
+
+    async def logout(self, request: Request, viewer: Viewer, form: Any) -> Response:
+        request.session.clear()
+        return RedirectResponse("/kelola/masuk", status_code=303)
+
+    async def index(self, request: Request, viewer: Viewer, form: Any) -> Response:
+        return RedirectResponse(home_of(viewer.role), status_code=303)
+
+    # --- cases ---------------------------------------------------------------------------------
+    async def queue(self, request: Request, viewer: Viewer, form: Any) -> Response:
+        chosen = queries.QueueFilter.from_query(request.query_params)
+        now = self.now()
+
+        def read() -> dict[str, Any]:
+            with self.bot.sessions() as session:
+                villages = [v for v in session.execute(select(Village).order_by(Village.name)).scalars() if viewer.sees_village(v.code)]
+                return {
+                    "rows": queries.queue(session, viewer, chosen, self.settings, now),
+                    "counts": queries.status_counts(session, viewer),
+                    "villages": villages,
+                }
+
+        data = await run_in_threadpool(read)
+        return self.render(request, "queue.html", viewer, chosen=chosen, statuses=STATUSES, settings=self.settings, **data)
+
+    async def case(self, request: Request, viewer: Viewer, form: Any) -> Response:
+        code = request.path_params["code"]
+        personal = allowed(viewer.role, "case_personal")
+
+        def read() -> dict[str, Any]:
+            with self.bot.sessions() as session:
+                case = queries.visible_case(session, viewer, code)
+                if case is None:
+                    raise NotFound
+                village = session.get(Village, case.village_code)
+                return {
+                    "case": case,
+                    "village": village.name if village else case.village_code,
+                    "assignee": casework.assignee_name(self._desk(session, viewer), case),
+                    "timeline": queries.timeline(session, case, personal),
+                    "mine": viewer.member_id is not None and case.assigned_to == viewer.member_id,
+                    "country": self.bot.content.country_name(case.country) if case.country else "-",
+                }
+
+        data = await run_in_threadpool(read)
+        return self.render(request, "case.html", viewer, personal=personal, settings=self.settings, **data)
+
+    async def case_action(self, request: Request, viewer: Viewer, form: Any) -> Response:
+        code, action = request.path_params["code"], request.path_params["action"]
+        if action not in CASE_ACTIONS:
+            raise NotFound
+        needed = "case_note" if action == "catat" else "case_work"
+        if not allowed(viewer.role, needed):
+            raise Forbidden
+        text = " ".join(str(form.get("teks", "")).split())[:MAX_TEXT]
+        target = str(form.get("tujuan", ""))
+
+        def act() -> str:
+            with self.bot.sessions() as session, session.begin():
+                desk = self._desk(session, viewer)
+                case = queries.visible_case(session, viewer, code)
+                if case is None:
+                    raise NotFound
+                result = self._do(session, desk, viewer, case, action, text, target)
+                self.audit(session, viewer, "web_action", action=action, case=case.code, done=result.done)
+                return result.text
+
+        request.session["flash"] = await run_in_threadpool(act)
+        return RedirectResponse(f"/kelola/kasus/{code.upper()}", status_code=303)
+
+    def _do(self, session: Session, desk: casework.Desk, viewer: Viewer, case: Any, action: str, text: str, target: str) -> casework.Result:
+        if action in ("catat", "balas", "selesai") and not text:
+            return casework.Result(False, "Mohon isi kolom teks terlebih dahulu.")
+        if action == "catat":
+            return casework.note(desk, viewer.actor, case, text)
+        member = accounts.member_of(session, viewer)
+        if member is None:
+            raise Forbidden
+        if action == "ambil":
+            return casework.claim(desk, member, case)
+        if action == "balas":
+            return casework.reply(desk, member, case, text)
+        if action == "selesai":
+            return casework.resolve(desk, member, case, text)
+        if action == "rujuk":
+            return casework.refer(desk, member, case, target, text)
+        return casework.release(desk, member, case)
+
+    def _desk(self, session: Session, viewer: Viewer) -> casework.Desk:
+        now = self.now()
+
+        def audit(kind: str, actor: Optional[str] = None, **data: Any) -> None:
+            session.add(Event(contact_id=None, kind=kind, actor=actor or viewer.actor, data={**data, "via": "web"}, created_at=now))
+
+        return casework.Desk(
+            session=session,
+            content=self.bot.content,
+            now=now,
+            notify=lambda note: deliver(session, note, now),
+            audit=audit,
+        )
+
+    # --- trainings -----------------------------------------------------------------------------
+    def _trainings_for(self, session: Session, viewer: Viewer) -> list[Training]:
+        trainings = list(session.execute(select(Training).where(Training.active.is_(True)).order_by(Training.start_at)).scalars())
+        if viewer.role == "penyelenggara":
+            return [t for t in trainings if accounts.organised_by(t, viewer)]
+        return trainings
+
+    def _training(self, session: Session, viewer: Viewer, training_id: str) -> Training:
+        training = session.get(Training, training_id)
+        if training is None or (viewer.role == "penyelenggara" and not accounts.organised_by(training, viewer)):
+            raise NotFound
+        return training
+
+    async def trainings(self, request: Request, viewer: Viewer, form: Any) -> Response:
+        def read() -> list[queries.TrainingRow]:
+            with self.bot.sessions() as session:
+                return queries.training_rows(session, self._trainings_for(session, viewer))
+
+        rows = await run_in_threadpool(read)
+        return self.render(request, "trainings.html", viewer, rows=rows)
+
+    async def training(self, request: Request, viewer: Viewer, form: Any) -> Response:
+        def read() -> dict[str, Any]:
+            with self.bot.sessions() as session:
+                training = self._training(session, viewer, request.path_params["id"])
+                return {"row": queries.training_rows(session, [training])[0], "registrations": queries.registrations(session, training.id)}
+
+        data = await run_in_threadpool(read)
+        return self.render(request, "training.html", viewer, **data)
+
+    async def training_csv(self, request: Request, viewer: Viewer, form: Any) -> Response:
+        def read() -> tuple[str, str]:
+            with self.bot.sessions() as session, session.begin():
+                training = self._training(session, viewer, request.path_params["id"])
+                buffer = io.StringIO()
+                writer = csv.writer(buffer)
+                writer.writerow(["kode", "nama", "telepon", "hubungan", "desa", "status", "hadir", "daftar"])
+                for registration in queries.registrations(session, training.id):
+                    writer.writerow([safe_cell(value) for value in (
+                        registration.code, registration.participant_name, registration.phone, registration.relation,
+                        registration.village_code or "", registration.status,
+                        {True: "ya", False: "tidak", None: ""}[registration.attended], f"{registration.created_at:%Y-%m-%d %H:%M}",
+                    )])
+                self.audit(session, viewer, "web_export", training=training.id)
+                return training.id, buffer.getvalue()
+
+        training_id, body = await run_in_threadpool(read)
+        return Response(
+            body,
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="peserta-{training_id}.csv"', "Cache-Control": "no-store"},
+        )
+
+    async def attendance(self, request: Request, viewer: Viewer, form: Any) -> Response:
+        training_id = request.path_params["id"]
+        code, present = str(form.get("kode", "")), form.get("hadir") == "1"
+
+        def mark() -> str:
+            with self.bot.sessions() as session, session.begin():
+                training = self._training(session, viewer, training_id)
+                registration = session.execute(
+                    select(TrainingRegistration).where(
+                        TrainingRegistration.training_id == training.id, TrainingRegistration.code == code.upper()
+                    )
+                ).scalar_one_or_none()
+                if registration is None:
+                    raise NotFound
+                registration.attended, registration.attendance_by = present, f"web:{viewer.username}"
+                self.audit(session, viewer, "web_attendance", training=training.id, registration=registration.code, attended=present)
+                return f"Kehadiran {registration.code} dicatat: {'hadir' if present else 'tidak hadir'}."
+
+        request.session["flash"] = await run_in_threadpool(mark)
+        return RedirectResponse(f"/kelola/pelatihan/{training_id}", status_code=303)
+
+    # --- dashboard and what the bot did not understand ----------------------------------------------
+    async def dashboard(self, request: Request, viewer: Viewer, form: Any) -> Response:
+        now = self.now()
+
+        def read() -> dict[str, Any]:
+            with self.bot.sessions() as session:
+                figures = queries.dashboard(session, viewer, self.settings, now)
+            return {
+                "figures": figures,
+                "by_category": charts.stacked_weeks(figures.weeks, figures.per_week_by_category, "Kasus per minggu menurut jenis"),
+                "by_village": charts.stacked_weeks(figures.weeks, figures.per_week_by_village, "Kasus per minggu menurut desa"),
+                "daily": charts.daily_lines(figures.days, figures.messages_per_day, figures.not_understood_rate),
+                "fill": charts.fill_bars(figures.fill),
+            }
+
+        data = await run_in_threadpool(read)
+        return self.render(request, "dashboard.html", viewer, **data)
+
+    async def unclear(self, request: Request, viewer: Viewer, form: Any) -> Response:
+        now = self.now()
+
+        def read() -> list[queries.UnclearGroup]:
+            with self.bot.sessions() as session:
+                return queries.not_understood(session, now)
+
+        groups = await run_in_threadpool(read)
+        labels = await run_in_threadpool(queries.label_choices, self.bot.content)
+        return self.render(request, "unclear.html", viewer, groups=groups, labels=labels)
+
+    async def unclear_mark(self, request: Request, viewer: Viewer, form: Any) -> Response:
+        label = " ".join(str(form.get("label", "")).split())[:120]
+        raw_id = str(form.get("pesan", ""))
+        if not label or not raw_id.isdigit():
+            request.session["flash"] = "Pilih pesan dan tulis intent (mis. intent:biaya) atau entri pengetahuan (mis. kb:biaya-penempatan)."
+            return RedirectResponse("/kelola/belum-dipahami", status_code=303)
+        if ":" not in label:
+            label = f"intent:{label}"
+        now = self.now()
+
+        def mark() -> str:
+            from bot.privacy import mask_digits
+
+            with self.bot.sessions() as session, session.begin():
+                inbound = session.get(InboundMessage, int(raw_id))
+                if inbound is None or not inbound.text:
+                    raise NotFound
+                existing = session.execute(select(NluExample).where(NluExample.inbound_id == inbound.id)).scalar_one_or_none()
+                if existing is None:
+                    session.add(NluExample(inbound_id=inbound.id, text=mask_digits(inbound.text), label=label, marked_by=f"web:{viewer.username}", created_at=now))
+                else:
+                    existing.label = label
+                self.audit(session, viewer, "web_nlu_example", label=label)
+                return f"Ditandai sebagai {label}."
+
+        request.session["flash"] = await run_in_threadpool(mark)
+        return RedirectResponse("/kelola/belum-dipahami", status_code=303)
+
+    async def unclear_export(self, request: Request, viewer: Viewer, form: Any) -> Response:
+        def read() -> str:
+            with self.bot.sessions() as session, session.begin():
+                self.audit(session, viewer, "web_export", what="nlu_examples")
+                return queries.rasa_yaml(session)
+
+        body = await run_in_threadpool(read)
+        return Response(body, media_type="text/yaml; charset=utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="contoh-nlu.yml"', "Cache-Control": "no-store"})
+
+
+def _local_path(target: str) -> str:
+    """Only a path inside the console may follow a sign-in (no open redirect)."""
+    return target if target.startswith("/kelola") and "//" not in target and "\\" not in target else ""
+
+
+def build_console(bot: Bot, secret: str, secure: bool) -> Starlette:
+    console = Console(bot)
+    page = console.page
+    routes = [
+        Route("/", page(None, console.index), methods=["GET"]),
+        Route("/masuk", console.login, methods=["GET", "POST"]),
+        Route("/tautan/{token}", console.link, methods=["GET"]),
+        Route("/keluar", page(None, console.logout), methods=["POST"]),
+        Route("/antrean", page("queue", console.queue), methods=["GET"]),
+        Route("/kasus/{code}", page("case_view", console.case), methods=["GET"]),
+        Route("/kasus/{code}/{action}", page("case_view", console.case_action), methods=["POST"]),
+        Route("/pelatihan", page("trainings", console.trainings), methods=["GET"]),
+        Route("/pelatihan/{id}", page("registrants", console.training), methods=["GET"]),
+        Route("/pelatihan/{id}/peserta.csv", page("registrants", console.training_csv), methods=["GET"]),
+        Route("/pelatihan/{id}/hadir", page("registrants", console.attendance), methods=["POST"]),
+        Route("/dasbor", page("dashboard", console.dashboard), methods=["GET"]),
+        Route("/belum-dipahami", page("not_understood", console.unclear), methods=["GET"]),
+        Route("/belum-dipahami/tandai", page("not_understood", console.unclear_mark), methods=["POST"]),
+        Route("/belum-dipahami/contoh-nlu.yml", page("not_understood", console.unclear_export), methods=["GET"]),
+    ]
+    middleware = [
+        Middleware(
+            SessionMiddleware,
+            secret_key=secret,
+            session_cookie="desmigras_kelola",
+            max_age=int(security.SESSION_LIMIT.total_seconds()),
+            path="/kelola",
+            same_site="lax",
+            https_only=secure,
+        )
+    ]
+    return Starlette(routes=routes, middleware=middleware)

@@ -1,0 +1,412 @@
+"""What the console pages read: the case queue, one case, the dashboard's
+figures and the messages the bot did not understand. Read-only; every query
+takes the viewer's village scope, so a page cannot show what its viewer may
+not see."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Optional
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from bot.domain import cases
+from bot.domain.accounts import Viewer
+from bot.normalise import for_matching
+from bot.privacy import mask_digits
+from bot.storage.complaint_models import NEW, OPEN_STATUSES, STATUSES, Case, CaseEvent
+from bot.storage.console_models import NluExample
+from bot.storage.models import Contact, Event, InboundMessage, SatgasMember, Village
+from bot.storage.training_models import CONFIRMED, WAITLISTED, Training, TrainingRegistration
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    village: str = ""
+    status: str = "terbuka"  # "terbuka" = every open status, "" = all, or one status
+    urgent: bool = False
+    category: str = ""
+    overdue: bool = False
+    mine: bool = False
+
+    @classmethod
+    def from_query(cls, params: Any) -> "QueueFilter":
+        status = params.get("status", "terbuka")
+        return cls(
+            village=params.get("desa", ""),
+            status=status if status in (*STATUSES, "terbuka", "") else "terbuka",
+            urgent=params.get("mendesak") == "1",
+            category=params.get("jenis", ""),
+            overdue=params.get("terlambat") == "1",
+            mine=params.get("milik_saya") == "1",
+        )
+
+
+def scoped(query: Any, viewer: Viewer, column: Any) -> Any:
+    if viewer.villages is None:
+        return query
+    return query.where(column.in_(sorted(viewer.villages)))
+
+
+def overdue_condition(settings: cases.ComplaintSettings, now: datetime) -> Any:
+    """Unclaimed past its deadline: the escalation time for urgent cases, the
+    daily reminder time for the others."""
+    return and_(
+        Case.status == NEW,
+        or_(
+            and_(Case.urgent.is_(True), Case.created_at <= now - timedelta(minutes=settings.escalation_minutes)),
+            and_(Case.urgent.is_(False), Case.created_at <= now - timedelta(hours=settings.reminder_hours)),
+        ),
+    )
+
+
+@dataclass
+class QueueRow:
+    case: Case
+    village: str
+    assignee: str
+    waiting: str
+    overdue: bool
+
+
+def queue(session: Session, viewer: Viewer, chosen: QueueFilter, settings: cases.ComplaintSettings, now: datetime) -> list[QueueRow]:
+    query = scoped(select(Case), viewer, Case.village_code)
+    if chosen.village:
+        query = query.where(Case.village_code == chosen.village)
+    if chosen.status == "terbuka":
+        query = query.where(Case.status.in_(OPEN_STATUSES))
+    elif chosen.status:
+        query = query.where(Case.status == chosen.status)
+    if chosen.urgent:
+        query = query.where(Case.urgent.is_(True))
+    if chosen.category:
+        query = query.where(Case.category == chosen.category)
+    if chosen.overdue:
+        query = query.where(overdue_condition(settings, now))
+    if chosen.mine:
+        query = query.where(Case.assigned_to == (viewer.member_id or -1))
+    query = query.order_by(Case.created_at).limit(500)  # longest waiting first
+    villages = dict(session.execute(select(Village.code, Village.name)).all())
+    members = dict(session.execute(select(SatgasMember.id, SatgasMember.name)).all())
+    rows = []
+    for case in session.execute(query).scalars():
+        end = case.closed_at or now
+        rows.append(
+            QueueRow(
+                case=case,
+                village=villages.get(case.village_code, case.village_code),
+                assignee=members.get(case.assigned_to, "-") if case.assigned_to else "-",
+                waiting=duration(end - case.created_at),
+                overdue=case.status == NEW and is_overdue(case, settings, now),
+            )
+        )
+    return rows
+
+
+def is_overdue(case: Case, settings: cases.ComplaintSettings, now: datetime) -> bool:
+    limit = timedelta(minutes=settings.escalation_minutes) if case.urgent else timedelta(hours=settings.reminder_hours)
+    return case.status == NEW and now - case.created_at >= limit
+
+
+def status_counts(session: Session, viewer: Viewer) -> dict[str, int]:
+    query = scoped(select(Case.status, func.count()).group_by(Case.status), viewer, Case.village_code)
+    return {status: count for status, count in session.execute(query).all()}
+
+
+def duration(delta: timedelta) -> str:
+    """'3 hari 4 jam', '2 jam 5 menit', '7 menit': how long a family has waited."""
+    minutes = int(delta.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days} hari {hours} jam"
+    if hours:
+        return f"{hours} jam {minutes} menit"
+    return f"{minutes} menit"
+
+
+def visible_case(session: Session, viewer: Viewer, code: str) -> Optional[Case]:
+    """The case if it exists inside the viewer's scope; otherwise None (404)."""
+    case = session.execute(select(Case).where(Case.code == code.upper())).scalar_one_or_none()
+    if case is None or not viewer.sees_village(case.village_code):
+        return None
+    return case
+
+
+@dataclass
+class TimelineEntry:
+    when: datetime
+    kind: str
+    actor: str
+    note: str
+    evidence: bool
+
+
+def timeline(session: Session, case: Case, personal: bool) -> list[TimelineEntry]:
+    members = dict(session.execute(select(SatgasMember.id, SatgasMember.name)).all())
+    entries = []
+    for event in cases.history(session, case):
+        entries.append(
+            TimelineEntry(
+                when=event.created_at,
+                kind=event.kind,
+                actor=actor_name(event.actor, members),
+                note=(event.note or "") if personal else "",
+                evidence=event.kind == "bukti",
+            )
+        )
+    return entries
+
+
+def actor_name(actor: str, members: dict[int, str]) -> str:
+    kind, _, ident = actor.partition(":")
+    if kind == "satgas" and ident.isdigit():
+        return members.get(int(ident), actor)
+    if kind == "web":
+        return f"{ident} (web)"
+    return actor
+
+
+# --- trainings --------------------------------------------------------------------------
+@dataclass
+class TrainingRow:
+    training: Training
+    confirmed: int
+    waitlisted: int
+
+    @property
+    def seats_left(self) -> int:
+        return max(0, self.training.capacity - self.confirmed)
+
+    @property
+    def fill_percent(self) -> int:
+        return round(100 * self.confirmed / self.training.capacity) if self.training.capacity else 0
+
+
+def training_rows(session: Session, trainings: list[Training]) -> list[TrainingRow]:
+    ids = [t.id for t in trainings]
+    counts: dict[tuple[str, str], int] = {
+        (training_id, status): count
+        for training_id, status, count in session.execute(
+            select(TrainingRegistration.training_id, TrainingRegistration.status, func.count())
+            .where(TrainingRegistration.training_id.in_(ids))
+            .group_by(TrainingRegistration.training_id, TrainingRegistration.status)
+        ).all()
+    }
+    return [TrainingRow(t, counts.get((t.id, CONFIRMED), 0), counts.get((t.id, WAITLISTED), 0)) for t in trainings]
+
+
+def registrations(session: Session, training_id: str) -> list[TrainingRegistration]:
+    return list(
+        session.execute(
+            select(TrainingRegistration)
+            .where(TrainingRegistration.training_id == training_id, TrainingRegistration.status.in_((CONFIRMED, WAITLISTED)))
+            .order_by(TrainingRegistration.status, TrainingRegistration.id)
+        ).scalars()
+    )
+
+
+# --- dashboard ---------------------------------------------------------------------------
+@dataclass
+class Dashboard:
+    weeks: list[date]
+    per_week_by_category: dict[str, list[int]]
+    per_week_by_village: dict[str, list[int]]
+    claim_hours: tuple[Optional[float], Optional[float]]  # median, p90
+    close_hours: tuple[Optional[float], Optional[float]]
+    overdue: int
+    escalations: int
+    open_cases: int
+    fill: list[tuple[str, int, int]]  # title, confirmed, capacity
+    days: list[date]
+    messages_per_day: list[int]
+    not_understood_per_day: list[int]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def not_understood_rate(self) -> list[float]:
+        return [round(100 * n / m, 1) if m else 0.0 for n, m in zip(self.not_understood_per_day, self.messages_per_day)]
+
+
+def _percentiles(values: list[float]) -> tuple[Optional[float], Optional[float]]:
+    if not values:
+        return None, None
+    ordered = sorted(values)
+    p90 = ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
+    return round(statistics.median(ordered), 1), round(p90, 1)
+
+
+def dashboard(session: Session, viewer: Viewer, settings: cases.ComplaintSettings, now: datetime, weeks: int = 12, days: int = 14) -> Dashboard:
+    offset = timedelta(hours=settings.utc_offset_hours)
+    today = (now + offset).date()
+    week_starts = [today - timedelta(days=today.weekday() + 7 * back) for back in range(weeks - 1, -1, -1)]
+    since = datetime.combine(week_starts[0], datetime.min.time()) - offset
+    villages = dict(session.execute(select(Village.code, Village.name)).all())
+    by_category: dict[str, list[int]] = {}
+    by_village: dict[str, list[int]] = {}
+    claim_hours: list[float] = []
+    close_hours: list[float] = []
+    case_rows = session.execute(scoped(select(Case).where(Case.created_at >= since), viewer, Case.village_code)).scalars()
+    for case in case_rows:
+        local_day = (case.created_at + offset).date()
+        index = (local_day - week_starts[0]).days // 7
+        if 0 <= index < weeks:
+            label = settings.categories.get(case.category, case.category)
+            by_category.setdefault(label, [0] * weeks)[index] += 1
+            by_village.setdefault(villages.get(case.village_code, case.village_code), [0] * weeks)[index] += 1
+        if case.claimed_at:
+            claim_hours.append((case.claimed_at - case.created_at).total_seconds() / 3600)
+        if case.closed_at:
+            close_hours.append((case.closed_at - case.created_at).total_seconds() / 3600)
+    overdue = session.execute(
+        scoped(select(func.count()).select_from(Case).where(overdue_condition(settings, now)), viewer, Case.village_code)
+    ).scalar_one()
+    open_cases = session.execute(
+        scoped(select(func.count()).select_from(Case).where(Case.status.in_(OPEN_STATUSES)), viewer, Case.village_code)
+    ).scalar_one()
+    escalations = session.execute(
+        scoped(
+            select(func.count()).select_from(CaseEvent).join(Case, Case.id == CaseEvent.case_id)
+            .where(CaseEvent.kind == "dieskalasi", CaseEvent.created_at >= since),
+            viewer, Case.village_code,
+        )
+    ).scalar_one()
+    upcoming = list(session.execute(select(Training).where(Training.active.is_(True), Training.end_at >= now).order_by(Training.start_at)).scalars())
+    fill = [(row.training.title, row.confirmed, row.training.capacity) for row in training_rows(session, upcoming)]
+
+    day_list = [today - timedelta(days=back) for back in range(days - 1, -1, -1)]
+    day_since = datetime.combine(day_list[0], datetime.min.time()) - offset
+    messages = [0] * days
+    inbound = select(InboundMessage.received_at).where(InboundMessage.received_at >= day_since, InboundMessage.error.is_(None))
+    if viewer.villages is not None:
+        inbound = inbound.join(Contact, Contact.id == InboundMessage.contact_id).where(Contact.village_code.in_(sorted(viewer.villages)))
+    for (received,) in session.execute(inbound).all():
+        index = ((received + offset).date() - day_list[0]).days
+        if 0 <= index < days:
+            messages[index] += 1
+    unclear = [0] * days
+    clarifications = select(Event.created_at).where(Event.kind == "clarification", Event.created_at >= day_since)
+    if viewer.villages is not None:
+        clarifications = clarifications.join(Contact, Contact.id == Event.contact_id).where(Contact.village_code.in_(sorted(viewer.villages)))
+    for (created,) in session.execute(clarifications).all():
+        index = ((created + offset).date() - day_list[0]).days
+        if 0 <= index < days:
+            unclear[index] += 1
+    return Dashboard(
+        weeks=week_starts,
+        per_week_by_category=by_category,
+        per_week_by_village=by_village,
+        claim_hours=_percentiles(claim_hours),
+        close_hours=_percentiles(close_hours),
+        overdue=overdue,
+        escalations=escalations,
+        open_cases=open_cases,
+        fill=fill,
+        days=day_list,
+        messages_per_day=messages,
+        not_understood_per_day=unclear,
+    )
+
+
+# --- what the bot did not understand -------------------------------------------------------
+@dataclass
+class Unclear:
+    inbound_id: int
+    text: str  # masked
+    intent: str
+    confidence: float
+    when: datetime
+    marked: str = ""
+
+
+@dataclass
+class UnclearGroup:
+    messages: list[Unclear]
+
+    @property
+    def size(self) -> int:
+        return len(self.messages)
+
+    @property
+    def intents(self) -> str:
+        seen: dict[str, int] = {}
+        for message in self.messages:
+            seen[message.intent] = seen.get(message.intent, 0) + 1
+        return ", ".join(f"{intent} ({count})" for intent, count in sorted(seen.items(), key=lambda kv: -kv[1]))
+
+
+def not_understood(session: Session, now: datetime, days: int = 30, limit: int = 500) -> list[UnclearGroup]:
+    """Messages answered with a clarification in the last `days`, newest first,
+    grouped by word overlap (similar wording lands in one group)."""
+    rows = session.execute(
+        select(InboundMessage.id, InboundMessage.text, Event.data, Event.created_at)
+        .join(
+            InboundMessage,
+            and_(InboundMessage.contact_id == Event.contact_id, InboundMessage.received_at == Event.created_at),
+        )
+        .where(Event.kind == "clarification", Event.created_at >= now - timedelta(days=days), InboundMessage.text != "")
+        .order_by(Event.created_at.desc())
+        .limit(limit)
+    ).all()
+    marked = dict(
+        session.execute(select(NluExample.inbound_id, NluExample.label).where(NluExample.inbound_id.in_([r[0] for r in rows]))).all()
+    )
+    groups: list[tuple[set[str], UnclearGroup]] = []
+    for inbound_id, text, data, created in rows:
+        item = Unclear(
+            inbound_id=inbound_id,
+            text=mask_digits(text),
+            intent=str((data or {}).get("intent", "-")),
+            confidence=float((data or {}).get("confidence", 0.0)),
+            when=created,
+            marked=marked.get(inbound_id, ""),
+        )
+        words = set(for_matching(text).split())
+        for group_words, group in groups:
+            union = words | group_words
+            if union and len(words & group_words) / len(union) >= 0.5:
+                group.messages.append(item)
+                group_words |= words
+                break
+        else:
+            groups.append((words, UnclearGroup([item])))
+    return sorted((group for _, group in groups), key=lambda group: -group.size)
+
+
+def rasa_yaml(session: Session) -> str:
+    """The marked examples as Rasa NLU training data (intents) and a list of
+    knowledge-entry questions, personal data masked."""
+    examples: dict[str, list[str]] = {}
+    for label, text in session.execute(select(NluExample.label, NluExample.text).order_by(NluExample.label, NluExample.id)).all():
+        examples.setdefault(label, []).append(text)
+    lines = ['version: "3.1"', "# Contoh dari konsol (Belum dipahami); data pribadi sudah disamarkan.", "nlu:"]
+    knowledge: list[str] = []
+    for label, texts in examples.items():
+        kind, _, name = label.partition(":")
+        target = lines if kind == "intent" else knowledge
+        if kind == "intent":
+            target += [f"- intent: {name}", "  examples: |"]
+        else:
+            target += [f"# entri pengetahuan {name} (tambahkan ke 'questions' di content/knowledge):"]
+        for text in texts:
+            one_line = " ".join(text.split())
+            target.append(f"    - {one_line}" if kind == "intent" else f"#   - {one_line}")
+    return "\n".join(lines + knowledge) + "\n"
+
+
+def label_choices(content: Any) -> list[str]:
+    """What a message can be marked as: the NLU intents (nlu/data) and the
+    knowledge entries (content/knowledge), for the form's suggestions."""
+    import re
+
+    from bot.config import PROJECT_ROOT
+    from bot.knowledge import knowledge_for
+
+    intents: set[str] = set()
+    for path in sorted((PROJECT_ROOT / "nlu" / "data").glob("*.yml")):
+        intents.update(re.findall(r"^- intent: *([A-Za-z0-9_]+)", path.read_text(encoding="utf-8"), flags=re.MULTILINE))
+    entries, _finder = knowledge_for(content)
+    return [f"intent:{name}" for name in sorted(intents)] + [f"kb:{entry.id}" for entry in entries]

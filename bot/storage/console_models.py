@@ -1,0 +1,77 @@
+"""Web console accounts, their one-time login links, failed logins (for
+throttling) and the messages staff marked as NLU examples (issue 11)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped
+
+from bot.storage.models import Base
+
+ROLES = ("koordinator", "satgas", "penyelenggara", "pengamat")
+
+
+class WebUser(Base):
+    """A person who signs in to /kelola. A satgas or organiser account is linked
+    to that person's chat identity, so an action on the web and in chat is the
+    same person."""
+
+    __tablename__ = "web_users"
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    username: Mapped[str] = Column(String(60), nullable=False, unique=True)
+    role: Mapped[str] = Column(String(20), nullable=False)
+    # koordinator: the district overseen (None = every village); satgas: the village.
+    district: Mapped[Optional[str]] = Column(String(120))
+    village_code: Mapped[Optional[str]] = Column(String(40))
+    identity_channel: Mapped[Optional[str]] = Column(String(20))
+    identity_address: Mapped[Optional[str]] = Column(String(64))  # PERSONAL (phone / chat id)
+    password_hash: Mapped[Optional[str]] = Column(String(200))  # None: passwordless (chat link) only
+    active: Mapped[bool] = Column(Boolean, nullable=False, default=True)
+    created_at: Mapped[datetime] = Column(DateTime, nullable=False)
+    last_login_at: Mapped[Optional[datetime]] = Column(DateTime)
+
+
+class LoginLink(Base):
+    """A one-time login link sent in chat (`masuk`); only its hash is kept."""
+
+    __tablename__ = "web_login_links"
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    user_id: Mapped[int] = Column(ForeignKey("web_users.id", ondelete="CASCADE"), nullable=False, index=True)
+    token_hash: Mapped[str] = Column(String(64), nullable=False, unique=True)
+    created_at: Mapped[datetime] = Column(DateTime, nullable=False)
+    expires_at: Mapped[datetime] = Column(DateTime, nullable=False)
+    used_at: Mapped[Optional[datetime]] = Column(DateTime)
+
+
+class LoginFailure(Base):
+    """A failed sign-in, counted per account and per address to throttle guessing."""
+
+    __tablename__ = "web_login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_username", "username", "created_at"),
+        Index("ix_login_failures_address", "address", "created_at"),
+    )
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    username: Mapped[str] = Column(String(60), nullable=False)
+    address: Mapped[str] = Column(String(64), nullable=False)
+    created_at: Mapped[datetime] = Column(DateTime, nullable=False)
+
+
+class NluExample(Base):
+    """A message the bot did not understand, marked by staff as an example of an
+    intent or a knowledge entry for the next model. The text is stored masked."""
+
+    __tablename__ = "nlu_examples"
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    inbound_id: Mapped[Optional[int]] = Column(ForeignKey("inbound_messages.id", ondelete="SET NULL"), unique=True)
+    text: Mapped[str] = Column(Text, nullable=False)
+    label: Mapped[str] = Column(String(120), nullable=False)  # "intent:<name>" or "kb:<entry id>"
+    marked_by: Mapped[str] = Column(String(80), nullable=False)
+    created_at: Mapped[datetime] = Column(DateTime, nullable=False)

@@ -1,0 +1,390 @@
+"""The web console (/kelola, issue 11) through HTTP: accounts and roles, every
+role against every page and action (generated), CSRF, session expiry, login
+throttling, the one-time chat link, the same domain operations as chat (a web
+claim and a chat claim race: one winner), trainings CSV and attendance, the
+dashboard and "belum dipahami". Real core, real NLU model, SQLite and
+PostgreSQL; Starlette's TestClient keeps the cookies like a browser."""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+from datetime import timedelta
+from typing import Any, Iterator
+
+import pytest
+from sqlalchemy import select
+from starlette.testclient import TestClient
+
+from bot import cli
+from bot.app import Bot
+from bot.domain import accounts
+from bot.kelola.access import PERMISSIONS
+from bot.storage.complaint_models import Case, CaseEvent
+from bot.storage.console_models import ROLES, LoginFailure, NluExample
+from bot.storage.models import Event, InboundMessage, OutboundMessage
+from bot.storage.training_models import Training, TrainingRegistration
+from bot.web import create_app
+from tests.chat import Chat
+from tests.test_complaints import SATGAS_1, SATGAS_2, report_unpaid_wages
+from tests.test_trainings import sign_up
+
+PASSWORD = "kata-sandi-uji-123"
+LIPURSARI_SATGAS = "satgas-lipursari-1"
+BATIK = "batik-lanjutan-2026-12"
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def organiser_of(bot: Bot, training_id: str) -> str:
+    with bot.sessions() as session:
+        training = session.get(Training, training_id)
+        return f"{training.organiser_channel}:{training.organiser_address}"
+
+
+def make_accounts(bot: Bot) -> None:
+    organiser = organiser_of(bot, BATIK)
+    with bot.sessions() as session, session.begin():
+        now = bot.clock.now()
+        accounts.create_user(session, "koor", "koordinator", now, password=PASSWORD)
+        accounts.create_user(session, "satgas1", "satgas", now, password=PASSWORD, identity=f"console:{SATGAS_1}")
+        accounts.create_user(session, "satgas2", "satgas", now, password=PASSWORD, identity=f"console:{SATGAS_2}")
+        accounts.create_user(session, "lipur", "satgas", now, password=PASSWORD, identity=f"console:{LIPURSARI_SATGAS}")
+        accounts.create_user(session, "panitia", "penyelenggara", now, password=PASSWORD, identity=organiser)
+        accounts.create_user(session, "amat", "pengamat", now, password=PASSWORD)
+
+
+@pytest.fixture
+def console(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.setenv("DESMIGRAS_WEB_SECRET", "uji-" + "x" * 40)
+    make_accounts(bot)
+    yield create_app(bot, run_worker=False, run_poller=False, console=True)
+
+
+class Browser:
+    """One person's cookie jar against the console."""
+
+    def __init__(self, app: Any) -> None:
+        self.client = TestClient(app, base_url="http://127.0.0.1:8000", follow_redirects=False)
+
+    def csrf(self, path: str = "/kelola/masuk") -> str:
+        page = self.client.get(path, follow_redirects=True)
+        match = CSRF.search(page.text)
+        assert match, page.text[:500]
+        return match.group(1)
+
+    def login(self, name: str, password: str = PASSWORD) -> Any:
+        token = self.csrf()
+        return self.client.post("/kelola/masuk", data={"csrf": token, "nama": name, "sandi": password})
+
+    def post(self, path: str, **data: str) -> Any:
+        token = self.csrf("/kelola/antrean" if "kasus" not in path else path.rsplit("/", 1)[0])
+        return self.client.post(path, data={"csrf": token, **data})
+
+
+def signed_in(app: Any, name: str) -> Browser:
+    browser = Browser(app)
+    assert browser.login(name).status_code == 303
+    return browser
+
+
+# --- sessions, CSRF, throttling --------------------------------------------------------------
+def test_without_a_session_the_console_sends_you_to_sign_in(console: Any) -> None:
+    browser = Browser(console)
+    assert browser.client.get("/kelola").headers["location"].endswith("/kelola/")
+    for path in ("/kelola/", "/kelola/antrean", "/kelola/dasbor", "/kelola/kasus/ADU-AAAA"):
+        answer = browser.client.get(path)
+        assert answer.status_code == 303 and answer.headers["location"].startswith("/kelola/masuk"), path
+    assert "Masuk ke konsol" in browser.client.get("/kelola/masuk").text
+
+
+def test_a_post_without_a_valid_csrf_token_is_refused_with_403(console: Any, bot: Bot, chat: Chat) -> None:
+    code = report_unpaid_wages(chat)
+    browser = signed_in(console, "satgas1")
+    assert browser.client.post(f"/kelola/kasus/{code}/ambil", data={}).status_code == 403
+    assert browser.client.post(f"/kelola/kasus/{code}/ambil", data={"csrf": "palsu"}).status_code == 403
+    assert Browser(console).client.post("/kelola/masuk", data={"nama": "koor", "sandi": PASSWORD}).status_code == 403
+    with bot.sessions() as session:
+        assert session.execute(select(Case.status).where(Case.code == code)).scalar_one() == "baru"
+
+
+def test_the_session_cookie_is_httponly_samesite_lax_and_scoped_to_the_console(console: Any) -> None:
+    browser = Browser(console)
+    answer = browser.client.get("/kelola/masuk")
+    cookie = answer.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie and "path=/kelola" in cookie
+
+
+def test_an_idle_session_expires_and_a_disabled_account_is_signed_out_at_once(console: Any, bot: Bot) -> None:
+    browser = signed_in(console, "koor")
+    assert browser.client.get("/kelola/antrean").status_code == 200
+    bot.clock.advance(timedelta(minutes=61))
+    assert browser.client.get("/kelola/antrean").status_code == 303
+
+    other = signed_in(console, "amat")
+    assert other.client.get("/kelola/dasbor").status_code == 200
+    out = io.StringIO()
+    assert cli.main(["users", "disable", "amat"], out=out, settings=bot.settings) == 0
+    assert other.client.get("/kelola/dasbor").status_code == 303
+    assert Browser(console).login("amat").status_code == 401
+
+
+def test_guessing_is_throttled_per_account_even_with_the_right_password_afterwards(console: Any, bot: Bot) -> None:
+    browser = Browser(console)
+    for _ in range(accounts.MAX_FAILURES_PER_ACCOUNT):
+        assert browser.login("koor", "salah-salah-salah").status_code == 401
+    assert browser.login("koor").status_code == 401, "throttled: the right password waits too"
+    bot.clock.advance(accounts.THROTTLE_WINDOW + timedelta(seconds=1))
+    assert browser.login("koor").status_code == 303
+    with bot.sessions() as session:
+        assert session.execute(select(LoginFailure)).scalars().all()
+
+
+def test_a_sign_in_never_redirects_outside_the_console(console: Any) -> None:
+    browser = Browser(console)
+    token = browser.csrf()
+    answer = browser.client.post("/kelola/masuk", data={"csrf": token, "nama": "koor", "sandi": PASSWORD, "lanjut": "//evil.example/x"})
+    assert answer.headers["location"] == "/kelola/antrean"
+
+
+# --- the permission matrix, generated ---------------------------------------------------------
+USERS = {"koordinator": "koor", "satgas": "satgas1", "penyelenggara": "panitia", "pengamat": "amat"}
+PAGES = {  # (method, path, action)
+    "queue": ("GET", "/kelola/antrean"),
+    "case_view": ("GET", "/kelola/kasus/{case}"),
+    "case_note": ("POST", "/kelola/kasus/{case}/catat"),
+    "case_work": ("POST", "/kelola/kasus/{case}/ambil"),
+    "trainings": ("GET", "/kelola/pelatihan"),
+    "registrants": ("GET", f"/kelola/pelatihan/{BATIK}"),
+    "dashboard": ("GET", "/kelola/dasbor"),
+    "not_understood": ("GET", "/kelola/belum-dipahami"),
+}
+
+
+def test_the_matrix_covers_every_action() -> None:
+    assert set(PAGES) == set(PERMISSIONS)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_role_against_every_page_and_action(console: Any, bot: Bot, chat: Chat, role: str) -> None:
+    code = report_unpaid_wages(chat)
+    browser = signed_in(console, USERS[role])
+    for action, (method, path) in PAGES.items():
+        url = path.format(case=code)
+        if method == "GET":
+            answer = browser.client.get(url)
+        else:
+            answer = browser.client.post(url, data={"csrf": browser.csrf(), "teks": "catatan uji"})
+        expected_ok = role in PERMISSIONS[action]
+        if expected_ok:
+            assert answer.status_code in (200, 303), f"{role} {action}: {answer.status_code}"
+            if method == "POST":
+                assert answer.headers["location"] == f"/kelola/kasus/{code}"
+        else:
+            assert answer.status_code == 403, f"{role} {action}: {answer.status_code}"
+
+
+def test_a_satgas_of_another_village_gets_404_for_the_case_and_the_attempt_is_audited(console: Any, bot: Bot, chat: Chat) -> None:
+    code = report_unpaid_wages(chat)  # Jlamprang
+    lipur = signed_in(console, "lipur")
+    assert lipur.client.get(f"/kelola/kasus/{code}").status_code == 404
+    assert lipur.client.get("/kelola/kasus/ADU-ZZZZ").status_code == 404
+    assert lipur.client.post(f"/kelola/kasus/{code}/ambil", data={"csrf": lipur.csrf()}).status_code == 404
+    assert code not in lipur.client.get("/kelola/antrean?status=").text
+    with bot.sessions() as session:
+        assert session.execute(select(Case.status).where(Case.code == code)).scalar_one() == "baru"
+
+
+def test_the_observer_sees_no_personal_data(console: Any, chat: Chat) -> None:
+    code = report_unpaid_wages(chat)
+    page = signed_in(console, "amat").client.get(f"/kelola/kasus/{code}").text
+    assert "Siti Aminah" not in page and "PT Maju Jaya" not in page and "tidak ditampilkan" in page
+    assert "Siti Aminah" in signed_in(console, "koor").client.get(f"/kelola/kasus/{code}").text
+
+
+# --- the same operations as chat ----------------------------------------------------------------
+def test_claim_reply_and_close_on_the_web_reach_the_family_through_the_outbox(console: Any, bot: Bot, chat: Chat) -> None:
+    code = report_unpaid_wages(chat)
+    satgas = signed_in(console, "satgas1")
+    answer = satgas.post(f"/kelola/kasus/{code}/ambil")
+    assert answer.status_code == 303
+    page = satgas.client.get(f"/kelola/kasus/{code}").text
+    assert "sekarang Anda tangani" in page and "Satgas Jlamprang 1" in page
+    satgas.post(f"/kelola/kasus/{code}/balas", teks="Bu, besok saya datang ke rumah jam 9.")
+    satgas.post(f"/kelola/kasus/{code}/selesai", teks="Gaji sudah dibayar agen")
+    with bot.sessions() as session:
+        to_family = session.execute(
+            select(OutboundMessage.text).where(OutboundMessage.address == chat.sender).order_by(OutboundMessage.id)
+        ).scalars().all()
+        case = session.execute(select(Case).where(Case.code == code)).scalar_one()
+        kinds = session.execute(select(CaseEvent.kind).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)).scalars().all()
+        audit = session.execute(select(Event.data).where(Event.kind == "web_action", Event.actor == "web:satgas1")).scalars().all()
+    assert any("sudah diambil oleh Satgas Jlamprang 1" in text for text in to_family)
+    assert any("besok saya datang ke rumah jam 9" in text for text in to_family)
+    assert any("sudah *selesai*" in text and "Gaji sudah dibayar agen" in text for text in to_family)
+    assert case.status == "selesai" and kinds[-3:] == ["diambil", "pesan_ke_pelapor", "selesai"]
+    assert [entry["action"] for entry in audit] == ["ambil", "balas", "selesai"]
+    # the family's answer goes to the satgas, as after a chat reply
+    chat.send("terima kasih pak")
+
+
+def test_only_the_member_who_claimed_may_reply_on_the_web_as_in_chat(console: Any, bot: Bot, chat: Chat) -> None:
+    code = report_unpaid_wages(chat)
+    Chat(bot, sender=SATGAS_1).send(f"ambil {code}")  # claimed in chat
+    other = signed_in(console, "satgas2")
+    other.post(f"/kelola/kasus/{code}/balas", teks="halo bu")
+    assert "ditangani oleh Satgas Jlamprang 1" in other.client.get(f"/kelola/kasus/{code}").text
+    mine = signed_in(console, "satgas1")
+    assert "Kirim balasan" in mine.client.get(f"/kelola/kasus/{code}").text, "the chat claim is the same person on the web"
+
+
+def test_a_web_claim_and_a_chat_claim_at_the_same_moment_have_exactly_one_winner(console: Any, bot: Bot, chat: Chat) -> None:
+    code = report_unpaid_wages(chat)
+    web = signed_in(console, "satgas1")
+    token = web.csrf(f"/kelola/kasus/{code}")
+    start = threading.Barrier(2)
+    results: dict[str, Any] = {}
+
+    def click() -> None:
+        start.wait()
+        results["web"] = web.client.post(f"/kelola/kasus/{code}/ambil", data={"csrf": token})
+
+    def type_it() -> None:
+        start.wait()
+        results["chat"] = Chat(bot, sender=SATGAS_2).says(f"ambil {code}")
+
+    threads = [threading.Thread(target=click), threading.Thread(target=type_it)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    with bot.sessions() as session:
+        case = session.execute(select(Case).where(Case.code == code)).scalar_one()
+        claims = session.execute(select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.kind == "diambil")).scalars().all()
+    assert len(claims) == 1 and case.status == "diambil"
+    chat_won = "sekarang Anda tangani" in results["chat"]
+    web_page = web.client.get(f"/kelola/kasus/{code}").text  # the notice of the click
+    web_won = "sekarang Anda tangani" in web_page
+    assert chat_won != web_won
+    loser = web_page if chat_won else results["chat"]
+    assert "sudah diambil oleh" in loser
+
+
+def test_notes_from_a_coordinator_carry_the_web_user_as_actor(console: Any, bot: Bot, chat: Chat) -> None:
+    code = report_unpaid_wages(chat)
+    koor = signed_in(console, "koor")
+    koor.post(f"/kelola/kasus/{code}/catat", teks="Sudah koordinasi dengan Disnaker")
+    with bot.sessions() as session:
+        event = session.execute(select(CaseEvent).where(CaseEvent.kind == "catatan")).scalar_one()
+    assert event.actor == "web:koor" and "koor (web)" in koor.client.get(f"/kelola/kasus/{code}").text
+
+
+def test_queue_filters_and_counts(console: Any, bot: Bot, chat: Chat) -> None:
+    code = report_unpaid_wages(chat)
+    koor = signed_in(console, "koor")
+    assert code in koor.client.get("/kelola/antrean?desa=jlamprang").text
+    assert code not in koor.client.get("/kelola/antrean?desa=lipursari").text
+    assert code not in koor.client.get("/kelola/antrean?mendesak=1").text
+    assert code not in koor.client.get("/kelola/antrean?terlambat=1").text
+    bot.clock.advance(timedelta(hours=25))
+    koor = signed_in(console, "koor")  # the old session was idle too long
+    assert code in koor.client.get("/kelola/antrean?terlambat=1").text
+    satgas = signed_in(console, "satgas1")
+    assert code not in satgas.client.get("/kelola/antrean?milik_saya=1").text
+    satgas.post(f"/kelola/kasus/{code}/ambil")
+    assert code in satgas.client.get("/kelola/antrean?milik_saya=1").text
+
+
+# --- the one-time link from chat --------------------------------------------------------------------
+def test_masuk_in_chat_gives_a_one_time_link_valid_ten_minutes(console: Any, bot: Bot) -> None:
+    satgas = Chat(bot, sender=SATGAS_1)
+    reply = satgas.says("masuk")
+    link = re.search(r"http://127\.0\.0\.1:8000(/kelola/tautan/\S+)", reply)
+    assert link, reply
+    browser = Browser(console)
+    answer = browser.client.get(link.group(1))
+    assert answer.status_code == 303 and browser.client.get("/kelola/antrean").status_code == 200
+    assert Browser(console).client.get(link.group(1)).status_code == 404, "used once"
+
+    late = re.search(r"(/kelola/tautan/\S+)", satgas.says("masuk")).group(1)
+    bot.clock.advance(timedelta(minutes=11))
+    assert Browser(console).client.get(late).status_code == 404, "expired"
+    assert "chat pribadi" not in reply and "Jangan teruskan" in reply
+
+
+def test_masuk_from_someone_without_an_account_is_told_what_to_do(console: Any, bot: Bot) -> None:
+    out = io.StringIO()
+    assert cli.main(["users", "disable", "satgas2"], out=out, settings=bot.settings) == 0
+    assert "belum punya akun konsol web" in Chat(bot, sender=SATGAS_2).says("masuk")
+
+
+# --- trainings -------------------------------------------------------------------------------------------
+def test_organiser_sees_their_trainings_exports_formula_safe_csv_and_marks_attendance(console: Any, bot: Bot) -> None:
+    family = Chat(bot, sender="6281200000031")
+    sign_up(family, "081234500031", name="=HYPERLINK(\"http://x\")")
+    panitia = signed_in(console, "panitia")
+    listing = panitia.client.get("/kelola/pelatihan").text
+    assert BATIK in listing
+    others = [t for t in re.findall(r"/kelola/pelatihan/([a-z0-9-]+)", listing)]
+    assert set(others) <= {BATIK} or all(organiser_of(bot, t) == organiser_of(bot, BATIK) for t in others)
+    csv_answer = panitia.client.get(f"/kelola/pelatihan/{BATIK}/peserta.csv")
+    assert csv_answer.status_code == 200 and "'=HYPERLINK" in csv_answer.text
+    with bot.sessions() as session:
+        code = session.execute(select(TrainingRegistration.code)).scalar_one()
+        other = session.execute(select(Training.id).where(Training.id != BATIK)).scalars().first()
+    panitia.client.post(f"/kelola/pelatihan/{BATIK}/hadir", data={"csrf": panitia.csrf("/kelola/pelatihan"), "kode": code, "hadir": "1"})
+    with bot.sessions() as session:
+        registration = session.execute(select(TrainingRegistration)).scalar_one()
+    assert registration.attended is True and registration.attendance_by == "web:panitia"
+    if organiser_of(bot, other) != organiser_of(bot, BATIK):
+        assert panitia.client.get(f"/kelola/pelatihan/{other}").status_code == 404
+
+
+# --- dashboard and belum dipahami ---------------------------------------------------------------------------
+def test_the_dashboard_draws_its_charts_as_svg(console: Any, chat: Chat) -> None:
+    report_unpaid_wages(chat)
+    page = signed_in(console, "koor").client.get("/kelola/dasbor").text
+    assert page.count("<svg") == 4 and "Kasus terbuka: <b>1</b>" in page
+
+
+def test_not_understood_messages_are_grouped_marked_and_exported_masked(console: Any, bot: Bot) -> None:
+    person = Chat(bot, sender="6281200000044")
+    for text in ("zzkw qqxv 081234567890 blorp", "zzkw qqxv blorp lagi", "asdf jkl qwerty"):
+        person.send(text)
+    koor = signed_in(console, "koor")
+    page = koor.client.get("/kelola/belum-dipahami").text
+    assert "zzkw qqxv 081******890 blorp" in page and "081234567890" not in page
+    assert "<b>2 pesan</b>" in page, "the two similar messages are one group"
+    with bot.sessions() as session:
+        message_id = session.execute(select(InboundMessage.id).where(InboundMessage.text.like("zzkw qqxv 0812%"))).scalar_one()
+    koor.client.post("/kelola/belum-dipahami/tandai", data={"csrf": koor.csrf("/kelola/belum-dipahami"), "pesan": str(message_id), "label": "intent:sapaan"})
+    exported = koor.client.get("/kelola/belum-dipahami/contoh-nlu.yml").text
+    assert "- intent: sapaan" in exported and "zzkw qqxv" in exported and "081234567890" not in exported
+    with bot.sessions() as session:
+        assert session.execute(select(NluExample.label)).scalar_one() == "intent:sapaan"
+    with bot.sessions() as session, session.begin():
+        from bot.domain.personal_data import erase_messages_of_contact
+        from bot.storage.models import Contact
+
+        contact = session.execute(select(Contact).where(Contact.address == person.sender)).scalar_one()
+        erase_messages_of_contact(session, contact.id)  # what "hapus data" runs for their messages
+    with bot.sessions() as session:
+        assert session.execute(select(NluExample)).first() is None, "erasure removes the marked copy too"
+
+
+# --- the command line ---------------------------------------------------------------------------------------
+def test_users_cli_adds_lists_and_refuses_bad_accounts(bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert cli.main(["users", "add", "Bu.Koor", "--role", "koordinator", "--password-stdin"], out=out, settings=bot.settings) == 0
+    assert cli.main(["users", "add", "x", "--role", "satgas", "--identity", "console:bukan-satgas"], out=out, settings=bot.settings) == 1
+    assert cli.main(["users", "add", "bu.koor", "--role", "pengamat"], out=out, settings=bot.settings) == 1
+    monkeypatch.setattr("sys.stdin", io.StringIO("pendek\n"))
+    assert cli.main(["users", "add", "y", "--role", "pengamat", "--password-stdin"], out=out, settings=bot.settings) == 1
+    assert cli.main(["users", "add", "s1", "--role", "satgas", "--identity", f"console:{SATGAS_1}"], out=out, settings=bot.settings) == 0
+    listing = io.StringIO()
+    cli.main(["users", "list"], out=listing, settings=bot.settings)
+    assert "bu.koor" in listing.getvalue() and "s1" in listing.getvalue() and "jlamprang" in listing.getvalue()
+    assert SATGAS_1 not in listing.getvalue(), "identities are masked in the listing"
+    text = out.getvalue()
+    assert "minimal 10 karakter" in text and "sudah dipakai" in text and "anggota satgas" in text
