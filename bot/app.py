@@ -26,7 +26,7 @@ from bot.domain.catalog_file import load_catalog
 from bot.domain.trainings import sync_catalog
 from bot.domain.villages import load_villages, sync_villages
 from bot.turn import TickContext
-from flows import complaints, deletion, satgas, trainings
+from flows import complaints, deletion, satgas, subscriptions, trainings
 from flows import dialogue as standard
 from flows.dialogue import Dialogue
 from flows.feature import Feature
@@ -73,7 +73,7 @@ STANDARD_REPLY_EXEMPT = frozenset({"menu"})
 def features() -> list[Feature]:
     """Every feature of the bot, in the order their handlers are installed.
     Deletion erases with every other feature's erasers."""
-    others = [satgas.FEATURE, complaints.FEATURE, trainings.FEATURE]
+    others = [satgas.FEATURE, complaints.FEATURE, trainings.FEATURE, subscriptions.FEATURE]
     erasers = [eraser for feature in others for eraser in feature.erasers]
     return [deletion.feature(erasers), *others]
 
@@ -143,7 +143,7 @@ def build_bot(
         classifier=classifier,
         dialogue=dialogue,
         core=core,
-        outbox=Outbox(sessions, clock),
+        outbox=Outbox(sessions, clock, lease=settings.outbox_lease),
         clock=clock,
         features=installed,
     )

@@ -135,6 +135,126 @@ def disable_user(sessions: sessionmaker[Session], args: argparse.Namespace, out:
     return 0
 
 
+def _template(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from bot.domain.broadcasts import BroadcastError
+    from bot.message_templates import templates_for
+
+    templates = templates_for(Settings().content_dir)
+    if args.template not in templates:
+        raise BroadcastError(f"Template {args.template!r} tidak ada di content/templates.yml ({', '.join(templates)}).")
+    return templates[args.template]
+
+
+def preview_broadcast(sessions: sessionmaker[Session], args: argparse.Namespace, out: TextIO) -> int:
+    from bot import clock
+    from bot.domain import broadcasts
+
+    try:
+        template = _template(args)
+        with sessions() as session:
+            counted = broadcasts.preview(session, args.segment, args.topic, template, clock.utcnow())
+    except broadcasts.BroadcastError as error:
+        out.write(f"{error}\n")
+        return 1
+    out.write(
+        f"Segmen {args.segment}: {counted.recipients} kontak; berhenti berlangganan {counted.opted_out};"
+        f" belum setuju ({template.category}) {counted.not_opted_in}; akan dikirimi {counted.would_send}.\n"
+        f"Contoh pesan: {template.render(broadcasts.parse_variables(args.var))}\n"
+    )
+    return 0
+
+
+def send_broadcast(sessions: sessionmaker[Session], args: argparse.Namespace, out: TextIO) -> int:
+    from datetime import datetime, timedelta
+
+    from bot import clock
+    from bot.domain import broadcasts, cases
+
+    now = clock.utcnow()
+    try:
+        template = _template(args)
+        send_at = None
+        if args.at:
+            offset = timedelta(hours=cases.settings_for(Settings().content_dir).utc_offset_hours)
+            send_at = clock.from_local(datetime.strptime(args.at, "%Y-%m-%d %H:%M"), offset)
+        with sessions() as session, session.begin():
+            broadcast = broadcasts.create(
+                session, title=args.title, topic=args.topic, template=template, variables=broadcasts.parse_variables(args.var),
+                segment=args.segment, created_by=args.by, now=now, send_at=send_at, per_minute=args.per_minute,
+            )
+            count = broadcasts.preview(session, args.segment, args.topic, template, now).would_send
+            broadcast_id = broadcast.id
+    except (broadcasts.BroadcastError, ValueError) as error:
+        out.write(f"{error}\n")
+        return 1
+    out.write(
+        f"Siaran {broadcast_id} dibuat; saat ini {count} kontak akan dikirimi (daftar penerima ditetapkan saat waktunya tiba)."
+        f" Dikirim oleh pekerja pengiriman. Lihat: broadcast report {broadcast_id}\n"
+    )
+    return 0
+
+
+def campaign_broadcast(sessions: sessionmaker[Session], args: argparse.Namespace, out: TextIO) -> int:
+    from bot import clock
+    from bot.domain import broadcasts
+    from bot.domain.catalog_file import catalog_for
+    from bot.message_templates import templates_for
+    from bot.storage.training_models import Training
+
+    settings = Settings()
+    with sessions() as session, session.begin():
+        training = session.get(Training, args.training)
+        if training is None:
+            out.write(f"Pelatihan {args.training} tidak ada.\n")
+            return 1
+        catalog = catalog_for(settings.content_dir)
+        made = broadcasts.campaign(
+            session, training, args.days_before, templates_for(settings.content_dir)["pengingat_pelatihan"],
+            catalog.when(training.start_at, training.end_at), clock.utcnow(), args.by,
+        )
+        for broadcast in made:
+            out.write(f"Siaran {broadcast.id}: {broadcast.title}, dikirim {broadcast.send_at:%Y-%m-%d %H:%M} UTC\n")
+    if not made:
+        out.write("Tidak ada pengingat yang dibuat: semua tanggalnya sudah lewat.\n")
+    return 0
+
+
+def report_broadcast(sessions: sessionmaker[Session], args: argparse.Namespace, out: TextIO) -> int:
+    from bot.domain import broadcasts
+
+    try:
+        with sessions() as session:
+            lines = broadcasts.report(session, args.id).lines()
+    except broadcasts.BroadcastError as error:
+        out.write(f"{error}\n")
+        return 1
+    out.write("\n".join(lines) + "\n")
+    return 0
+
+
+def list_broadcasts(sessions: sessionmaker[Session], args: argparse.Namespace, out: TextIO) -> int:
+    from bot.domain import broadcasts
+
+    with sessions() as session:
+        for broadcast in broadcasts.all_broadcasts(session):
+            out.write(f"{broadcast.id:>4} {broadcast.status:<11} {broadcast.send_at:%Y-%m-%d %H:%M} UTC  {broadcast.segment:<24} {broadcast.title}\n")
+    return 0
+
+
+def cancel_broadcast(sessions: sessionmaker[Session], args: argparse.Namespace, out: TextIO) -> int:
+    from bot import clock
+    from bot.domain import broadcasts
+
+    try:
+        with sessions() as session, session.begin():
+            stopped = broadcasts.cancel(session, args.id, clock.utcnow())
+    except broadcasts.BroadcastError as error:
+        out.write(f"{error}\n")
+        return 1
+    out.write(f"Siaran {args.id} dibatalkan; {stopped} pesan yang belum terkirim dibatalkan.\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot.cli", description=__doc__)
     groups = parser.add_subparsers(dest="group", required=True)
@@ -168,6 +288,34 @@ def build_parser() -> argparse.ArgumentParser:
     disable = user_commands.add_parser("disable", help="nonaktifkan akun (sesi yang terbuka ikut berakhir)")
     disable.add_argument("name")
     disable.set_defaults(handler=disable_user)
+
+    siaran = groups.add_parser("broadcast", help="siaran ke sekelompok warga (lewat outbox, sekali per orang)")
+    siaran_commands = siaran.add_subparsers(dest="command", required=True)
+    for name, handler, help_text in (("preview", preview_broadcast, "hitung penerima tanpa mengirim"),
+                                     ("send", send_broadcast, "buat siaran; dikirim oleh pekerja pengiriman")):
+        sub = siaran_commands.add_parser(name, help=help_text)
+        sub.add_argument("--segment", required=True, help="desa:KODE | pelatihan:ID | topik:TOPIK | negara:KODE:HARI | semua")
+        sub.add_argument("--topic", required=True, help="info_pelatihan | peringatan | kabar_kasus")
+        sub.add_argument("--template", required=True, help="nama template di content/templates.yml")
+        sub.add_argument("--var", action="append", default=[], help="isian template NAMA=ISI (boleh berulang)")
+        sub.set_defaults(handler=handler)
+        if name == "send":
+            sub.add_argument("--title", required=True, help="judul untuk laporan")
+            sub.add_argument("--at", help="waktu kirim 'YYYY-MM-DD HH:MM' (waktu desa); kosong = sekarang")
+            sub.add_argument("--per-minute", type=int, default=60, help="kecepatan kirim per kanal (pesan per menit)")
+            sub.add_argument("--by", default="cli", help="siapa yang membuat (untuk jejak audit)")
+    campaign = siaran_commands.add_parser("campaign", help="pengingat pelatihan N hari sebelum mulai (terjadwal)")
+    campaign.add_argument("--training", required=True, help="id pelatihan di content/trainings.yml")
+    campaign.add_argument("--days-before", type=int, action="append", required=True, help="boleh berulang: --days-before 3 --days-before 1")
+    campaign.add_argument("--by", default="cli")
+    campaign.set_defaults(handler=campaign_broadcast)
+    report = siaran_commands.add_parser("report", help="terkirim / sampai / gagal / dilewati")
+    report.add_argument("id", type=int)
+    report.set_defaults(handler=report_broadcast)
+    siaran_commands.add_parser("list", help="daftar siaran").set_defaults(handler=list_broadcasts)
+    stop = siaran_commands.add_parser("cancel", help="batalkan siaran yang belum selesai")
+    stop.add_argument("id", type=int)
+    stop.set_defaults(handler=cancel_broadcast)
 
     knowledge = groups.add_parser("knowledge", help="basis pengetahuan (content/knowledge)")
     knowledge_commands = knowledge.add_subparsers(dest="command", required=True)

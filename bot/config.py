@@ -108,6 +108,9 @@ class Settings:
         default_factory=lambda: os.environ.get("DESMIGRAS_WORKER_IN_WEB", "1").strip().lower()
         not in ("0", "false", "no", "off")
     )
+    # Seconds a claimed outbox message belongs to one worker; after that (the
+    # worker died) another may take it, asking the provider first whether it went.
+    outbox_lease: float = field(default_factory=lambda: _env_float("DESMIGRAS_OUTBOX_LEASE", 120.0))
     web_host: str = field(default_factory=lambda: os.environ.get("DESMIGRAS_HOST", "127.0.0.1").strip())
     web_port: int = field(default_factory=lambda: _env_int("DESMIGRAS_PORT", 8000))
     web_workers: int = field(default_factory=lambda: _env_int("DESMIGRAS_WEB_WORKERS", 1))

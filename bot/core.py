@@ -56,7 +56,11 @@ def deliver(session: Session, note: Notification, now: datetime) -> None:
     """Queue a timer's message in the outbox, in the timer's transaction
     (`TickContext.deliver`)."""
     session.add(
-        queue(note.channel, note.address, note.message, now, note.contact_id, subjects=Subjects(case_id=note.subject_case_id))
+        queue(
+            note.channel, note.address, note.message, now, note.contact_id,
+            subjects=Subjects(case_id=note.subject_case_id), proactive=note.proactive,
+            broadcast_id=note.broadcast_id, due=note.due,
+        )
     )
 
 
@@ -164,7 +168,7 @@ class Core:
                 capped += 1
                 continue
             message = self._capped_notice(session, subjects) if sent_already == cap - 1 else note.message
-            session.add(queue(note.channel, note.address, message, now, note.contact_id, record.id, subjects))
+            session.add(queue(note.channel, note.address, message, now, note.contact_id, record.id, subjects, note.proactive))
         if capped:
             session.add(
                 Event(contact_id=turn.contact.id, kind="alerts_capped", data={"count": capped}, created_at=now)

@@ -35,7 +35,10 @@ from sqlalchemy import select
 
 from bot.app import Bot
 from bot.channels import ChannelSender, where
-from bot.outbox import DeliveryStats, PostponeDelivery
+from bot.domain import subscriptions
+from bot.domain.broadcasts import OPTED_OUT
+from bot.message_templates import templates_for
+from bot.outbox import DeliveryStats, PermanentDeliveryError, PostponeDelivery
 from bot.storage.models import OutboundMessage
 
 logger = logging.getLogger(__name__)
@@ -80,6 +83,8 @@ class InOrder:
         self.stale_after = timedelta(seconds=2 * bot.settings.provider_timeout + 5)
 
     def send(self, row: OutboundMessage) -> str:
+        if row.topic is not None and not self._consented(row):
+            raise PermanentDeliveryError(OPTED_OUT)
         with self.bot.sessions() as session:
             earlier = session.execute(
                 select(OutboundMessage.id, OutboundMessage.status, OutboundMessage.next_attempt_at)
@@ -108,6 +113,14 @@ class InOrder:
                 f"waiting for earlier message #{earlier[0][0]} to the same chat", retry_after=max(1.0, min(waits))
             )
         return self.sender.send(row)
+
+
+    def _consented(self, row: OutboundMessage) -> bool:
+        """Checked again right before sending: an opt-out typed after the
+        message was queued still stops it."""
+        template = templates_for(self.bot.content.directory).get(row.template or "")
+        with self.bot.sessions() as session:
+            return subscriptions.may_send(session, row.contact_id, row.topic, needs_opt_in=template is not None and template.category == "marketing")
 
 
 def safe_batch(lease: float, provider_timeout: float) -> int:

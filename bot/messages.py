@@ -8,6 +8,7 @@ knows which app a person is using.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Iterable, NamedTuple, Optional
 
 
@@ -69,6 +70,18 @@ def options_from_rows(rows: Optional[Iterable[dict[str, Any]]]) -> tuple[Option,
     return tuple(Option(str(row["value"]), str(row["label"])) for row in rows or ())
 
 
+@dataclass(frozen=True)
+class Proactive:
+    """A message we send first (not a reply): its WhatsApp template for outside
+    the 24-hour window (content/templates.yml) with the values of its
+    variables, and the consent topic checked again right before sending
+    (None: a service message the person asked for, always allowed)."""
+
+    template: str
+    variables: dict[str, str] = field(default_factory=dict)
+    topic: Optional[str] = None
+
+
 class Notification(NamedTuple):
     """A message to someone else than the person being answered (a satgas
     alert, a word to the family), with whose data it carries: the recipient's
@@ -81,3 +94,6 @@ class Notification(NamedTuple):
     contact_id: Optional[int] = None
     subject_case_id: Optional[int] = None
     subject_contact_id: Optional[int] = None
+    proactive: Optional[Proactive] = None
+    broadcast_id: Optional[int] = None
+    due: Optional[datetime] = None  # not before (a broadcast's rate limit)

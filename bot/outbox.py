@@ -16,6 +16,7 @@ duplicate one message (neither provider API takes an idempotency key).
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,11 +26,26 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock, SystemClock
-from bot.messages import Outbound, option_rows
+from bot.messages import Outbound, Proactive, option_rows
 from bot.privacy import mask
 from bot.storage.models import ERASED_ADDRESS, ERASED_TEXT, Contact, OutboundMessage
 
 logger = logging.getLogger(__name__)
+
+
+# last_error of a message whose worker died while sending it (see Outbox.claim).
+LEASE_EXPIRED = "[lease-expired]"
+
+
+def lease_expired_since(row: OutboundMessage) -> Optional[datetime]:
+    """When the dead worker claimed this message, if that is why it is here again."""
+    error = row.last_error or ""
+    if not error.startswith(LEASE_EXPIRED):
+        return None
+    try:
+        return datetime.fromisoformat(error[len(LEASE_EXPIRED):].strip())
+    except ValueError:
+        return None
 
 
 class PermanentDeliveryError(Exception):
@@ -71,8 +87,12 @@ def queue(
     contact_id: Optional[int] = None,
     inbound_id: Optional[int] = None,
     subjects: Subjects = Subjects(),
+    proactive: Optional[Proactive] = None,
+    broadcast_id: Optional[int] = None,
+    due: Optional[datetime] = None,
 ) -> OutboundMessage:
-    """The outbox row for one message; the caller adds it in its transaction."""
+    """The outbox row for one message; the caller adds it in its transaction.
+    `due` delays it (a broadcast's rate limit)."""
     return OutboundMessage(
         channel=channel,
         address=address,
@@ -82,12 +102,22 @@ def queue(
         options=option_rows(message.options),
         status="pending",
         attempts=0,
-        next_attempt_at=now,
+        next_attempt_at=due or now,
         created_at=now,
         subject_contact_id=subjects.contact_id,
         subject_case_id=subjects.case_id,
         subject_training_id=subjects.training_id,
+        template=proactive.template if proactive else None,
+        variables=dict(proactive.variables) if proactive else None,
+        topic=proactive.topic if proactive else None,
+        broadcast_id=broadcast_id,
     )
+
+
+def provider_code(error: str) -> Optional[str]:
+    """The provider's error code in a delivery error ("twilio 400 code 63016: ...", "telegram 403: ..."), if any."""
+    match = re.search(r"code (\d{3,6})", error) or re.search(r"^\w+ (\d{3})\b", error)
+    return match.group(1) if match else None
 
 
 def forget_if_erased(session: Session, row: OutboundMessage) -> None:
@@ -145,6 +175,11 @@ class Outbox:
             )
             rows = list(session.execute(query).scalars())
             for row in rows:
+                if row.status == "sending":
+                    # The worker that claimed it died mid-send: the provider may
+                    # have taken it. Say since when, so the sender can ask.
+                    claimed_at = row.next_attempt_at - timedelta(seconds=self.lease)
+                    row.last_error = f"{LEASE_EXPIRED} {claimed_at.isoformat()}"
                 row.status = "sending"
                 row.attempts += 1
                 row.next_attempt_at = now + timedelta(seconds=self.lease)
@@ -157,6 +192,7 @@ class Outbox:
             if row is None or row.status == "sent":
                 return
             row.status, row.sent_at, row.provider_message_id, row.last_error = "sent", now, provider_id or None, None
+            row.provider_status = row.provider_status or "sent"
             forget_if_erased(session, row)  # the farewell to a deleted contact
 
     def settle_failed(self, message_id: int, error: str, permanent: bool, retry_after: Optional[float] = None) -> str:
@@ -168,6 +204,8 @@ class Outbox:
             row.last_error = error[:500]
             if permanent or row.attempts >= self.max_attempts:
                 row.status = "failed"
+                row.provider_status = "failed"
+                row.provider_error = provider_code(error)
                 logger.warning("message %s to %s failed for good: %s", row.id, mask(row.address), error[:200])
                 forget_if_erased(session, row)  # a failed farewell keeps no address either
                 return "failed"

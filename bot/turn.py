@@ -20,7 +20,7 @@ from typing import Any, Callable, Optional, Protocol
 from sqlalchemy.orm import Session
 
 from bot.content import Content
-from bot.messages import Inbound, Notification, Option, Outbound  # Notification: re-exported for flows
+from bot.messages import Inbound, Notification, Option, Outbound, Proactive  # Notification, Proactive: re-exported for flows
 from bot.normalise import CleanText
 from bot.storage.models import Contact, Conversation, Event
 from nlu.classifier import Classifier, Understanding
@@ -89,13 +89,14 @@ class Turn:
         contact_id: Optional[int] = None,
         subject_case_id: Optional[int] = None,
         subject_contact_id: Optional[int] = None,
+        proactive: Optional[Proactive] = None,
     ) -> None:
         """Queue a message to someone else. Pass the recipient's contact id when
         they are a contact, so deleting their data also scrubs this message, and
         the case it quotes; the person whose message caused it is recorded by
         default (see `bot.core`)."""
         self.notifications.append(
-            Notification(channel, address, message, contact_id, subject_case_id, subject_contact_id)
+            Notification(channel, address, message, contact_id, subject_case_id, subject_contact_id, proactive)
         )
 
     # --- state -----------------------------------------------------------
@@ -163,5 +164,8 @@ class TickContext:
         message: Outbound,
         contact_id: Optional[int] = None,
         subject_case_id: Optional[int] = None,
+        proactive: Optional[Proactive] = None,
     ) -> None:
-        self.deliver(self.session, Notification(channel, address, message, contact_id, subject_case_id), self.now)
+        self.deliver(
+            self.session, Notification(channel, address, message, contact_id, subject_case_id, proactive=proactive), self.now
+        )

@@ -143,6 +143,7 @@ def create_app(
         from bot.channels import whatsapp
 
         routes.append(Route(whatsapp.WEBHOOK_PATH, whatsapp.WhatsAppWebhook(bot).endpoint, methods=["POST"]))
+        routes.append(Route(whatsapp.STATUS_PATH, whatsapp.WhatsAppStatus(bot).endpoint, methods=["POST"]))
 
     worker_on = (settings.worker_in_web if run_worker is None else run_worker) and bool(channels.names)
     poller_on = (

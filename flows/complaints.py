@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from bot.content import Content
 from bot.domain import cases
 from bot.domain.villages import alert_recipients
-from bot.messages import Option, Outbound
+from bot.messages import Option, Outbound, Proactive
 from bot.storage.complaint_models import Case
 from bot.storage.models import SatgasMember, Village
 from bot.turn import IntentHandler, TickContext, Turn
@@ -202,7 +202,10 @@ def _attach(turn: Turn, case: Case, slots: dict[str, Any], urgent: bool) -> None
     turn.record("case_attached", case=case.code)
     turn.say(turn.content.text("case_attached", code=case.code))
     for channel, address in _case_audience(turn.session, case):
-        turn.notify(channel, address, Outbound(turn.content.text("satgas_reporter_message", code=case.code, message=summary)), subject_case_id=case.id)
+        turn.notify(
+            channel, address, Outbound(turn.content.text("satgas_reporter_message", code=case.code, message=summary)),
+            subject_case_id=case.id, proactive=news_for_satgas(case),
+        )
 
 
 # --- telling the satgas ------------------------------------------------------------
@@ -225,6 +228,18 @@ def case_card(content: Content, session: Session, case: Case) -> str:
     )
 
 
+def new_case_template(content: Content, session: Session, case: Case) -> Proactive:
+    village = session.get(Village, case.village_code)
+    category = settings_of(content).categories.get(case.category, case.category)
+    return Proactive("kasus_baru_satgas", {"kode": case.code, "jenis": category, "desa": village.name if village else case.village_code})
+
+
+def news_for_satgas(case: Case) -> Proactive:
+    """A reply, evidence or an addition from the family: outside the window the
+    satgas is told there is news and reads it after answering."""
+    return Proactive("kabar_untuk_satgas", {"kode": case.code})
+
+
 def alert_village(turn: Turn, case: Case) -> None:
     card = case_card(turn.content, turn.session, case)
     options = (
@@ -232,7 +247,7 @@ def alert_village(turn: Turn, case: Case) -> None:
         Option("kasus", turn.content.text("satgas_list_option")),
     )
     for channel, address in alert_recipients(turn.session, case.village_code):
-        turn.notify(channel, address, Outbound(card, options), subject_case_id=case.id)
+        turn.notify(channel, address, Outbound(card, options), subject_case_id=case.id, proactive=new_case_template(turn.content, turn.session, case))
 
 
 def _case_audience(session: Session, case: Case) -> list[tuple[str, str]]:
@@ -324,7 +339,10 @@ def forward_reporter_reply(turn: Turn, not_a_reply: AbstractSet[str]) -> bool:
             return False  # "hapus data saya", "cek status": a request to the bot
     cases.log(turn.session, case, "pelapor", "balasan_pelapor", turn.now, note=turn.text)
     for channel, address in _case_audience(turn.session, case):
-        turn.notify(channel, address, Outbound(turn.content.text("satgas_reporter_message", code=case.code, message=turn.text)), subject_case_id=case.id)
+        turn.notify(
+            channel, address, Outbound(turn.content.text("satgas_reporter_message", code=case.code, message=turn.text)),
+            subject_case_id=case.id, proactive=news_for_satgas(case),
+        )
     turn.record("reply_forwarded", case=case.code)
     turn.say(turn.content.text("reporter_reply_forwarded", code=case.code))
     return True
@@ -350,7 +368,10 @@ def attach_evidence(turn: Turn) -> bool:
     cases.log(turn.session, case, "pelapor", "bukti", turn.now, note=note)
     kinds = ", ".join(sorted({a.kind for a in evidence}))
     for channel, address in _case_audience(turn.session, case):
-        turn.notify(channel, address, Outbound(turn.content.text("satgas_evidence", code=case.code, kinds=kinds)), subject_case_id=case.id)
+        turn.notify(
+            channel, address, Outbound(turn.content.text("satgas_evidence", code=case.code, kinds=kinds)),
+            subject_case_id=case.id, proactive=news_for_satgas(case),
+        )
     turn.say(turn.content.text("evidence_saved", code=case.code))
     return True
 
@@ -376,10 +397,11 @@ def fire_timers(ctx: TickContext) -> int:
             ),
             (Option(f"ambil {case.code}", ctx.content.text("satgas_claim_option", code=case.code)),),
         )
+        escalation = Proactive("eskalasi_kasus", {"kode": case.code, "desa": village.name})
         if village.escalation_channel and village.escalation_address:
-            ctx.notify(village.escalation_channel, village.escalation_address, message, subject_case_id=case.id)
+            ctx.notify(village.escalation_channel, village.escalation_address, message, subject_case_id=case.id, proactive=escalation)
         for channel, address in alert_recipients(ctx.session, case.village_code):
-            ctx.notify(channel, address, message, subject_case_id=case.id)
+            ctx.notify(channel, address, message, subject_case_id=case.id, proactive=escalation)
         cases.escalated(ctx.session, case, ctx.now)
         fired += 1
     for case in cases.due_reminders(ctx.session, ctx.now):
@@ -391,8 +413,9 @@ def fire_timers(ctx: TickContext) -> int:
             village=village.name,
             created=cases.local_time(settings, case.created_at),
         )
+        reminder = Proactive("pengingat_kasus", {"kode": case.code, "desa": village.name})
         for channel, address in alert_recipients(ctx.session, case.village_code):
-            ctx.notify(channel, address, Outbound(text), subject_case_id=case.id)
+            ctx.notify(channel, address, Outbound(text), subject_case_id=case.id, proactive=reminder)
         cases.reminded(ctx.session, case, settings, ctx.now)
         fired += 1
     return fired + cases.purge_expired(ctx.session, settings, ctx.now)

@@ -62,6 +62,14 @@ class Dialogue:
 
         if in_form and steer == "cancel":
             return self.forms.cancel(turn)
+        if steer == "unsubscribe" and "berhenti_langganan" in self.handlers:
+            # "berhenti" / "stop" in any state: no more messages from us first;
+            # inside a form the person wants quiet, so the form ends too.
+            self.handlers["berhenti_langganan"](turn, None)
+            return self.forms.cancel(turn) if in_form else None
+        if steer == "resubscribe" and "mulai_langganan" in self.handlers:
+            self.handlers["mulai_langganan"](turn, None)
+            return self.forms.reask(turn) if in_form else None
         if steer == "delete_data" and "hapus_data" in self.forms.specs:
             # "hapus data" inside a form is a request, never a form answer (issue 10).
             if in_form and self.forms.active(turn).name != "hapus_data":

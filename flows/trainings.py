@@ -19,6 +19,7 @@ from bot.messages import Option, option_rows
 from bot.normalise import for_matching
 from bot.storage.training_models import Training, TrainingRegistration
 from bot.turn import IntentHandler, TickContext, Turn
+from flows import consent_question
 from flows.feature import Feature
 from flows.forms import FormSpec, Step, StepOption, normalise_phone
 from flows.village_question import remember_village
@@ -292,6 +293,7 @@ def complete_registration(turn: Turn, _spec: FormSpec, slots: dict[str, Any]) ->
     turn.record("training_registered", training=training.id, status=registration.status)
     if registration.status == domain.CONFIRMED:
         turn.say(_registered_text(catalog, training, registration))
+        consent_question.ask(turn, "info_pelatihan")
     else:
         position = domain.waitlist_position(turn.session, registration)
         turn.say(

@@ -162,7 +162,7 @@ PAGES = {  # (method, path, action)
 
 
 def test_the_matrix_covers_every_action() -> None:
-    assert set(PAGES) == set(PERMISSIONS)
+    assert set(PAGES) | {"case_personal"} == set(PERMISSIONS)  # case_personal: what the case page shows
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -182,6 +182,9 @@ def test_every_role_against_every_page_and_action(console: Any, bot: Bot, chat: 
                 assert answer.headers["location"] == f"/kelola/kasus/{code}"
         else:
             assert answer.status_code == 403, f"{role} {action}: {answer.status_code}"
+    if role in PERMISSIONS["case_view"]:
+        page = browser.client.get(f"/kelola/kasus/{code}").text
+        assert ("Siti Aminah" in page) == (role in PERMISSIONS["case_personal"]), role
 
 
 def test_a_satgas_of_another_village_gets_404_for_the_case_and_the_attempt_is_audited(console: Any, bot: Bot, chat: Chat) -> None:

@@ -214,8 +214,8 @@ def test_flood_is_rate_limited_politely_and_every_message_is_recorded(chat: Chat
 def test_a_number_outside_the_menu_asks_again_without_guessing(chat: Chat, bot) -> None:  # type: ignore[no-untyped-def]
     chat.send("halo")
     calls = bot.classifier.calls
-    text = chat.says("12")
-    assert "1 sampai 10" in text
+    text = chat.says("12")  # the menu has 11 items
+    assert "1 sampai 11" in text
     assert bot.classifier.calls == calls
     chat.send("hapus data saya")
     assert "1 sampai 2" in chat.says("7")

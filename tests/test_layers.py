@@ -31,6 +31,7 @@ GROUND = (
     "bot.content",
     "bot.knowledge",
     "bot.csv_safe",
+    "bot.message_templates",
 )
 TURN = ("bot.turn",)
 OUTBOX = ("bot.outbox",)

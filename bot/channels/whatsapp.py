@@ -17,11 +17,13 @@ import logging
 import re
 import threading
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import timedelta, timezone
 from typing import Any, Optional
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MultiDict
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -37,9 +39,10 @@ from bot.channels import WHATSAPP, clip
 from bot.channels.intake import take
 from bot.channels.parts import PartJournal, send_in_parts
 from bot.channels.split import WHATSAPP_LIMIT, split_text
-from bot.channels.whatsapp_window import HOLD_MARK, Decision, Window
+from bot.channels.whatsapp_window import HOLD_MARK, Decision, Verdict, Window
+from bot.message_templates import Template, templates_for
 from bot.messages import Attachment, Inbound, Outbound, options_from_rows
-from bot.outbox import PermanentDeliveryError, PostponeDelivery, TemporaryDeliveryError
+from bot.outbox import PermanentDeliveryError, PostponeDelivery, TemporaryDeliveryError, lease_expired_since
 from bot.privacy import mask, mask_digits
 from bot.storage.models import OutboundMessage
 
@@ -196,21 +199,28 @@ class WhatsAppWebhook:
         self.public_url = bot.settings.public_url
         self.validator = RequestValidator(bot.settings.twilio_auth_token)
 
-    async def endpoint(self, request: Request) -> Response:
+    async def signed_form(self, request: Request) -> tuple[Optional[MultiDict], Optional[Response]]:
+        """The form Twilio sent, or the 4xx answer for anything else."""
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/x-www-form-urlencoded":
-            return PlainTextResponse("expected a urlencoded form", status_code=415)
+            return None, PlainTextResponse("expected a urlencoded form", status_code=415)
         body = await request.body()  # the app refuses bodies over its limit with 413
         form = parse_form(body)
         if form is None:
-            return PlainTextResponse("malformed form", status_code=400)
+            return None, PlainTextResponse("malformed form", status_code=400)
         # Twilio signed the URL it called: ours as the public sees it, not as
         # the reverse proxy forwarded it.
         url = self.public_url + request.url.path + (f"?{request.url.query}" if request.url.query else "")
         signature = request.headers.get(SIGNATURE_HEADER, "")
         if not signature or not self.validator.validate(url, form, signature):
             logger.warning("whatsapp webhook with a missing or wrong signature refused")
-            return PlainTextResponse("forbidden", status_code=403)
+            return None, PlainTextResponse("forbidden", status_code=403)
+        return form, None
+
+    async def endpoint(self, request: Request) -> Response:
+        form, refusal = await self.signed_form(request)
+        if form is None:
+            return refusal  # type: ignore[return-value]
         parsed = parse_message(form)
         if parsed.invalid:
             return PlainTextResponse(parsed.invalid, status_code=400)
@@ -221,7 +231,63 @@ class WhatsAppWebhook:
         return Response(EMPTY_TWIML, media_type="application/xml")
 
 
+# Twilio's message statuses in the order they happen; failed/undelivered end it.
+STATUS_ORDER = {"accepted": 0, "queued": 1, "sending": 2, "sent": 3, "delivered": 4, "read": 5}
+FINAL_FAILURES = ("failed", "undelivered")
+
+
+class WhatsAppStatus(WhatsAppWebhook):
+    """POST /webhooks/whatsapp/status: Twilio's status callbacks (signed like
+    the webhook) written into the outbox row, so staff see what reached people.
+    A message WhatsApp refused as outside the window (63016) is sent again as
+    its template."""
+
+    async def endpoint(self, request: Request) -> Response:
+        form, refusal = await self.signed_form(request)
+        if form is None:
+            return refusal  # type: ignore[return-value]
+        sid, status = form.get("MessageSid", ""), (form.get("MessageStatus") or "").lower()
+        if not _SID.match(sid) or not (status in STATUS_ORDER or status in FINAL_FAILURES):
+            return PlainTextResponse("MessageSid and MessageStatus required", status_code=400)
+        code = (form.get("ErrorCode") or "")[:20] or None
+        await run_in_threadpool(self.record, sid, status, code)
+        return Response(status_code=204)
+
+    def record(self, sid: str, status: str, code: Optional[str]) -> None:
+        with self.bot.sessions() as session, session.begin():
+            row = session.execute(
+                select(OutboundMessage).where(OutboundMessage.provider_message_id == sid).with_for_update()
+            ).scalar_one_or_none() or session.execute(
+                select(OutboundMessage)
+                .where(OutboundMessage.provider_message_id.like(f"%{sid}%"), OutboundMessage.channel == WHATSAPP)
+                .with_for_update()
+            ).scalars().first()
+            if row is None:
+                return  # a message of another system on the same account, or already erased
+            current = row.provider_status or ""
+            if current in FINAL_FAILURES:
+                return
+            if status in FINAL_FAILURES:
+                row.provider_status, row.provider_error = status, code
+                if code == str(OUTSIDE_WINDOW_CODE) and row.status == "sent":
+                    row.status, row.last_error = "pending", f"{WINDOW_CLOSED} refused outside the window"
+                    row.next_attempt_at, row.provider_status = self.bot.clock.now(), None
+                return
+            if STATUS_ORDER[status] > STATUS_ORDER.get(current, -1):
+                row.provider_status = status
+
+
 # --- outbound: outbox row -> Messages.create -----------------------------------------------
+STATUS_PATH = "/webhooks/whatsapp/status"
+OUTSIDE_WINDOW_CODE = 63016
+# last_error of a message WhatsApp refused as outside the window (status callback 63016).
+WINDOW_CLOSED = "[wa-63016]"
+
+
+class OutsideWindow(Exception):
+    """Twilio error 63016: free text outside WhatsApp's 24-hour window."""
+
+
 NO_TEMPLATE = (
     "undeliverable: outside WhatsApp's 24-hour window and no template configured"
     " (WHATSAPP_TEMPLATE_SID or WHATSAPP_TEMPLATE_TEXT)"
@@ -247,6 +313,9 @@ class WhatsAppSender:
             self.template = {"body": settings.whatsapp_template_text}
         else:
             self.template = None
+        if settings.public_url:  # Twilio reports sent/delivered/read/failed here (signed like the webhook)
+            self.sender_fields["status_callback"] = settings.public_url + STATUS_PATH
+        self.templates = templates_for(bot.content.directory)
         self.window = Window(bot.sessions, bot.clock, timedelta(hours=settings.whatsapp_hold_hours))
         self.journal = PartJournal(bot.sessions, bot.clock)
 
@@ -259,13 +328,25 @@ class WhatsAppSender:
         given_up = self.window.given_up(row)
         if given_up is not None:  # failed by give_up() after this batch was claimed
             raise PermanentDeliveryError(given_up)
+        already = self._sent_before_the_crash(row)
+        if already:
+            return already
         verdict = self.window.verdict(row)
-        if verdict.decision is Decision.OPEN:
+        if verdict.decision is Decision.OPEN and not (row.last_error or "").startswith(WINDOW_CLOSED):
             options = options_from_rows(row.options)
             parts = split_text(Outbound(row.text, options).as_plain_text(), WHATSAPP_LIMIT)
             if not parts:
                 raise PermanentDeliveryError("empty message")
-            return send_in_parts(row, parts, lambda _i, part: self._create(row.address, body=part), self.journal)
+            try:
+                return send_in_parts(row, parts, lambda _i, part: self._create(row.address, body=part), self.journal)
+            except OutsideWindow:
+                # Our estimate said open, WhatsApp says closed (error 63016): the
+                # same message goes as its template, or is held behind the general one.
+                logger.info("whatsapp: window closed for %s (63016); using the template", mask(row.address))
+                verdict = self.window.verdict_closed(row)
+        template = self.templates.get(row.template or "")
+        if template is not None and template.registered:
+            return self._send_template(row, template, verdict)
         if self.template is None:
             raise PermanentDeliveryError(NO_TEMPLATE)
         if verdict.decision is Decision.EXPIRED:
@@ -278,11 +359,64 @@ class WhatsAppSender:
         sid = self._create(row.address, **self.template)
         raise PostponeDelivery(f"{HOLD_MARK} held: template {sid} sent, waiting for an answer", retry_after=verdict.wait)
 
+    def _send_template(self, row: OutboundMessage, template: Template, verdict: Verdict) -> str:
+        """Outside the window: this kind's approved template with its variables.
+        A 'done' template says it all and settles the message; a 'hold' one
+        only says there is a message, which waits for the answer."""
+        fields = {"content_sid": template.twilio_content_sid, "content_variables": template.twilio_variables(row.variables or {})}
+        if template.then == "done":
+            return self._create(row.address, **fields)
+        if verdict.decision is Decision.EXPIRED:
+            reason = "undeliverable: no answer to the WhatsApp template within the hold"
+            self.window.give_up(row, reason)
+            raise PermanentDeliveryError(reason)
+        if verdict.decision is Decision.JOIN:
+            raise PostponeDelivery(f"{HOLD_MARK} held: waiting for an answer to the template", retry_after=verdict.wait)
+        sid = self._create(row.address, **fields)
+        raise PostponeDelivery(f"{HOLD_MARK} held: template {template.name} {sid} sent, waiting for an answer", retry_after=verdict.wait)
+
+    def _sent_before_the_crash(self, row: OutboundMessage) -> str:
+        """A message whose worker died mid-send may already be with Twilio: ask
+        Twilio what went to this number since that worker claimed it. Only one
+        message per chat is ever in flight (bot.delivery.InOrder), so anything
+        newer than the claim that the part journal does not account for is
+        this message's next part. Returns its id when the whole message went."""
+        since = lease_expired_since(row)
+        if since is None:
+            return ""
+        try:
+            found = list(
+                self.client.messages.list(to=whatsapp_address(row.address), date_sent_after=since.replace(tzinfo=timezone.utc), limit=50)
+            )
+        except (TwilioException, requests.exceptions.RequestException) as error:
+            raise TemporaryDeliveryError(f"twilio unreachable while checking a resend: {type(error).__name__}") from error
+        newer = [m for m in found if m.date_created is None or m.date_created >= since.replace(tzinfo=timezone.utc, microsecond=0)]
+        if not newer:
+            return ""
+        verdict = self.window.verdict(row)
+        if verdict.decision is not Decision.OPEN:  # what went was a template
+            template = self.templates.get(row.template or "")
+            if template is None or not template.registered or template.then == "hold":
+                # It said "there is a message": the message itself waits for the answer.
+                raise PostponeDelivery(f"{HOLD_MARK} held: template sent before a restart, waiting for an answer", retry_after=verdict.wait or 60)
+            logger.info("whatsapp: message %s was sent before its worker died; not sent again", row.id)
+            return str(newer[0].sid)
+        parts = split_text(Outbound(row.text, options_from_rows(row.options)).as_plain_text(), WHATSAPP_LIMIT)
+        if len(parts) <= 1:
+            logger.info("whatsapp: message %s was sent before its worker died; not sent again", row.id)
+            return str(newer[0].sid)
+        recorded = self.journal.sent(row)
+        if len(newer) > len(recorded) and len(recorded) < len(parts):
+            self.journal.record(row, len(recorded), len(parts), str(newer[0].sid))
+        return ""
+
     def _create(self, address: str, **fields: str) -> str:
         try:
             message = self.client.messages.create(to=whatsapp_address(address), **self.sender_fields, **fields)
         except TwilioRestException as error:
             detail = f"twilio {error.status} code {error.code}: {mask_digits(str(error.msg))[:200]}"
+            if error.code == OUTSIDE_WINDOW_CODE:
+                raise OutsideWindow(detail) from error
             if error.status == 429:
                 raise TemporaryDeliveryError(detail, retry_after=self.http.retry_after()) from error
             if error.status >= 500:

@@ -80,6 +80,13 @@ class Window:
             return Verdict(Decision.JOIN, wait=max(1.0, (held_until - now).total_seconds()))
         return Verdict(Decision.KNOCK, wait=self.hold.total_seconds())
 
+    def verdict_closed(self, row: OutboundMessage) -> Verdict:
+        """As `verdict`, for a message WhatsApp itself refused as outside the window."""
+        verdict = self.verdict(row)
+        if verdict.decision is not Decision.OPEN:
+            return verdict
+        return Verdict(Decision.KNOCK, wait=self.hold.total_seconds())
+
     def release_answered(self) -> int:
         """Make held messages due now for everyone whose window is open again."""
         now = self.clock.now()

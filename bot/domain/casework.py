@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional
 from bot.content import Content
 from bot.domain import cases
 from bot.domain.villages import village_members
-from bot.messages import Notification, Outbound
+from bot.messages import Notification, Outbound, Proactive
 from bot.storage.complaint_models import OPEN_STATUSES, Case
 from bot.storage.models import Contact, Conversation, SatgasMember
 
@@ -95,9 +95,13 @@ def claim(desk: Desk, member: SatgasMember, case: Case) -> Result:
                     other.channel, other.address,
                     Outbound(desk.content.text("satgas_claim_announce", code=case.code, satgas=member.name)),
                     subject_case_id=case.id,
+                    proactive=Proactive("kabar_untuk_satgas", {"kode": case.code}),
                 )
             )
-    tell_reporter(desk, case, desk.content.text("reporter_claimed", code=case.code, satgas=member.name))
+    tell_reporter(
+        desk, case, desk.content.text("reporter_claimed", code=case.code, satgas=member.name),
+        news=f"sudah diambil oleh {member.name} dari satgas PMI desa.",
+    )
     return _say(desk, True, "satgas_claimed", code=case.code)
 
 
@@ -115,7 +119,7 @@ def reply(desk: Desk, member: SatgasMember, case: Case, text: str) -> Result:
     if refusal is not None:
         return refusal
     cases.message_reporter(desk.session, case, member, text, desk.now)
-    if tell_reporter(desk, case, desk.content.text("reporter_message", code=case.code, message=text), expect_reply=True):
+    if tell_reporter(desk, case, desk.content.text("reporter_message", code=case.code, message=text), expect_reply=True, news=None):
         return _say(desk, True, "satgas_message_sent", code=case.code)
     return _say(desk, True, "satgas_reporter_gone", code=case.code)
 
@@ -125,7 +129,9 @@ def resolve(desk: Desk, member: SatgasMember, case: Case, outcome: str) -> Resul
     if refusal is not None:
         return refusal
     cases.close(desk.session, case, member, cases.RESOLVED, outcome, desk.now)
-    tell_reporter(desk, case, desk.content.text("reporter_resolved", code=case.code, outcome=outcome))
+    tell_reporter(
+        desk, case, desk.content.text("reporter_resolved", code=case.code, outcome=outcome), news=f"sudah selesai ditangani. Hasil: {outcome}"
+    )
     return _say(desk, True, "satgas_resolved", code=case.code)
 
 
@@ -148,7 +154,10 @@ def refer(desk: Desk, member: SatgasMember, case: Case, target: str, outcome: st
         return refusal
     target_name = settings.referrals[target]
     cases.close(desk.session, case, member, cases.REFERRED, outcome or "-", desk.now, target=target)
-    tell_reporter(desk, case, desk.content.text("reporter_referred", code=case.code, target=target_name, outcome=outcome or "-"))
+    tell_reporter(
+        desk, case, desk.content.text("reporter_referred", code=case.code, target=target_name, outcome=outcome or "-"),
+        news=f"dirujuk ke {target_name}. Catatan: {outcome or '-'}",
+    )
     return _say(desk, True, "satgas_referred", code=case.code, target=target_name)
 
 
@@ -160,12 +169,26 @@ def release(desk: Desk, member: SatgasMember, case: Case) -> Result:
     return _say(desk, True, "satgas_unclaimed", code=case.code)
 
 
-def tell_reporter(desk: Desk, case: Case, text: str, expect_reply: bool = False) -> bool:
-    """Message the reporter through the bot; the satgas never sees the address."""
+def tell_reporter(desk: Desk, case: Case, text: str, expect_reply: bool = False, news: Optional[str] = None) -> bool:
+    """Message the reporter through the bot; the satgas never sees the address.
+
+    Both are service messages the family asked for by reporting, sent even
+    after "berhenti" (which stops broadcasts): a family with an open case must
+    not miss "dirujuk ke KBRI" because they ended a form with "stop". A status
+    change (`news`) fits its template; a satgas message (news=None) is the
+    conversation itself: outside WhatsApp's window the family is told there is
+    a message and reads it on answering."""
     reporter = desk.session.get(Contact, case.reporter_id) if case.reporter_id else None
     if reporter is None or reporter.deleted_at is not None:
         return False
-    desk.notify(Notification(reporter.channel, reporter.address, Outbound(text), contact_id=reporter.id, subject_case_id=case.id))
+    proactive = (
+        Proactive("kabar_kasus", {"kode": case.code, "kabar": news})
+        if news is not None
+        else Proactive("pesan_satgas", {"kode": case.code})
+    )
+    desk.notify(
+        Notification(reporter.channel, reporter.address, Outbound(text), contact_id=reporter.id, subject_case_id=case.id, proactive=proactive)
+    )
     if expect_reply:
         conversation = desk.session.get(Conversation, reporter.id)
         if conversation is not None:

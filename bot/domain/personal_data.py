@@ -23,6 +23,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from bot.storage.broadcast_models import Subscription
 from bot.storage.console_models import NluExample
 from bot.storage.models import ERASED_ADDRESS, ERASED_TEXT, Contact, Conversation, InboundMessage, OutboundMessage
 
@@ -152,6 +153,7 @@ def erase_contact(session: Session, contact: Contact, now: datetime, erasers: Se
     for eraser in erasers:
         eraser(session, contact, now)
     erase_messages_of_contact(session, contact.id)
+    session.execute(delete(Subscription).where(Subscription.contact_id == contact.id).execution_options(synchronize_session=False))
     contact.address = f"dihapus-{contact.id}"
     contact.display_name = None
     contact.consent_at = None

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from bot.domain import personal_data
 from bot.domain.catalog import Catalog
 from bot.domain.codes import fresh_code
-from bot.messages import Outbound
+from bot.messages import Outbound, Proactive
 from bot.storage.models import Contact
 from bot.storage.training_models import (
     ACTIVE_STATUSES,
@@ -49,7 +49,9 @@ BY_ERASURE = "hapus_data"
 
 # How the domain tells someone something: (channel, address, message, contact id).
 # A turn passes `turn.notify`, a timer `ctx.notify`; both queue in the outbox.
-Notify = Callable[[str, str, Outbound, Optional[int]], None]
+# Called with proactive=Proactive(...) as a keyword: the WhatsApp template to use
+# outside the 24-hour window (content/templates.yml).
+Notify = Callable[..., None]
 
 
 # ---------------------------------------------------------------------------
@@ -275,7 +277,11 @@ def fill_free_seats(session: Session, catalog: Catalog, training: Training, now:
         contact = session.get(Contact, registration.contact_id) if registration.contact_id else None
         if contact is not None and contact.deleted_at is None:
             text = catalog.text("promoted", **registration_fields(catalog, training, registration))
-            notify(contact.channel, contact.address, Outbound(text), contact.id)
+            seat = Proactive(
+                "kursi_pelatihan",
+                {"pelatihan": training.title, "waktu": catalog.when(training.start_at, training.end_at), "kode": registration.code},
+            )
+            notify(contact.channel, contact.address, Outbound(text), contact.id, proactive=seat)
         free -= 1
         promoted += 1
     return promoted
@@ -334,7 +340,11 @@ def send_due_reminders(session: Session, catalog: Catalog, now: datetime, notify
             name=registration.participant_name,
             code=registration.code,
         )
-        notify(contact.channel, contact.address, Outbound(text), contact.id)
+        reminder = Proactive(
+            "pengingat_pelatihan",
+            {"pelatihan": training.title, "waktu": catalog.when(training.start_at, training.end_at), "tempat": training.location},
+        )
+        notify(contact.channel, contact.address, Outbound(text), contact.id, proactive=reminder)
         sent += 1
     return sent
 

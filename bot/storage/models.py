@@ -138,6 +138,16 @@ class OutboundMessage(Base):
         ForeignKey("cases.id", ondelete="SET NULL", name="fk_outbox_subject_case")
     )
     subject_training_id: Mapped[Optional[str]] = Column(ForeignKey("trainings.id", name="fk_outbox_subject_training"))
+    # Sent first by us (not a reply): its WhatsApp template (content/templates.yml)
+    # and variables for outside the 24-hour window, and the consent topic that
+    # is checked again right before sending.
+    template: Mapped[Optional[str]] = Column(String(60))
+    variables: Mapped[Optional[dict[str, str]]] = Column(JSON)
+    topic: Mapped[Optional[str]] = Column(String(30))
+    broadcast_id: Mapped[Optional[int]] = Column(Integer, index=True)
+    # What the provider later reported (Twilio status callbacks; Telegram's answer).
+    provider_status: Mapped[Optional[str]] = Column(String(20))
+    provider_error: Mapped[Optional[str]] = Column(String(20))
 
 
 class Event(Base):
