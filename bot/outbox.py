@@ -125,7 +125,7 @@ def forget_if_erased(session: Session, row: OutboundMessage) -> None:
     failed), its text and address are no longer needed: drop them."""
     contact = session.get(Contact, row.contact_id) if row.contact_id else None
     if contact is not None and contact.deleted_at is not None:
-        row.text, row.address, row.options = ERASED_TEXT, ERASED_ADDRESS, []
+        row.text, row.address, row.options, row.variables = ERASED_TEXT, ERASED_ADDRESS, [], None
 
 
 # Sends one message; returns the provider's message id (or "" when there is none).

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from bot.domain import subscriptions
 from bot.turn import Turn
+from bot.normalise import for_matching
 from flows import reading
 
 ASKED = "ask_topic"
+MAX_ANSWER_WORDS = 5
+# Words around a yes or no that do not change it ("iya boleh kak", "ga usah deh").
+FILLERS = frozenset({"deh", "dong", "aja", "saja", "kak", "pak", "bu", "mas", "mbak", "min", "sih", "kok", "terima", "kasih",
+                     "makasih", "nuhun", "matur", "nuwun", "sangat", "banget", "kabari", "kabarin", "dulu", "nanti", "wae", "mawon"})
 
 
 def ask(turn: Turn, topic: str) -> None:
@@ -23,13 +28,21 @@ def ask(turn: Turn, topic: str) -> None:
     turn.remember(ASKED, topic)
 
 
+def _only_yes_or_no_words(lexicon: reading.Lexicon, text: str) -> bool:
+    words = for_matching(text).split()
+    known = {word for phrase in (*lexicon.yes, *lexicon.no) for word in phrase.split()} | FILLERS
+    return 0 < len(words) <= MAX_ANSWER_WORDS and all(word in known for word in words)
+
+
 def answer(turn: Turn) -> bool:
     topic = (turn.state or {}).get(ASKED)
     if not topic:
         return False
     turn.forget(ASKED)
     lexicon = reading.load_lexicon(turn.content.directory)
-    said = reading.yes_or_no(lexicon, turn.text)
+    # "mau batalin pendaftaran" starts like "yes" and "ora sido melu" like "no",
+    # but both are requests: only a reply made of yes/no words answers it.
+    said = reading.yes_or_no(lexicon, turn.text) if _only_yes_or_no_words(lexicon, turn.text) else None
     if said is None:
         return False
     subscriptions.set_topics(turn.session, turn.contact.id, [topic], said, f"ditanya:{topic}", turn.now)

@@ -38,6 +38,9 @@ class StepOption:
     value: str
     label: str
     match: tuple[str, ...] = ()
+    # The person already named this one (e.g. "daftar pelatihan batik" when
+    # batik is the only match): a one-item list is not asked, it is taken.
+    named: bool = False
 
 
 @dataclass(frozen=True)
@@ -548,6 +551,10 @@ class FormEngine:
             turn.say(self.content.text("guess_confirm", label=label), options)
             return
         options = self._options(turn, step) if step.type != "text" and step.type != "phone" else []
+        if len(options) == 1 and options[0].named:
+            self._set(turn, step, options[0].value)
+            spec = self.active(turn)
+            return self._ask_next(turn, spec) if spec else None
         if step.type == "consent":
             options = [StepOption("ya", self.content.text("consent_yes")), StepOption("tidak", self.content.text("consent_no"))]
         shown = [Option(o.value, o.label) for o in options]

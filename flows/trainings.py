@@ -217,11 +217,15 @@ def training_options(turn: Turn, step: Step) -> list[StepOption]:
         trainings = trainings + ([row] if row else [])
     counts = domain.confirmed_counts(turn.session, (t.id for t in trainings))
     topics = [t.topic for t in trainings]
+    named = len(trainings) == 1 and bool(narrowed) and not chosen
+    if named:
+        turn.forget(TOPIC_HINT)  # used: a later correction shows every training again
     return [
         StepOption(
             training.id,
             _option_label(catalog, training, counts.get(training.id, 0), village),
             _match_words(catalog, training, unique_topic=topics.count(training.topic) == 1),
+            named=named,
         )
         for training in trainings
     ]

@@ -18,6 +18,7 @@ from bot.storage.complaint_models import Case
 from bot.storage.models import Contact, Event, InboundMessage, OutboundMessage
 from tests.channel_kit import (
     GROUP,
+    PUBLIC_URL,
     SATGAS_TG,
     Rig,
     content_with_telegram_group,
@@ -255,7 +256,10 @@ def test_whatsapp_message_is_answered_through_the_rest_api(database_url, classif
         calls = rig.twilio.requests
         assert [(c.method, c.path) for c in calls] == [("POST", MESSAGES_PATH)] * 2
         welcome, menu = (c.form for c in calls)
-        assert welcome == {"To": "whatsapp:+6281234500001", "From": WHATSAPP_FROM, "Body": rig.bot.content.text("welcome").strip()}
+        assert welcome == {
+            "To": "whatsapp:+6281234500001", "From": WHATSAPP_FROM, "Body": rig.bot.content.text("welcome").strip(),
+            "StatusCallback": PUBLIC_URL + "/webhooks/whatsapp/status",
+        }
         expected_menu = rig.bot.content.text("menu_intro").strip() + "\n\n" + "\n".join(
             f"{n}. {item.label}" for n, item in enumerate(rig.bot.content.main_menu, start=1)
         )

@@ -158,6 +158,7 @@ PAGES = {  # (method, path, action)
     "registrants": ("GET", f"/kelola/pelatihan/{BATIK}"),
     "dashboard": ("GET", "/kelola/dasbor"),
     "not_understood": ("GET", "/kelola/belum-dipahami"),
+    "broadcasts": ("GET", "/kelola/siaran"),
 }
 
 
@@ -391,3 +392,34 @@ def test_users_cli_adds_lists_and_refuses_bad_accounts(bot: Bot, monkeypatch: py
     assert SATGAS_1 not in listing.getvalue(), "identities are masked in the listing"
     text = out.getvalue()
     assert "minimal 10 karakter" in text and "sudah dipakai" in text and "anggota satgas" in text
+
+
+# --- broadcasts from the console ------------------------------------------------------------------------------
+def test_a_coordinator_previews_sends_and_follows_a_broadcast_on_the_web(console: Any, bot: Bot) -> None:
+    from bot.domain import broadcasts
+    from bot.storage.broadcast_models import Broadcast
+    from bot.storage.models import Contact
+
+    now = bot.clock.now()
+    with bot.sessions() as session, session.begin():
+        session.add_all(
+            Contact(channel="whatsapp", address=f"+62813991000{i}", village_code="jlamprang", created_at=now, last_seen_at=now)
+            for i in range(3)
+        )
+    koor = signed_in(console, "koor")
+    page = koor.client.get("/kelola/siaran?template=siaran_peringatan").text
+    assert "Pratinjau jumlah penerima" in page and "peringatan (maks. 700 huruf)" in page
+    fields = {"template": "siaran_peringatan", "judul_siaran": "Waspada calo", "segmen": "desa:jlamprang", "topik": "peringatan",
+              "isian_peringatan": "Ada calo yang menawarkan kerja ke Kamboja. Itu penipuan.", "per_menit": "60"}
+    preview = koor.client.post("/kelola/siaran/pratinjau", data={"csrf": koor.csrf("/kelola/siaran"), **fields})
+    assert preview.status_code == 200 and "akan dikirimi: 3" in preview.text and "Kirim siaran" in preview.text
+    sent = koor.client.post("/kelola/siaran/kirim", data={"csrf": koor.csrf("/kelola/siaran"), **fields})
+    assert sent.status_code == 303
+    assert "Siaran 1 dibuat" in koor.client.get("/kelola/siaran").text
+    bot.run_timers()
+    with bot.sessions() as session:
+        report = broadcasts.report(session, 1)
+        created_by = session.get(Broadcast, 1).created_by
+    assert report.queued == 3 and created_by == "web:koor"
+    assert "masuk antrean 3" in koor.client.get("/kelola/siaran").text
+    assert signed_in(console, "satgas1").client.post("/kelola/siaran/kirim", data={"csrf": "x", **fields}).status_code == 403

@@ -390,7 +390,11 @@ class WhatsAppSender:
             )
         except (TwilioException, requests.exceptions.RequestException) as error:
             raise TemporaryDeliveryError(f"twilio unreachable while checking a resend: {type(error).__name__}") from error
-        newer = [m for m in found if m.date_created is None or m.date_created >= since.replace(tzinfo=timezone.utc, microsecond=0)]
+        known = self._recorded_ids(row)
+        newer = [
+            m for m in found
+            if str(m.sid) not in known and (m.date_created is None or m.date_created >= since.replace(tzinfo=timezone.utc, microsecond=0))
+        ]
         if not newer:
             return ""
         verdict = self.window.verdict(row)
@@ -409,6 +413,23 @@ class WhatsAppSender:
         if len(newer) > len(recorded) and len(recorded) < len(parts):
             self.journal.record(row, len(recorded), len(parts), str(newer[0].sid))
         return ""
+
+    def _recorded_ids(self, row: OutboundMessage) -> set[str]:
+        """Provider ids already recorded for other messages to this number (a
+        batch claims several at once, so their sends are newer than this claim too)."""
+        with self.window.sessions() as session:
+            stored = list(
+                session.execute(
+                    select(OutboundMessage.provider_message_id).where(
+                        OutboundMessage.channel == WHATSAPP,
+                        OutboundMessage.address == row.address,
+                        OutboundMessage.id != row.id,
+                        OutboundMessage.provider_message_id.is_not(None),
+                        OutboundMessage.created_at >= row.created_at - timedelta(days=2),
+                    )
+                ).scalars()
+            )
+        return {part for value in stored for part in str(value).split(",")} | set(self.journal.sent(row).values())
 
     def _create(self, address: str, **fields: str) -> str:
         try:

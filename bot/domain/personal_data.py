@@ -50,7 +50,7 @@ def scrub_outbound(session: Session, condition: ColumnElement[bool], forget_addr
         .values(status="failed", last_error=CANCELLED)
         .execution_options(synchronize_session=False)
     )
-    values: dict[str, object] = {"text": ERASED_TEXT, "options": []}
+    values: dict[str, object] = {"text": ERASED_TEXT, "options": [], "variables": None}
     if forget_address:
         values["address"] = ERASED_ADDRESS
     session.execute(
@@ -102,7 +102,7 @@ def forget_settled_to_erased(session: Session) -> None:
             OutboundMessage.address != ERASED_ADDRESS,
             OutboundMessage.contact_id.in_(erased),
         )
-        .values(text=ERASED_TEXT, address=ERASED_ADDRESS, options=[])
+        .values(text=ERASED_TEXT, address=ERASED_ADDRESS, options=[], variables=None)
         .execution_options(synchronize_session=False)
     )
 

@@ -22,6 +22,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "registrants": frozenset({"koordinator", "penyelenggara"}),  # names and phones, CSV, attendance
     "dashboard": frozenset({"koordinator", "satgas", "pengamat"}),
     "not_understood": frozenset({"koordinator"}),
+    "broadcasts": frozenset({"koordinator"}),  # preview, send, report, cancel
 }
 
 assert all(roles <= set(ROLES) for roles in PERMISSIONS.values())

@@ -30,10 +30,12 @@ from starlette.templating import Jinja2Templates
 from bot.app import Bot
 from bot.core import deliver
 from bot.csv_safe import cell as safe_cell
-from bot.domain import accounts, casework, cases
+from bot.domain import accounts, broadcasts, casework, cases
 from bot.domain.accounts import Viewer
 from bot.kelola import charts, queries, security
 from bot.kelola.access import allowed, home_of
+from bot.message_templates import templates_for
+from bot.storage.broadcast_models import TOPICS
 from bot.storage.complaint_models import STATUSES
 from bot.storage.console_models import NluExample
 from bot.storage.models import Event, InboundMessage, Village
@@ -402,6 +404,108 @@ class Console:
                         headers={"Content-Disposition": 'attachment; filename="contoh-nlu.yml"', "Cache-Control": "no-store"})
 
 
+    # --- broadcasts (the same operations as `bot.cli broadcast`) -------------------------------------
+    def _broadcast_form(self, form: Any, template_name: str) -> dict[str, Any]:
+        template = templates_for(self.bot.content.directory).get(template_name)
+        if template is None:
+            raise NotFound
+        return {
+            "template": template,
+            "title": " ".join(str(form.get("judul_siaran", "")).split())[:160],
+            "segment": str(form.get("segmen", "")),
+            "topic": str(form.get("topik", "")),
+            "per_minute": int(form.get("per_menit") or 60) if str(form.get("per_menit") or "60").isdigit() else 60,
+            "variables": {v.name: " ".join(str(form.get(f"isian_{v.name}", "")).split()) for v in template.variables},
+        }
+
+    def _broadcast_choices(self, session: Session, viewer: Viewer) -> dict[str, Any]:
+        villages = [v for v in session.execute(select(Village).order_by(Village.name)).scalars() if viewer.sees_village(v.code)]
+        trainings = list(session.execute(select(Training).where(Training.active.is_(True)).order_by(Training.start_at)).scalars())
+        segments = [(f"desa:{v.code}", f"Warga {v.name}") for v in villages]
+        segments += [(f"pelatihan:{t.id}", f"Pendaftar {t.title}") for t in trainings]
+        segments += [(f"topik:{topic}", f"Yang setuju menerima {topic}") for topic in TOPICS]
+        if viewer.villages is None:
+            segments.append(("semua", "Semua kontak"))
+        return {"segments": segments, "topics": TOPICS,
+                "templates": [t for t in templates_for(self.bot.content.directory).values() if t.name.startswith("siaran_")]}
+
+    async def broadcasts_page(self, request: Request, viewer: Viewer, form: Any) -> Response:
+        chosen = request.query_params.get("template", "siaran_peringatan")
+
+        def read() -> dict[str, Any]:
+            with self.bot.sessions() as session:
+                reports = [broadcasts.report(session, b.id) for b in broadcasts.all_broadcasts(session)[:30]]
+                return {"reports": reports, **self._broadcast_choices(session, viewer)}
+
+        data = await run_in_threadpool(read)
+        template = templates_for(self.bot.content.directory).get(chosen)
+        if template is None:
+            raise NotFound
+        return self.render(request, "broadcasts.html", viewer, chosen=template, draft=None, preview=None, **data)
+
+    async def broadcast_preview(self, request: Request, viewer: Viewer, form: Any) -> Response:
+        draft = self._broadcast_form(form, str(form.get("template", "")))
+        now = self.now()
+
+        def read() -> dict[str, Any]:
+            with self.bot.sessions() as session:
+                self._check_segment(viewer, draft["segment"])
+                counted = broadcasts.preview(session, draft["segment"], draft["topic"], draft["template"], now)
+                return {"preview": counted, **self._broadcast_choices(session, viewer)}
+
+        try:
+            data = await run_in_threadpool(read)
+        except broadcasts.BroadcastError as error:
+            request.session["flash"] = str(error)
+            return RedirectResponse(f"/kelola/siaran?template={draft['template'].name}", status_code=303)
+        return self.render(request, "broadcasts.html", viewer, chosen=draft["template"], draft=draft, reports=[], **data)
+
+    async def broadcast_send(self, request: Request, viewer: Viewer, form: Any) -> Response:
+        draft = self._broadcast_form(form, str(form.get("template", "")))
+        now = self.now()
+
+        def create() -> str:
+            with self.bot.sessions() as session, session.begin():
+                self._check_segment(viewer, draft["segment"])
+                made = broadcasts.create(
+                    session, title=draft["title"] or draft["template"].purpose, topic=draft["topic"], template=draft["template"],
+                    variables=draft["variables"], segment=draft["segment"], created_by=f"web:{viewer.username}", now=now,
+                    per_minute=draft["per_minute"],
+                )
+                self.audit(session, viewer, "web_broadcast", broadcast=made.id, segment=draft["segment"], topic=draft["topic"])
+                return f"Siaran {made.id} dibuat dan akan dikirim oleh pekerja pengiriman."
+
+        try:
+            request.session["flash"] = await run_in_threadpool(create)
+        except broadcasts.BroadcastError as error:
+            request.session["flash"] = str(error)
+        return RedirectResponse("/kelola/siaran", status_code=303)
+
+    async def broadcast_cancel(self, request: Request, viewer: Viewer, form: Any) -> Response:
+        broadcast_id = request.path_params["id"]
+        now = self.now()
+
+        def cancel() -> str:
+            with self.bot.sessions() as session, session.begin():
+                stopped = broadcasts.cancel(session, int(broadcast_id), now)
+                self.audit(session, viewer, "web_broadcast_cancel", broadcast=int(broadcast_id))
+                return f"Siaran {broadcast_id} dibatalkan; {stopped} pesan yang belum terkirim dibatalkan."
+
+        try:
+            request.session["flash"] = await run_in_threadpool(cancel)
+        except broadcasts.BroadcastError as error:
+            request.session["flash"] = str(error)
+        return RedirectResponse("/kelola/siaran", status_code=303)
+
+    def _check_segment(self, viewer: Viewer, segment: str) -> None:
+        """A district coordinator broadcasts only to villages of the district."""
+        if viewer.villages is None:
+            return
+        kind, _, code = segment.partition(":")
+        if kind != "desa" or code not in viewer.villages:
+            raise broadcasts.BroadcastError("Segmen ini di luar wilayah Anda. Pilih salah satu desa Anda.")
+
+
 def _local_path(target: str) -> str:
     """Only a path inside the console may follow a sign-in (no open redirect)."""
     return target if target.startswith("/kelola") and "//" not in target and "\\" not in target else ""
@@ -426,6 +530,10 @@ def build_console(bot: Bot, secret: str, secure: bool) -> Starlette:
         Route("/belum-dipahami", page("not_understood", console.unclear), methods=["GET"]),
         Route("/belum-dipahami/tandai", page("not_understood", console.unclear_mark), methods=["POST"]),
         Route("/belum-dipahami/contoh-nlu.yml", page("not_understood", console.unclear_export), methods=["GET"]),
+        Route("/siaran", page("broadcasts", console.broadcasts_page), methods=["GET"]),
+        Route("/siaran/pratinjau", page("broadcasts", console.broadcast_preview), methods=["POST"]),
+        Route("/siaran/kirim", page("broadcasts", console.broadcast_send), methods=["POST"]),
+        Route("/siaran/{id:int}/batal", page("broadcasts", console.broadcast_cancel), methods=["POST"]),
     ]
     middleware = [
         Middleware(
