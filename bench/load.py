@@ -530,6 +530,7 @@ def transcript(database_url: str, path: Path) -> None:
     """The first four conversations (one per script), inbound and replies in order."""
     from sqlalchemy import create_engine, text
 
+    path.parent.mkdir(parents=True, exist_ok=True)  # a fresh clone has no reports/ when --out points elsewhere
     engine = create_engine(database_url)
     lines = []
     try:

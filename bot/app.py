@@ -131,6 +131,10 @@ def build_bot(
     with sessions() as session, session.begin():
         hold_startup_lock(session.connection())
         sync_reference_data(session, settings.content_dir)
+    if classifier is None and settings.nlu_worker:
+        from nlu.worker_client import WorkerClassifier
+
+        classifier = WorkerClassifier(settings.nlu_worker)  # no TensorFlow in this process
     classifier = classifier or load_classifier(current_model_path(settings.model_dir))
     installed = features()
     dialogue = build_dialogue(content, installed)

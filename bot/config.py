@@ -38,6 +38,9 @@ class Settings:
     model_dir: Path = field(
         default_factory=lambda: Path(os.environ.get("DESMIGRAS_MODEL_DIR", PROJECT_ROOT / "models"))
     )
+    # The NLU worker (python -m nlu.worker) to ask instead of loading the model
+    # in this process: "127.0.0.1:5055" or "unix:/run/desmigras/nlu.sock".
+    nlu_worker: str = field(default_factory=lambda: os.environ.get("DESMIGRAS_NLU_WORKER", "").strip())
     # Below this intent confidence the bot asks for clarification instead of
     # guessing: a confident wrong answer about migration costs people money.
     nlu_threshold: float = field(default_factory=lambda: _env_float("DESMIGRAS_NLU_THRESHOLD", 0.55))

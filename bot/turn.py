@@ -23,7 +23,7 @@ from bot.content import Content
 from bot.messages import Inbound, Notification, Option, Outbound, Proactive  # Notification, Proactive: re-exported for flows
 from bot.normalise import CleanText
 from bot.storage.models import Contact, Conversation, Event
-from nlu.classifier import Classifier, Understanding
+from nlu.classifier import Classifier, NluUnavailable, Understanding
 
 
 @dataclass
@@ -49,6 +49,7 @@ class Turn:
     subject_case_id: Optional[int] = None
     subject_training_id: Optional[str] = None
     _understanding: Optional[Understanding] = None
+    nlu_down: bool = False
 
     # --- understanding -------------------------------------------------
     @property
@@ -57,12 +58,19 @@ class Turn:
 
     @property
     def nlu_was_called(self) -> bool:
-        return self._understanding is not None
+        return self._understanding is not None and not self.nlu_down
 
     def understand(self) -> Understanding:
-        """Call NLU at most once per turn, and only when a flow needs it."""
+        """Call NLU at most once per turn, and only when a flow needs it. With
+        the NLU worker down the answer is "not understood" (confidence 0) and
+        `nlu_down` is set: the dialogue then offers the menu with an apology."""
         if self._understanding is None:
-            self._understanding = self.classifier.parse(self.text)
+            try:
+                self._understanding = self.classifier.parse(self.text)
+            except NluUnavailable:
+                self.nlu_down = True
+                self._understanding = Understanding(intent="di_luar_topik", confidence=0.0)
+                return self._understanding
             country = self.country_in_message()
             if country:
                 self.remember("negara", country)

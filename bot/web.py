@@ -39,6 +39,7 @@ from bot.channels import Channels, build_senders, channels_or_exit, check_settin
 from bot.config import Settings
 from bot.delivery import DeliveryWorker
 from bot.storage.models import OutboundMessage
+from nlu.classifier import NluUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class Health:
 
     async def endpoint(self, _request: Request) -> JSONResponse:
         report = await run_in_threadpool(self.check)
-        return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
+        return JSONResponse(report, status_code=200 if report["status"] in ("ok", "degraded") else 503)
 
     def check(self) -> dict[str, Any]:
         checks: dict[str, str] = {}
@@ -86,12 +87,19 @@ class Health:
         try:
             understood = self.bot.classifier.parse("halo")
             checks["nlu"] = "ok" if understood.intent else "no intent"
+        except NluUnavailable:
+            # The NLU worker is down: menus, forms, patterns and satgas commands
+            # still work, free text gets the menu. Serving, but degraded.
+            checks["nlu"] = "degraded"
         except Exception as error:
             logger.error("health: NLU check failed: %s", type(error).__name__)
             checks["nlu"] = "unavailable"
-        healthy = all(value == "ok" for value in checks.values())
+        if checks.get("database") == "ok" and checks["nlu"] == "degraded":
+            status = "degraded"
+        else:
+            status = "ok" if all(value == "ok" for value in checks.values()) else "unavailable"
         return {
-            "status": "ok" if healthy else "unavailable",
+            "status": status,
             "checks": checks,
             "channels": list(self.channels.names),
             "outbox": outbox,

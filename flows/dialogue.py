@@ -128,6 +128,10 @@ class Dialogue:
             intent, confidence = _without_darurat(understanding, len(turn.text.split()))
         if (confidence < turn.nlu_threshold or intent == "di_luar_topik") and answers.answer_if_known(turn):
             return None
+        if turn.nlu_down:
+            turn.record("nlu_unavailable")
+            turn.say(turn.content.text("nlu_down"))
+            return self.show_menu(turn, with_intro=False)
         if confidence < turn.nlu_threshold:
             turn.record("clarification", intent=intent, confidence=round(confidence, 3))
             turn.say(turn.content.text("clarify"))

@@ -47,6 +47,11 @@ class ModelMissingError(RuntimeError):
     pass
 
 
+class NluUnavailable(RuntimeError):
+    """The NLU worker is down or slow: the turn goes on without understanding
+    free text (see nlu/worker_client.py)."""
+
+
 class NoUnderstanding:
     """For processes that never read people's messages (the delivery worker):
     they skip loading the model, about 1 GB of memory and seconds of start-up.
@@ -70,7 +75,7 @@ class RasaClassifier:
             raise ModelMissingError(
                 f"Model NLU tidak ditemukan: {model_path}. Jalankan './dev train' terlebih dahulu."
             )
-        _quiet_rasa()
+        quiet_rasa()
         from rasa.core.agent import Agent
 
         try:
@@ -89,7 +94,7 @@ class RasaClassifier:
         return to_understanding(result)
 
 
-def _quiet_rasa() -> None:
+def quiet_rasa() -> None:
     """Rasa logs every parse, message text included, at debug level through
     structlog; that would put personal data in our logs."""
     import structlog

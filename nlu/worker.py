@@ -1,0 +1,131 @@
+"""The NLU worker: one process that loads the Rasa model once and answers
+parse requests from every web worker of the machine over a local socket
+(issue 13). The web processes then carry no TensorFlow.
+
+    python -m nlu.worker --port 5055          # 127.0.0.1 only
+    python -m nlu.worker --socket /run/desmigras/nlu.sock
+
+Protocol, version 1: one JSON object per line each way.
+
+    -> {"v": 1, "text": "gaji kakak belum dibayar"}
+    <- {"v": 1, "ok": true, "model": "nlu-3b84...", "intent": "lapor_masalah", "confidence": 0.97,
+        "entities": [["negara", "malaysia", "malaysia"]], "ranking": [["lapor_masalah", 0.97], ...]}
+    <- {"v": 1, "ok": false, "error": "..."}          (bad request; the connection stays usable)
+
+It listens only on 127.0.0.1 or a Unix socket: messages are personal data and
+never leave the machine. When ready it prints "ready <address>" on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+from nlu.classifier import ModelMissingError, quiet_rasa, to_understanding
+from nlu.model_files import current_model_path
+
+PROTOCOL = 1
+MAX_LINE = 16 * 1024  # a message is cut to 4000 characters before NLU
+logger = logging.getLogger("nlu.worker")
+
+
+def understanding_json(result: dict[str, Any], model: str) -> dict[str, Any]:
+    understood = to_understanding(result)
+    return {
+        "v": PROTOCOL,
+        "ok": True,
+        "model": model,
+        "intent": understood.intent,
+        "confidence": understood.confidence,
+        "entities": [[e.name, e.value, e.text] for e in understood.entities],
+        "ranking": [[name, confidence] for name, confidence in understood.ranking],
+    }
+
+
+class Worker:
+    def __init__(self, model_path: Path) -> None:
+        os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+        if not model_path.exists():
+            raise ModelMissingError(f"Model NLU tidak ditemukan: {model_path}. Jalankan './dev train' terlebih dahulu.")
+        quiet_rasa()
+        from rasa.core.agent import Agent
+
+        self.agent = Agent.load(str(model_path))
+        self.model = model_path.name.removesuffix(".tar.gz")
+        self.lock = asyncio.Lock()  # TensorFlow calls one at a time, as in-process
+
+    async def serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                try:
+                    line = await reader.readuntil(b"\n")
+                except asyncio.IncompleteReadError:
+                    return
+                except asyncio.LimitOverrunError:
+                    writer.write(self._error("request too long") + b"\n")
+                    await writer.drain()
+                    return
+                writer.write(await self.answer(line) + b"\n")
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            return
+        finally:
+            writer.close()
+
+    async def answer(self, line: bytes) -> bytes:
+        try:
+            request = json.loads(line)
+        except ValueError:
+            return self._error("not JSON")
+        if not isinstance(request, dict) or request.get("v") != PROTOCOL or not isinstance(request.get("text"), str):
+            return self._error(f"expected {{\"v\": {PROTOCOL}, \"text\": ...}}")
+        async with self.lock:
+            result = await self.agent.parse_message(request["text"])
+        return json.dumps(understanding_json(result, self.model), ensure_ascii=False).encode("utf-8")
+
+    def _error(self, reason: str) -> bytes:
+        return json.dumps({"v": PROTOCOL, "ok": False, "error": reason}).encode("utf-8")
+
+
+async def serve(worker: Worker, host: str, port: int, socket_path: Optional[str]) -> None:
+    if socket_path:
+        server = await asyncio.start_unix_server(worker.serve_client, path=socket_path, limit=MAX_LINE)
+        os.chmod(socket_path, 0o660)
+        address = f"unix:{socket_path}"
+    else:
+        server = await asyncio.start_server(worker.serve_client, host=host, port=port, limit=MAX_LINE)
+        bound = server.sockets[0].getsockname()
+        address = f"{bound[0]}:{bound[1]}"
+    print(f"ready {address} {worker.model}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with server:
+        await stop.wait()
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m nlu.worker", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1", choices=["127.0.0.1", "::1", "localhost"], help="only a local address")
+    parser.add_argument("--port", type=int, default=5055)
+    parser.add_argument("--socket", help="a Unix socket path instead of TCP")
+    parser.add_argument("--model-dir", default=os.environ.get("DESMIGRAS_MODEL_DIR", str(Path(__file__).resolve().parents[1] / "models")))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        worker = Worker(current_model_path(Path(args.model_dir)))
+    except ModelMissingError as error:
+        sys.exit(str(error))
+    asyncio.run(serve(worker, args.host, args.port, args.socket))
+
+
+if __name__ == "__main__":
+    main()
