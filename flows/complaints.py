@@ -20,7 +20,7 @@ from bot.messages import Option, Outbound, Proactive
 from bot.storage.complaint_models import Case
 from bot.storage.models import SatgasMember, Village
 from bot.turn import IntentHandler, TickContext, Turn
-from flows import reading, safety
+from flows import consent_question, reading, safety
 from flows.feature import Feature
 from flows.forms import FormSpec
 from flows.village_question import remember_village
@@ -160,6 +160,9 @@ def create_report(turn: Turn, _spec: FormSpec, slots: dict[str, Any]) -> None:
         # was written; the family gets what they can do from home.
         turn.say(turn.content.text("case_created_urgent", village=village.name))
         turn.say(turn.content.text("case_urgent_guidance"))
+    else:
+        # A natural moment to ask about warnings (not when someone is in danger).
+        consent_question.ask(turn, "peringatan")
     alert_village(turn, case)
 
 

@@ -107,6 +107,12 @@ class Dialogue:
             return None
         options = self._current_options(turn)
         chosen = match_choice(turn, options)
+        if chosen is None and len(options) == 2 and options[1].value == "menu":
+            # An offer ("laporkan ke satgas desa?" / "menu utama"): "iya" takes
+            # it, "nggak" goes to the menu; never "I did not ask anything".
+            said = reading.yes_or_no(lexicon, turn.text)
+            if said is not None:
+                chosen = options[0].value if said else "menu"
         if chosen is not None:
             turn.record("option_chosen", value=chosen)
             return self.dispatch(turn, chosen, None)

@@ -359,3 +359,14 @@ def test_a_campaign_reminds_registrants_three_and_one_days_before_the_training(d
         rig.deliver()
         reminders = [m for m in rig.twilio.sent() if m.body.startswith("Pengingat: pelatihan Batik")]
         assert [m.to for m in reminders] == [f"whatsapp:{phone}"]
+
+
+def test_after_a_report_the_bot_asks_about_warnings_and_a_no_is_kept(bot, chat: Chat) -> None:  # type: ignore[no-untyped-def]
+    from tests.test_complaints import report_unpaid_wages
+
+    report_unpaid_wages(chat)
+    assert "peringatan bila ada calo" in chat.transcript()
+    assert "tidak akan mengirim peringatan" in chat.says("ga usah")
+    with bot.sessions() as session:
+        contact = session.execute(select(Contact).where(Contact.address == chat.sender)).scalar_one()
+        assert subscriptions.topics_of(session, contact.id) == {"info_pelatihan": None, "peringatan": False, "kabar_kasus": None}
