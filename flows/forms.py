@@ -380,6 +380,9 @@ class FormEngine:
         if step.type == "consent":
             if reading.looks_like_question(lexicon, turn.text) and _starts_with_question(lexicon, turn.text):
                 return self._explain_consent(turn, step)
+            if reading.says_dont_know(lexicon, turn.text):
+                # "ga tau" is not a refusal: say why we ask, and ask again.
+                return self._explain_consent(turn, step)
             decision = yes_or_no(turn)
             if decision is True:
                 turn.contact.consent_at = turn.contact.consent_at or turn.now
