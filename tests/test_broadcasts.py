@@ -370,3 +370,20 @@ def test_after_a_report_the_bot_asks_about_warnings_and_a_no_is_kept(bot, chat: 
     with bot.sessions() as session:
         contact = session.execute(select(Contact).where(Contact.address == chat.sender)).scalar_one()
         assert subscriptions.topics_of(session, contact.id) == {"info_pelatihan": None, "peringatan": False, "kabar_kasus": None}
+
+
+def test_a_broadcast_outside_the_window_without_a_template_is_reported_as_skipped(database_url, classifier, clock) -> None:  # type: ignore[no-untyped-def]
+    phone = "+6281234565001"
+    with running_rig(database_url, classifier, clock) as rig:  # shipped templates.yml: no SIDs, no general template
+        contacts_in_village(rig, [phone])
+        clock.advance(timedelta(days=3))
+        with rig.bot.sessions() as session, session.begin():
+            broadcast_id = broadcasts.create(
+                session, title="Waspada", topic="peringatan", template=templates_for(rig.bot.settings.content_dir)["siaran_peringatan"],
+                variables={"peringatan": "Hati-hati calo."}, segment="desa:jlamprang", created_by="uji", now=clock.now(),
+            ).id
+        rig.bot.run_timers()
+        rig.deliver()
+        with rig.bot.sessions() as session:
+            report = broadcasts.report(session, broadcast_id)
+        assert report.skipped == {"di luar 24 jam tanpa template": 1} and report.sent == 0 and report.failed == {}

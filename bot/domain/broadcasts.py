@@ -301,8 +301,9 @@ def report(session: Session, broadcast_id: int) -> Report:
             result.delivered += count if provider_status in ("delivered", "read") else 0
             result.read += count if provider_status == "read" else 0
         elif status == "failed":
-            if error == OPTED_OUT:
-                result.skipped["berhenti sebelum terkirim"] = result.skipped.get("berhenti sebelum terkirim", 0) + count
+            if error == OPTED_OUT or "24-hour window" in (error or ""):
+                reason = "berhenti sebelum terkirim" if error == OPTED_OUT else "di luar 24 jam tanpa template"
+                result.skipped[reason] = result.skipped.get(reason, 0) + count
                 result.queued -= count
             else:
                 key = _failure_reason(error or "")
@@ -313,8 +314,6 @@ def report(session: Session, broadcast_id: int) -> Report:
 
 
 def _failure_reason(error: str) -> str:
-    if "24-hour window" in error:
-        return "di luar 24 jam tanpa template"
     return error.split(":")[0][:40] or "gagal"
 
 
