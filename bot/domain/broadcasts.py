@@ -175,8 +175,9 @@ def dispatch(session: Session, templates: dict[str, Template], now: datetime, no
                 recipient.status, recipient.reason = "skipped", "data dihapus"
             elif template is None:
                 recipient.status, recipient.reason = "skipped", "template tidak ada"
-            elif not subscriptions.may_send(session, contact.id, broadcast.topic, needs_opt_in=template.category == "marketing"):
-                said = subscriptions.choice(session, contact.id, broadcast.topic)
+            elif not subscriptions.allows(
+                said := subscriptions.choice(session, contact.id, broadcast.topic), needs_opt_in=template.category == "marketing"
+            ):
                 recipient.status, recipient.reason = "skipped", ("berhenti berlangganan" if said is False else "belum setuju")
             else:
                 slot = max(now, _parse(slots.get(contact.channel)) or now)

@@ -52,7 +52,11 @@ def may_send(session: Session, contact_id: Optional[int], topic: Optional[str], 
     opt-out; a promotional one only after an opt-in."""
     if topic is None or contact_id is None:
         return True
-    said = choice(session, contact_id, topic)
+    return allows(choice(session, contact_id, topic), needs_opt_in)
+
+
+def allows(said: Optional[bool], needs_opt_in: bool) -> bool:
+    """The consent rule itself, for a choice already read."""
     return said is True if needs_opt_in else said is not False
 
 
