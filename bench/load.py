@@ -32,6 +32,8 @@ from typing import Any, Awaitable, Callable, Optional
 import httpx
 from twilio.request_validator import RequestValidator
 
+from nlu.worker_process import RunningWorker, nlu_python, start_worker
+
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 ACCOUNT_SID = "AC" + "0" * 31 + "1"  # the fake Twilio's credentials (tests/fakes/twilio_api.py)
@@ -419,17 +421,20 @@ class Server:
     database_url: str
     startup_s: float
     delivery: Optional[subprocess.Popen] = None  # `python -m bot.delivery`, when not inside the web process
+    nlu: Optional[RunningWorker] = None  # the machine's NLU worker (Python 3.10), shared by the web workers
 
     @property
     def pids(self) -> list[int]:
-        return [self.proc.pid] + ([self.delivery.pid] if self.delivery else [])
+        return [self.proc.pid] + ([self.delivery.pid] if self.delivery else []) + ([self.nlu.process.pid] if self.nlu else [])
 
 
 async def start_server(procs: Procs, label: str, database_url: str, twilio_url: str, workers: int, logs: Path,
-                       separate_delivery: bool = False) -> Server:
+                       separate_delivery: bool = False, nlu: Optional[RunningWorker] = None) -> Server:
     port = free_port()
     public = f"http://127.0.0.1:{port}"
     env = base_env()
+    if nlu is not None:
+        env["DESMIGRAS_NLU_WORKER"] = nlu.address
     env.update(
         DESMIGRAS_DATABASE_URL=database_url, DESMIGRAS_PUBLIC_URL=public, DESMIGRAS_HOST="127.0.0.1",
         DESMIGRAS_PORT=str(port), DESMIGRAS_WEB_WORKERS=str(workers),
@@ -446,7 +451,7 @@ async def start_server(procs: Procs, label: str, database_url: str, twilio_url: 
             if proc.poll() is not None:
                 raise RuntimeError(f"{label} exited (see {log})")
             await asyncio.sleep(1)
-    return Server(label, proc, public, public, database_url, startup, delivery)
+    return Server(label, proc, public, public, database_url, startup, delivery, nlu)
 
 
 def outbox_counts(database_url: str) -> dict[str, int]:
@@ -573,11 +578,23 @@ DRAIN_LIMIT = 300.0  # s; -1 in the table: the worker had not finished by then
 async def bench_server(procs: Procs, plan: Plan, label: str, db: str, database_url: str, workers: int, twilio_url: str,
                        logs: Path, prefix: int, full_set: bool, out: dict[str, Any], separate_delivery: bool = False) -> None:
     where = "a separate delivery process" if separate_delivery else "delivery inside the web process"
+    # As on a server (docs/deployment.md, section 11): one NLU worker for the
+    # machine, started first; the web processes only connect to it.
+    print(f"[{time.strftime('%H:%M:%S')}] {label}: starting the NLU worker...", flush=True)
+    t0 = now()
+    nlu = await asyncio.to_thread(start_worker, socket_path=str(logs / f"nlu-{label.replace(' ', '_')}.sock"),
+                                  stderr=(logs / f"nlu-{label.replace(' ', '_')}.log").open("w"))
+    nlu_ready = now() - t0
     print(f"[{time.strftime('%H:%M:%S')}] {label}: starting web app ({workers} worker(s), {where})...", flush=True)
     t0 = now()
-    server = await start_server(procs, label, database_url, twilio_url, workers, logs, separate_delivery)
+    try:
+        server = await start_server(procs, label, database_url, twilio_url, workers, logs, separate_delivery, nlu)
+    except BaseException:
+        nlu.stop()
+        raise
     ready = now() - t0
-    entry: dict[str, Any] = {"database": db, "workers": workers, "delivery": where, "ready_s": round(ready, 1), "phases": {}}
+    entry: dict[str, Any] = {"database": db, "workers": workers, "delivery": where, "ready_s": round(ready, 1),
+                             "nlu_worker_ready_s": round(nlu_ready, 1), "phases": {}}
     out["servers"][label] = entry
     try:
         send = bot_sender(server.url, server.public_url)
@@ -604,6 +621,7 @@ async def bench_server(procs: Procs, plan: Plan, label: str, db: str, database_u
         entry["peak_rss_mb"] = memory(server.proc.pid)
         if server.delivery is not None:
             entry["peak_rss_mb_delivery"] = vm_hwm_mb(server.delivery.pid)
+        entry["peak_rss_mb_nlu_worker"] = vm_hwm_mb(nlu.process.pid)
         entry["peak_rss_note"] = "VmHWM per process: first pid is `python -m bot.web` (with >1 worker: the uvicorn supervisor; the rest are workers)"
         async with httpx.AsyncClient() as client:
             sent = await twilio_sent(client, twilio_url)
@@ -617,13 +635,14 @@ async def bench_server(procs: Procs, plan: Plan, label: str, db: str, database_u
         procs.stop(server.proc, timeout=40)
         if server.delivery is not None:
             procs.stop(server.delivery, timeout=40)
+        nlu.stop()
 
 
 async def bench_peer(procs: Procs, plan: Plan, model: Path, logs: Path, out: dict[str, Any]) -> None:
     port = free_port()
     env = base_env()
     print(f"[{time.strftime('%H:%M:%S')}] peer: starting `rasa run --enable-api` with {model.name}...", flush=True)
-    proc = procs.start([PY, "-m", "rasa", "run", "--enable-api", "-m", str(model), "-i", "127.0.0.1", "--port", str(port)],
+    proc = procs.start([nlu_python(), "-m", "rasa", "run", "--enable-api", "-m", str(model), "-i", "127.0.0.1", "--port", str(port)],
                        env, logs / "rasa-peer.log")
     try:
         url = f"http://127.0.0.1:{port}"
@@ -672,7 +691,8 @@ def table(out: dict[str, Any]) -> str:
         lines.append(f"{label:<26}{s.get('ready_s', 0):>8}{s.get('drain_s', 0):>8}{a.get('webhook_200', 0):>7}"
                      f"{a.get('inbound_stored', 0):>7}{a.get('outbox_rows', 0):>6}{a.get('outbox_sent', 0):>6}"
                      f"{a.get('twilio_received', 0):>7}{a.get('lost', 0):>5}{a.get('duplicated', 0):>5}{a.get('still_pending', 0):>5}"
-                     f"{a.get('inbound_rate_limited', 0):>8}  {list(s.get('peak_rss_mb', {}).values())}")
+                     f"{a.get('inbound_rate_limited', 0):>8}  {list(s.get('peak_rss_mb', {}).values())}"
+                     f" + NLU worker {s.get('peak_rss_mb_nlu_worker')} (ready in {s.get('nlu_worker_ready_s')} s)")
     if "peer" in out:
         lines.append(f"{'rasa peer':<26}{out['peer'].get('ready_s', 0):>8}{'':>8}{'':>7}{'':>7}{'':>6}{'':>6}{'':>7}{'':>5}{'':>5}{'':>5}{'':>8}  "
                      f"{list(out['peer'].get('peak_rss_mb', {}).values())}")

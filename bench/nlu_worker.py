@@ -3,7 +3,11 @@
 the cost of the local socket, and the memory and start-up of a process that
 loads the model against one that only connects to the worker.
 
-    ./dev py -m bench.nlu_worker [--rounds 3]
+    ./dev py-nlu -m bench.nlu_worker [--rounds 3]
+
+It runs in the Rasa venv (Python 3.10: the in-process side needs Rasa); the
+probe of a web process that asks the worker runs on the service's Python
+(.venv, 3.12), as in production.
 
 Prints one table; nothing is timed in the test suite.
 """
@@ -24,6 +28,7 @@ os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 
 ROOT = Path(__file__).resolve().parents[1]
 HELDOUT = ROOT / "nlu" / "heldout" / "heldout.yml"
+SERVICE_PYTHON = ROOT / ".venv" / "bin" / "python"
 
 PROBE = """
 import os, sys, time
@@ -82,8 +87,9 @@ def main() -> None:
                     classifier.parse(text)
                     timings[name].append((time.perf_counter() - begin) * 1000)
         probes = {}
+        pythons = {"in-process": sys.executable, "worker": str(SERVICE_PYTHON) if SERVICE_PYTHON.exists() else sys.executable}
         for mode in ("in-process", "worker"):
-            out = subprocess.run([sys.executable, "-c", PROBE.format(root=str(ROOT)), mode, address], cwd=ROOT,
+            out = subprocess.run([pythons[mode], "-c", PROBE.format(root=str(ROOT)), mode, address], cwd=ROOT,
                                  capture_output=True, text=True, check=True).stdout.split()
             probes[mode] = (float(out[0]), float(out[1]))
         worker_rss = _rss_of(worker.pid)
@@ -91,6 +97,9 @@ def main() -> None:
         worker.send_signal(signal.SIGTERM)
         worker.wait(30)
     print(f"{len(texts)} held-out messages x {args.rounds} rounds, one process after the other, same model")
+    for mode in ("in-process", "worker"):
+        version = subprocess.run([pythons[mode], "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True).stdout.strip()
+        print(f"{mode}: web process on Python {version}")
     print(f"{'':<12} {'p50 ms':>8} {'p95 ms':>8} {'start-to-ready s':>17} {'RSS MB':>12}")
     for mode in ("in-process", "worker"):
         values = timings[mode]

@@ -30,8 +30,9 @@ from bench.load import SCRIPTS, create_pg_database, drop_pg_database  # noqa: E4
 from bot.app import build_bot  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.messages import Inbound  # noqa: E402
-from nlu.classifier import Understanding, load_classifier  # noqa: E402
-from nlu.model_files import current_model_path  # noqa: E402
+from nlu.classifier import Understanding  # noqa: E402
+from nlu.model_files import DEFAULT_MODEL_DIR  # noqa: E402
+from nlu.worker_process import choose_classifier  # noqa: E402
 
 
 class TimedClassifier:
@@ -52,7 +53,9 @@ class TimedClassifier:
 
 
 def run(database_url: str, conversations: int, profile: bool, sort_by: str = "cumulative") -> None:
-    classifier = TimedClassifier(load_classifier(current_model_path()))
+    # the service's way: the NLU worker (DESMIGRAS_NLU_WORKER or one of its own);
+    # in the Rasa venv the model in-process, to compare
+    classifier = TimedClassifier(choose_classifier(os.environ.get("DESMIGRAS_NLU_WORKER"), DEFAULT_MODEL_DIR))
     settings = Settings(database_url=database_url)
     bot = build_bot(settings, classifier=classifier)
     statements: Counter[str] = Counter()

@@ -32,8 +32,8 @@ from flows.dialogue import Dialogue
 from flows.feature import Feature
 from flows.forms import FormAction, FormEngine, OptionSource
 from flows.village_question import village_options
-from nlu.classifier import Classifier, load_classifier
-from nlu.model_files import current_model_path
+from nlu.classifier import Classifier
+from nlu.worker_process import choose_classifier
 
 
 @dataclass
@@ -131,11 +131,7 @@ def build_bot(
     with sessions() as session, session.begin():
         hold_startup_lock(session.connection())
         sync_reference_data(session, settings.content_dir)
-    if classifier is None and settings.nlu_worker:
-        from nlu.worker_client import WorkerClassifier
-
-        classifier = WorkerClassifier(settings.nlu_worker)  # no TensorFlow in this process
-    classifier = classifier or load_classifier(current_model_path(settings.model_dir))
+    classifier = classifier or choose_classifier(settings.nlu_worker, settings.model_dir)
     installed = features()
     dialogue = build_dialogue(content, installed)
     core = Core(sessions, content, classifier, dialogue, settings, clock)

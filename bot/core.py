@@ -127,6 +127,7 @@ class Core:
                 now=now,
                 nlu_threshold=self.settings.nlu_threshold,
                 web_url=self.settings.public_url or f"http://{self.settings.web_host}:{self.settings.web_port}",
+                inbound_id=record.id,
             )
             self.dialogue.respond(turn)
             if turn.nlu_was_called:

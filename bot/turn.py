@@ -39,6 +39,7 @@ class Turn:
     nlu_threshold: float
     # Where the web console is reached (links sent in chat, e.g. `masuk`).
     web_url: str = "http://127.0.0.1:8000"
+    inbound_id: Optional[int] = None  # the stored message this turn answers (events may point at it)
     replies: list[Outbound] = field(default_factory=list)
     # Messages to other people (satgas alerts, notifications), sent via the outbox.
     notifications: list[Notification] = field(default_factory=list)

@@ -40,6 +40,7 @@ from bot.config import Settings
 from bot.delivery import DeliveryWorker
 from bot.storage.models import OutboundMessage
 from nlu.classifier import NluUnavailable
+from nlu.worker_process import share_own_worker
 
 logger = logging.getLogger(__name__)
 
@@ -236,6 +237,7 @@ def main() -> None:
         )
     if settings.web_workers > 1:
         prepare_database(settings)
+    share_own_worker(settings.model_dir)  # one NLU model for all web processes
     import uvicorn
 
     uvicorn.run(
@@ -247,9 +249,7 @@ def main() -> None:
         proxy_headers=True,
         forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         log_config=None,  # keep our handler: it masks personal data
-        # No websockets here; and uvicorn's auto-detection fails to import with
-        # the websockets 10.x that Rasa pins.
-        ws="none",
+        ws="none",  # we serve no websockets
         timeout_graceful_shutdown=30,
     )
 

@@ -139,7 +139,7 @@ class Dialogue:
             turn.say(turn.content.text("nlu_down"))
             return self.show_menu(turn, with_intro=False)
         if confidence < turn.nlu_threshold:
-            turn.record("clarification", intent=intent, confidence=round(confidence, 3))
+            turn.record("clarification", intent=intent, confidence=round(confidence, 3), inbound=turn.inbound_id)
             turn.say(turn.content.text("clarify"))
             return self.show_menu(turn, with_intro=False)
         return self.dispatch(turn, intent, understanding)

@@ -11,10 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from nlu.model_files import DEFAULT_MODEL_DIR, PROJECT_ROOT, current_model_path
 
@@ -62,11 +65,31 @@ def report_from(predicted: list[str], examples: list[tuple[str, str]]) -> dict[s
     }
 
 
-def load_examples(path: Path) -> list[tuple[str, str]]:
-    from rasa.shared.nlu.training_data.loading import load_data
+# "[text](entity)", "[text](entity:value)" or '[text]{"entity": ..., "value": ...}' -> "text"
+_ANNOTATION = re.compile(r"\[(?P<text>[^\]]+?)\](?:\([^)]*\)|\{[^}]*\})")
 
-    data = load_data(str(path))
-    return [(ex.get("text"), ex.get("intent")) for ex in data.intent_examples]
+
+def load_examples(path: Path) -> list[tuple[str, str]]:
+    """(text, intent) for every intent example of a Rasa NLU YAML file, entity
+    annotations removed, read without Rasa: the service's Python has none.
+    tests/test_nlu_worker.py checks it against Rasa's own loader in the Rasa venv."""
+    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    examples: list[tuple[str, str]] = []
+    for block in document.get("nlu") or []:
+        if not isinstance(block, dict) or "intent" not in block:
+            continue  # synonyms, regexes, lookups
+        raw = block.get("examples") or ""
+        items = raw.splitlines() if isinstance(raw, str) else [str(item.get("text", "")) for item in raw]
+        for item in items:
+            item = item.strip()
+            if isinstance(raw, str):
+                if not item.startswith("- "):
+                    continue
+                item = item[2:].strip()
+            text = " ".join(_ANNOTATION.sub(lambda match: match.group("text"), item).split())
+            if text:
+                examples.append((text, str(block["intent"])))
+    return examples
 
 
 def print_report(report: dict[str, Any], title: str) -> None:

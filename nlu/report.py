@@ -1,9 +1,9 @@
 """NLU report: compare pipelines side by side and keep the figures.
 
 Usage:
-  ./dev py -m nlu.report                      # config.yml vs nlu/configs/*.yml on the held-out file
-  ./dev py -m nlu.report --folds 3            # plus k-fold cross-validation on the training data
-  ./dev py -m nlu.report --folds 3 --cv-for config.yml   # cross-validate only the chosen pipeline
+  ./dev py-nlu -m nlu.report                      # config.yml vs nlu/configs/*.yml on the held-out file
+  ./dev py-nlu -m nlu.report --folds 3            # plus k-fold cross-validation on the training data
+  ./dev py-nlu -m nlu.report --folds 3 --cv-for config.yml   # cross-validate only the chosen pipeline
 
 Every candidate is trained on exactly the same training data and evaluated on
 exactly the same held-out file (and the same folds), so the differences are the

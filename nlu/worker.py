@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -57,7 +58,10 @@ class Worker:
         quiet_rasa()
         from rasa.core.agent import Agent
 
-        self.agent = Agent.load(str(model_path))
+        try:
+            self.agent = Agent.load(str(model_path))
+        except Exception as error:  # corrupt archive, wrong Rasa version, ...
+            raise ModelMissingError(f"Model NLU tidak bisa dimuat dari {model_path}: {error}") from error
         self.model = model_path.name.removesuffix(".tar.gz")
         self.lock = asyncio.Lock()  # TensorFlow calls one at a time, as in-process
 
@@ -94,7 +98,17 @@ class Worker:
         return json.dumps({"v": PROTOCOL, "ok": False, "error": reason}).encode("utf-8")
 
 
-async def serve(worker: Worker, host: str, port: int, socket_path: Optional[str]) -> None:
+async def stop_when_orphaned(stop: asyncio.Event) -> None:
+    """A worker started by a bot process for itself ends with it, even when that
+    process is killed (no 1 GB orphan left behind)."""
+    parent = os.getppid()
+    while not stop.is_set():
+        await asyncio.sleep(1.0)
+        if os.getppid() != parent:
+            stop.set()
+
+
+async def serve(worker: Worker, host: str, port: int, socket_path: Optional[str], with_parent: bool = False) -> None:
     if socket_path:
         server = await asyncio.start_unix_server(worker.serve_client, path=socket_path, limit=MAX_LINE)
         os.chmod(socket_path, 0o660)
@@ -108,8 +122,14 @@ async def serve(worker: Worker, host: str, port: int, socket_path: Optional[str]
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    watcher = asyncio.create_task(stop_when_orphaned(stop)) if with_parent else None
     async with server:
         await stop.wait()
+    if watcher is not None:
+        watcher.cancel()
+    if socket_path:
+        with contextlib.suppress(OSError):
+            os.unlink(socket_path)
 
 
 def main(argv: Optional[list[str]] = None) -> None:
@@ -117,6 +137,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--host", default="127.0.0.1", choices=["127.0.0.1", "::1", "localhost"], help="only a local address")
     parser.add_argument("--port", type=int, default=5055)
     parser.add_argument("--socket", help="a Unix socket path instead of TCP")
+    parser.add_argument("--with-parent", action="store_true", help="stop when the process that started it ends")
     parser.add_argument("--model-dir", default=os.environ.get("DESMIGRAS_MODEL_DIR", str(Path(__file__).resolve().parents[1] / "models")))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -124,7 +145,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         worker = Worker(current_model_path(Path(args.model_dir)))
     except ModelMissingError as error:
         sys.exit(str(error))
-    asyncio.run(serve(worker, args.host, args.port, args.socket))
+    asyncio.run(serve(worker, args.host, args.port, args.socket, args.with_parent))
 
 
 if __name__ == "__main__":

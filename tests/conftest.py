@@ -4,6 +4,7 @@ real databases, SQLite and PostgreSQL, each test on a fresh database."""
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -19,6 +20,8 @@ from bot.clock import ManualClock  # noqa: E402
 from bot.config import PROJECT_ROOT, Settings  # noqa: E402
 from nlu.classifier import Understanding, load_classifier  # noqa: E402
 from nlu.model_files import current_model_path  # noqa: E402
+from nlu.worker_client import WorkerClassifier  # noqa: E402
+from nlu.worker_process import nlu_python, rasa_is_here, start_worker  # noqa: E402
 from tests.chat import Chat  # noqa: E402
 
 POSTGRES_URL = os.environ.get("DESMIGRAS_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
@@ -38,12 +41,28 @@ class CountingClassifier:
 
 @pytest.fixture(scope="session")
 def real_classifier():  # type: ignore[no-untyped-def]
+    """The trained model: in-process in the Rasa venv; on the service's Python
+    through one NLU worker for the whole session, as in production."""
     path = current_model_path()
     if not path.exists():
-        from nlu.train import train
+        subprocess.run([nlu_python(), "-m", "nlu.train"], cwd=PROJECT_ROOT, check=True)
+    if rasa_is_here():
+        yield load_classifier(path)
+        return
+    worker = start_worker(port=0)
+    yield WorkerClassifier(worker.address, timeout=60.0)  # a loaded CI machine must not fake an outage
+    worker.stop()
 
-        train()
-    return load_classifier(path)
+
+def pytest_collection_modifyitems(config, items) -> None:  # type: ignore[no-untyped-def]
+    """Tests marked `rasa` load the model in-process: they run in the Rasa venv
+    (`./dev test` runs both sides); the service's Python leaves them out, and
+    the Rasa venv runs only them."""
+    here = rasa_is_here()
+    keep = [item for item in items if (item.get_closest_marker("rasa") is not None) == here]
+    if len(keep) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+        items[:] = keep
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ PostgreSQL; Starlette's TestClient keeps the cookies like a browser."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 import threading
@@ -351,7 +352,12 @@ def test_the_dashboard_draws_its_charts_as_svg(console: Any, chat: Chat) -> None
     assert page.count("<svg") == 4 and "Kasus terbuka: <b>1</b>" in page
 
 
-def test_not_understood_messages_are_grouped_marked_and_exported_masked(console: Any, bot: Bot) -> None:
+def test_not_understood_messages_are_grouped_marked_and_exported_masked(console: Any, bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Whether gibberish falls under the threshold depends on the trained model
+    # (DIET is not bit-for-bit reproducible from one training to the next); at a
+    # threshold of 1 every free text the knowledge base does not answer is a
+    # clarification, through the real model and the real dialogue.
+    monkeypatch.setattr(bot.core, "settings", dataclasses.replace(bot.core.settings, nlu_threshold=1.0))
     person = Chat(bot, sender="6281200000044")
     for text in ("zzkw qqxv 081234567890 blorp", "zzkw qqxv blorp lagi", "asdf jkl qwerty"):
         person.send(text)

@@ -9,8 +9,6 @@ is back. Real model, real processes, SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +17,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+import yaml
 from sqlalchemy import func, select
 
 from bot.app import build_bot
@@ -28,6 +27,7 @@ from bot.storage.models import InboundMessage
 from bot.web import Health
 from nlu.evaluate import load_examples
 from nlu.worker_client import WorkerClassifier, connect
+from nlu.worker_process import start_worker
 from tests.chat import Chat
 from tests.conftest import make_settings
 
@@ -40,26 +40,14 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_worker(port: int) -> tuple[subprocess.Popen[str], str]:
-    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "nlu.worker", "--port", str(port)],
-        cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()  # "ready 127.0.0.1:PORT nlu-..." once the model is loaded
-    assert line.startswith("ready "), f"worker did not start: {line!r}"
-    return process, line.split()[1]
-
-
 @pytest.fixture(scope="module")
 def worker() -> Iterator[str]:
-    process, address = start_worker(free_port())
-    yield address
-    process.send_signal(signal.SIGTERM)
-    process.wait(30)
+    running = start_worker(port=0)
+    yield running.address
+    running.stop()
 
 
+@pytest.mark.rasa
 def test_the_worker_and_the_in_process_model_agree_on_every_held_out_message(worker: str, real_classifier) -> None:  # type: ignore[no-untyped-def]
     remote = WorkerClassifier(worker)
     texts = [text for text, _intent in load_examples(HELDOUT)]
@@ -89,8 +77,8 @@ def test_bad_requests_get_an_error_and_the_connection_stays_usable(worker: str) 
 
 def test_the_bot_degrades_while_the_worker_is_down_and_recovers(database_url: str) -> None:
     port = free_port()
-    process, address = start_worker(port)
-    bot = build_bot(make_settings(database_url, nlu_worker=address))
+    running = start_worker(port=port)
+    bot = build_bot(make_settings(database_url, nlu_worker=running.address))
     assert isinstance(bot.classifier, WorkerClassifier)
     bot.classifier.cooldown = 1.0
     chat = Chat(bot, sender="6281200000301")
@@ -99,8 +87,7 @@ def test_the_bot_degrades_while_the_worker_is_down_and_recovers(database_url: st
         first = chat.says("syarat kerja ke taiwan apa aja")  # understood through the worker
         sent += 1
         assert "kesulitan membaca pesan" not in first and bot.classifier.model, first
-        process.send_signal(signal.SIGKILL)
-        process.wait(30)
+        running.kill()
 
         reply = chat.says("gimana caranya kerja ke jepang yang resmi")
         sent += 1
@@ -113,16 +100,57 @@ def test_the_bot_degrades_while_the_worker_is_down_and_recovers(database_url: st
         health = Health(bot, check_settings(bot.settings)).check()
         assert health["status"] == "degraded" and health["checks"]["nlu"] == "degraded"
 
-        process, address = start_worker(port)  # back on the same address
+        running = start_worker(port=port)  # back on the same address
         time.sleep(1.2)  # the circuit's cooldown
         again = chat.says("gaji kakak saya di malaysia belum dibayar 3 bulan")
         sent += 1
         assert "kesulitan membaca pesan" not in again and "satgas" in again.lower(), again
         assert Health(bot, check_settings(bot.settings)).check()["checks"]["nlu"] == "ok"
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(30)
+        running.stop()
     with bot.sessions() as session:
         stored = session.execute(select(func.count()).select_from(InboundMessage).where(InboundMessage.error.is_(None))).scalar_one()
     assert stored == sent, "nothing lost while the worker was down"
     bot.engine.dispose()
+
+
+@pytest.mark.rasa
+def test_the_example_reader_of_the_service_reads_every_nlu_file_as_rasa_does() -> None:
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    files = [
+        path for path in sorted((PROJECT_ROOT / "nlu" / "data").glob("*.yml")) + sorted((PROJECT_ROOT / "nlu" / "heldout").glob("*.yml"))
+        if "nlu" in (yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    ]
+    assert len(files) > 5
+    for path in files:
+        theirs = [(example.get("text"), example.get("intent")) for example in load_data(str(path)).intent_examples]
+        assert load_examples(path) == theirs, path.name
+
+
+def test_a_worker_started_by_a_bot_process_ends_when_that_process_is_killed(tmp_path: Path) -> None:
+    """`./dev run` and a small install start their own worker; a bot killed with
+    SIGKILL must not leave a 1 GB model process behind."""
+    script = (
+        "import sys; from nlu.worker_process import own_worker; from nlu.model_files import DEFAULT_MODEL_DIR\n"
+        "worker = own_worker(DEFAULT_MODEL_DIR); print(worker.process.pid, flush=True); sys.stdin.read()\n"
+    )
+    bot_process = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT_ROOT, stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert bot_process.stdout is not None
+    worker_pid = int(bot_process.stdout.readline())
+    assert Path(f"/proc/{worker_pid}").exists()
+    bot_process.kill()
+    bot_process.wait(30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _alive(worker_pid):
+        time.sleep(0.2)
+    assert not _alive(worker_pid), "the worker outlived the process that started it"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "State:\tZ" not in status  # a zombie has ended; only its parent entry remains

@@ -18,6 +18,7 @@ def main() -> None:
     from bot.domain.accounts import all_users
     from bot.privacy import configure_logging
     from bot.web import prepare_database
+    from nlu.worker_process import share_own_worker
 
     configure_logging()
     settings = Settings()
@@ -33,6 +34,7 @@ def main() -> None:
             "(ketik kata sandinya lalu Enter; minimal 10 karakter)",
             file=sys.stderr,
         )
+    share_own_worker(settings.model_dir)
     import uvicorn
 
     uvicorn.run(

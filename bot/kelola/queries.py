@@ -345,7 +345,15 @@ def not_understood(session: Session, now: datetime, days: int = 30, limit: int =
         select(InboundMessage.id, InboundMessage.text, Event.data, Event.created_at)
         .join(
             InboundMessage,
-            and_(InboundMessage.contact_id == Event.contact_id, InboundMessage.received_at == Event.created_at),
+            or_(
+                InboundMessage.id == Event.data["inbound"].as_integer(),
+                # events written before they named their message: same person, same turn clock
+                and_(
+                    Event.data["inbound"].as_integer().is_(None),
+                    InboundMessage.contact_id == Event.contact_id,
+                    InboundMessage.received_at == Event.created_at,
+                ),
+            ),
         )
         .where(Event.kind == "clarification", Event.created_at >= now - timedelta(days=days), InboundMessage.text != "")
         .order_by(Event.created_at.desc())
