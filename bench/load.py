@@ -176,17 +176,20 @@ class CpuMeter:
     and the whole machine (PostgreSQL, the fake Twilio and the rest included)
     over one phase: says where a message's CPU goes on the 2 cores."""
 
-    def __init__(self, roots: list[int]) -> None:
+    def __init__(self, roots: list[int], parts: Optional[dict[str, int]] = None) -> None:
         self.roots = roots
+        self.parts = parts or {}  # e.g. {"web": pid, "delivery": pid, "nlu": pid}: the server's CPU split by process
         self.start = self._read()
 
     def _read(self) -> dict[str, float]:
         server = cpu_seconds([p for root in self.roots for p in tree(root)])
-        return {"server": server, "load_generator": sum(os.times()[:2]), "machine": machine_busy_seconds()}
+        values = {"server": server, "load_generator": sum(os.times()[:2]), "machine": machine_busy_seconds()}
+        values.update({f"server_{name}": cpu_seconds(tree(pid)) for name, pid in self.parts.items()})
+        return values
 
-    def per_message_ms(self, messages: int) -> dict[str, float]:
+    def per_message_ms(self, messages: int, prefix: str = "cpu_ms_per_msg_") -> dict[str, float]:
         end = self._read()
-        return {f"cpu_ms_per_msg_{k}": round(1000 * (end[k] - self.start[k]) / max(1, messages), 2) for k in end}
+        return {f"{prefix}{k}": round(1000 * (end[k] - self.start[k]) / max(1, messages), 2) for k in end}
 
 
 async def wait_http(url: str, deadline_s: float, proc: subprocess.Popen, method: str = "GET", body: Any = None) -> float:
@@ -274,21 +277,25 @@ class Texts:
         return "", next(self.texts)
 
 
+def signed_form(validator: RequestValidator, signed_url: str, phone: str, text: str) -> tuple[dict[str, str], str]:
+    """A WhatsApp message as Twilio posts it (new MessageSid), and its signature."""
+    sid = f"SM{_run_tag}{next(_sids):028d}"
+    form = {
+        "SmsMessageSid": sid, "NumMedia": "0", "ProfileName": "Siti", "MessageType": "text", "SmsSid": sid,
+        "WaId": phone.lstrip("+"), "SmsStatus": "received", "Body": text, "To": WHATSAPP_FROM, "NumSegments": "1",
+        "ReferralNumMedia": "0", "MessageSid": sid, "AccountSid": ACCOUNT_SID, "From": f"whatsapp:{phone}",
+        "ApiVersion": "2010-04-01",
+    }
+    return form, validator.compute_signature(signed_url, form)
+
+
 def bot_sender(base_url: str, public_url: str) -> Sender:
     validator = RequestValidator(AUTH_TOKEN)
     url, signed_url = base_url + WA_PATH, public_url + WA_PATH
 
     async def send(client: httpx.AsyncClient, item: tuple[str, str]) -> int:
-        phone, text = item
-        sid = f"SM{_run_tag}{next(_sids):028d}"
-        form = {
-            "SmsMessageSid": sid, "NumMedia": "0", "ProfileName": "Siti", "MessageType": "text", "SmsSid": sid,
-            "WaId": phone.lstrip("+"), "SmsStatus": "received", "Body": text, "To": WHATSAPP_FROM, "NumSegments": "1",
-            "ReferralNumMedia": "0", "MessageSid": sid, "AccountSid": ACCOUNT_SID, "From": f"whatsapp:{phone}",
-            "ApiVersion": "2010-04-01",
-        }
-        headers = {"X-Twilio-Signature": validator.compute_signature(signed_url, form)}
-        response = await client.post(url, data=form, headers=headers)
+        form, signature = signed_form(validator, signed_url, *item)
+        response = await client.post(url, data=form, headers={"X-Twilio-Signature": signature})
         return response.status_code
 
     return send
@@ -610,9 +617,21 @@ async def bench_server(procs: Procs, plan: Plan, label: str, db: str, database_u
         cpu0 = sum(os.times()[:2])
         for name, run in phases:
             print(f"[{time.strftime('%H:%M:%S')}] {label}: {name}...", flush=True)
-            meter = CpuMeter(server.pids)
+            parts = {"web": server.proc.pid}
+            if server.delivery is not None:
+                parts["delivery"] = server.delivery.pid
+            if server.nlu is not None:
+                parts["nlu"] = server.nlu.process.pid
+            sent_before = (await asyncio.to_thread(outbox_counts, database_url)).get("whatsapp:sent", 0)
+            meter = CpuMeter(server.pids, parts)
             result = await run()
             result.extra.update(meter.per_message_ms(result.ok))
+            # Issue 14, goal 1: a message costs its turn *and* the delivery of its
+            # replies, so the phase also counts until the outbox has drained.
+            result.extra["drain_after_s"] = round(await drain(database_url, DRAIN_LIMIT), 1)
+            result.extra.update(meter.per_message_ms(result.ok, "cpu_ms_per_delivered_msg_"))
+            outbound = (await asyncio.to_thread(outbox_counts, database_url)).get("whatsapp:sent", 0) - sent_before
+            result.extra["outbound_per_inbound"] = round(outbound / max(1, result.ok), 2)
             entry["phases"][name] = result.summary()
             http_ok += result.ok
             print(f"    {json.dumps(result.summary())}", flush=True)
@@ -703,6 +722,11 @@ def table(out: dict[str, Any]) -> str:
             if "cpu_ms_per_msg_server" in p:
                 lines.append(f"{label + ', ' + name:<40}{p['cpu_ms_per_msg_server']:>8}{p['cpu_ms_per_msg_load_generator']:>9}"
                              f"{p['cpu_ms_per_msg_machine']:>9}")
+            if "cpu_ms_per_delivered_msg_server" in p:
+                split = ", ".join(f"{k.rsplit('_', 1)[1]} {v}" for k, v in p.items() if k.startswith("cpu_ms_per_delivered_msg_server_"))
+                lines.append(f"{'  ... until every reply was delivered':<40}{p['cpu_ms_per_delivered_msg_server']:>8}"
+                             f"{p['cpu_ms_per_delivered_msg_load_generator']:>9}{p['cpu_ms_per_delivered_msg_machine']:>9}"
+                             f"   ({split}; {p.get('outbound_per_inbound')} replies per message, drained {p.get('drain_after_s')} s after)")
     lines.append("")
     for t in out.get("targets", []):
         lines.append(f"target {t['target']}: {t['value']} -> {'MET' if t['met'] else 'MISSED'}")
