@@ -70,20 +70,7 @@ class RasaClassifier:
     """
 
     def __init__(self, model_path: Path) -> None:
-        os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
-        if not model_path.exists():
-            raise ModelMissingError(
-                f"Model NLU tidak ditemukan: {model_path}. Jalankan './dev train' terlebih dahulu."
-            )
-        quiet_rasa()
-        from rasa.core.agent import Agent
-
-        try:
-            self._agent = Agent.load(str(model_path))
-        except Exception as error:  # corrupt archive, wrong Rasa version, ...
-            raise ModelMissingError(f"Model NLU tidak bisa dimuat dari {model_path}: {error}") from error
-        if not self._agent.is_ready():
-            raise ModelMissingError(f"Model NLU di {model_path} tidak siap dipakai.")
+        self._agent = load_agent(model_path)
         self._loop = asyncio.new_event_loop()
         self._lock = threading.Lock()
         self.model_path = model_path
@@ -92,6 +79,24 @@ class RasaClassifier:
         with self._lock:
             result = self._loop.run_until_complete(self._agent.parse_message(text))
         return to_understanding(result)
+
+
+def load_agent(model_path: Path) -> Any:
+    """Rasa's Agent for a trained model (in-process or in the NLU worker); a
+    missing or unusable model stops the caller with a message a person can act on."""
+    os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    if not model_path.exists():
+        raise ModelMissingError(f"Model NLU tidak ditemukan: {model_path}. Jalankan './dev train' terlebih dahulu.")
+    quiet_rasa()
+    from rasa.core.agent import Agent
+
+    try:
+        agent = Agent.load(str(model_path))
+    except Exception as error:  # corrupt archive, wrong Rasa version, ...
+        raise ModelMissingError(f"Model NLU tidak bisa dimuat dari {model_path}: {error}") from error
+    if not agent.is_ready():
+        raise ModelMissingError(f"Model NLU di {model_path} tidak siap dipakai.")
+    return agent
 
 
 def quiet_rasa() -> None:

@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
-from nlu.classifier import ModelMissingError, quiet_rasa, to_understanding
+from nlu.classifier import ModelMissingError, load_agent, to_understanding
 from nlu.model_files import current_model_path
 
 PROTOCOL = 1
@@ -52,16 +52,7 @@ def understanding_json(result: dict[str, Any], model: str) -> dict[str, Any]:
 
 class Worker:
     def __init__(self, model_path: Path) -> None:
-        os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
-        if not model_path.exists():
-            raise ModelMissingError(f"Model NLU tidak ditemukan: {model_path}. Jalankan './dev train' terlebih dahulu.")
-        quiet_rasa()
-        from rasa.core.agent import Agent
-
-        try:
-            self.agent = Agent.load(str(model_path))
-        except Exception as error:  # corrupt archive, wrong Rasa version, ...
-            raise ModelMissingError(f"Model NLU tidak bisa dimuat dari {model_path}: {error}") from error
+        self.agent = load_agent(model_path)
         self.model = model_path.name.removesuffix(".tar.gz")
         self.lock = asyncio.Lock()  # TensorFlow calls one at a time, as in-process
 
