@@ -27,6 +27,7 @@ def main() -> None:
     from bot.app import build_bot
     from bot.console import chat
     from bot.content import ContentError
+    from bot.knowledge import knowledge_for
     from bot.privacy import configure_logging
     from nlu.classifier import ModelMissingError
 
@@ -35,6 +36,7 @@ def main() -> None:
         bot = build_bot(settings)
     except (ContentError, ModelMissingError) as error:
         sys.exit(f"Desmigras tidak bisa dimulai: {error}")
+    knowledge_for(bot.content)  # seconds of scikit-learn at start, not in the first question
     chat(bot, sender=sys.argv[1] if len(sys.argv) > 1 else "warga")
 
 

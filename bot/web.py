@@ -38,6 +38,7 @@ from bot.app import Bot
 from bot.channels import Channels, build_senders, channels_or_exit, check_settings, configure_logging
 from bot.config import Settings
 from bot.delivery import DeliveryWorker
+from bot.knowledge import knowledge_for
 from bot.storage.models import OutboundMessage
 from nlu.classifier import NluUnavailable
 from nlu.worker_process import share_own_worker
@@ -133,6 +134,9 @@ def create_app(
             bot = build_bot(settings)
         except (ContentError, ModelMissingError) as error:
             raise SystemExit(f"Desmigras tidak bisa dimulai / cannot start: {error}") from error
+        # Importing scikit-learn and fitting the knowledge finder takes seconds: do it
+        # before serving, not in the first question someone asks (past the webhook deadline).
+        knowledge_for(bot.content)
     else:
         settings = bot.settings
         channels = check_settings(settings)
