@@ -52,17 +52,33 @@ class TimedClassifier:
             self.calls += 1
 
 
-def run(database_url: str, conversations: int, profile: bool, sort_by: str = "cumulative") -> None:
+def _shape(statement: str) -> str:
+    """A statement's verb and table, enough to tell which query runs how often."""
+    words = statement.split()
+    verb = words[0].upper() if words else "?"
+    upper = [w.upper() for w in words]
+    for keyword in ("FROM", "INTO", "UPDATE"):
+        if keyword in upper[:40] and upper.index(keyword) + 1 < len(words):
+            table = words[upper.index(keyword) + 1]
+            where = " ".join(words[upper.index("WHERE") + 1:upper.index("WHERE") + 4]) if "WHERE" in upper else ""
+            return f"{verb} {table} {where}".strip()[:90]
+    return " ".join(words[:4])[:90]
+
+
+def run(database_url: str, conversations: int, profile: bool, sort_by: str = "cumulative",
+        show_statements: bool = False) -> None:
     # the service's way: the NLU worker (DESMIGRAS_NLU_WORKER or one of its own);
     # in the Rasa venv the model in-process, to compare
     classifier = TimedClassifier(choose_classifier(os.environ.get("DESMIGRAS_NLU_WORKER"), DEFAULT_MODEL_DIR))
     settings = Settings(database_url=database_url)
     bot = build_bot(settings, classifier=classifier)
     statements: Counter[str] = Counter()
+    shapes: Counter[str] = Counter()
 
     @event.listens_for(bot.engine, "before_cursor_execute")
     def _count(_conn, _cursor, statement, _params, _context, _many) -> None:  # type: ignore[no-untyped-def]
         statements[statement.split(None, 1)[0].upper()] += 1
+        shapes[_shape(statement)] += 1
 
     messages = []
     for number in range(conversations):
@@ -72,6 +88,7 @@ def run(database_url: str, conversations: int, profile: bool, sort_by: str = "cu
                      for i, text in enumerate(script)]
     bot.core.handle(Inbound(channel="whatsapp", sender="+628130000000", text="halo", message_id="warm"))
     statements.clear()
+    shapes.clear()
     classifier.seconds, classifier.calls = 0.0, 0
     profiler = cProfile.Profile() if profile else None
     started = time.perf_counter()
@@ -89,6 +106,10 @@ def run(database_url: str, conversations: int, profile: bool, sort_by: str = "cu
     print(f"  everything else: {1000 * (total - classifier.seconds) / turns:.2f} ms per turn")
     print(f"  SQL statements per turn: {sum(statements.values()) / turns:.1f} "
           + ", ".join(f"{k} {v / turns:.1f}" for k, v in statements.most_common()))
+    if show_statements:
+        print("  statements per turn, by shape:")
+        for shape, count in shapes.most_common(30):
+            print(f"    {count / turns:5.2f}  {shape}")
     if profiler:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats(sort_by).print_stats(45)
@@ -101,15 +122,16 @@ def main() -> None:
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="postgres")
     parser.add_argument("--conversations", type=int, default=40)
     parser.add_argument("--cprofile", action="store_true")
+    parser.add_argument("--statements", action="store_true", help="print how often each statement shape runs")
     parser.add_argument("--sort", default="cumulative", help="pstats order for --cprofile (cumulative, tottime)")
     args = parser.parse_args()
     if args.db == "sqlite":
         with tempfile.TemporaryDirectory() as folder:
-            run(f"sqlite:///{Path(folder) / 'profile.sqlite3'}", args.conversations, args.cprofile, args.sort)
+            run(f"sqlite:///{Path(folder) / 'profile.sqlite3'}", args.conversations, args.cprofile, args.sort, args.statements)
         return
     name, url = create_pg_database()
     try:
-        run(url, args.conversations, args.cprofile, args.sort)
+        run(url, args.conversations, args.cprofile, args.sort, args.statements)
     finally:
         drop_pg_database(name)
 

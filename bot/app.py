@@ -124,7 +124,9 @@ def build_bot(
 ) -> Bot:
     settings = settings or Settings()
     clock = clock or SystemClock()
-    engine = make_engine(settings.database_url, settings.sqlite_busy_timeout)
+    # A turn that waits longer than its webhook's deadline for a connection is
+    # answered "retry" anyway: waiting past it only holds a thread.
+    engine = make_engine(settings.database_url, settings.sqlite_busy_timeout, pool_timeout=settings.webhook_deadline)
     migrate(engine)
     sessions = make_session_factory(engine)
     content = load_content(settings.content_dir)

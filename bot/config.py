@@ -60,6 +60,13 @@ class Settings:
     # stored, retry" (503): inside the read timeout configured for Twilio
     # (docs/deployment.md: rt=6000), so its retries fit in its 15 s budget.
     webhook_deadline: float = field(default_factory=lambda: _env_float("DESMIGRAS_WEBHOOK_DEADLINE", 5.0))
+    # Turns one web process runs at once (each holds a thread and a database
+    # connection: keep it below the pool's 10), and how many more may wait for
+    # a slot before new messages are refused at once with "retry" (503), so
+    # that an overloaded node answers late messages quickly instead of all of
+    # them slowly (bot/channels/intake.py).
+    turns_at_once: int = field(default_factory=lambda: _env_int("DESMIGRAS_TURNS_AT_ONCE", 8))
+    turns_waiting: int = field(default_factory=lambda: _env_int("DESMIGRAS_TURNS_WAITING", 64))
 
     # --- channels and the web app (bot.web, bot.delivery, bot.channels) -----
     # The https address the providers call, without a trailing slash, e.g.

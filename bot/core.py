@@ -27,6 +27,7 @@ from bot.normalise import clean
 from bot.outbox import Subjects, queue
 from bot.privacy import mask
 from bot.storage.complaint_models import Case
+from bot.storage.db import again_if_disconnected
 from bot.storage.models import Contact, Conversation, Event, InboundMessage, OutboundMessage
 from bot.turn import Notification, Responder, Turn
 from nlu.classifier import Classifier
@@ -91,7 +92,7 @@ class Core:
         """Process one message exactly once, and say whether it is safely kept."""
         message_id = inbound.message_id or f"local-{uuid.uuid4().hex}"
         try:
-            return Handled(self._turn(inbound, message_id), stored=True)
+            return Handled(again_if_disconnected(lambda: self._turn(inbound, message_id)), stored=True)
         except Exception:
             logger.exception("turn failed for %s on %s", mask(inbound.sender), inbound.channel)
             return self._failed_turn(inbound, message_id)

@@ -36,6 +36,7 @@ from starlette.routing import Mount, Route
 
 from bot.app import Bot
 from bot.channels import Channels, build_senders, channels_or_exit, check_settings, configure_logging
+from bot.channels.intake import TurnGate
 from bot.config import Settings
 from bot.delivery import DeliveryWorker
 from bot.knowledge import knowledge_for
@@ -145,17 +146,18 @@ def create_app(
     if console if console is not None else os.environ.get("DESMIGRAS_CONSOLE", "0") == "1":
         routes.append(console_mount(bot))
     updates = None
+    gate = TurnGate.for_settings(settings)  # the channels share the process's turns
     if channels.telegram:
         from bot.channels import telegram
 
-        updates = telegram.TelegramUpdates(bot)
+        updates = telegram.TelegramUpdates(bot, gate=gate)
         if channels.telegram_mode == "webhook":
             webhook = telegram.TelegramWebhook(updates, settings.telegram_webhook_secret)
             routes.append(Route(telegram.WEBHOOK_PATH, webhook.endpoint, methods=["POST"]))
     if channels.whatsapp:
         from bot.channels import whatsapp
 
-        routes.append(Route(whatsapp.WEBHOOK_PATH, whatsapp.WhatsAppWebhook(bot).endpoint, methods=["POST"]))
+        routes.append(Route(whatsapp.WEBHOOK_PATH, whatsapp.WhatsAppWebhook(bot, gate).endpoint, methods=["POST"]))
         routes.append(Route(whatsapp.STATUS_PATH, whatsapp.WhatsAppStatus(bot).endpoint, methods=["POST"]))
 
     worker_on = (settings.worker_in_web if run_worker is None else run_worker) and bool(channels.names)

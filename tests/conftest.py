@@ -49,6 +49,10 @@ def real_classifier():  # type: ignore[no-untyped-def]
     if rasa_is_here():
         yield load_classifier(path)
         return
+    running = os.environ.get("DESMIGRAS_TEST_NLU_WORKER", "").strip()
+    if running:  # a worker you started on this model (saves its minute of loading per pytest run)
+        yield WorkerClassifier(running, timeout=60.0)
+        return
     worker = start_worker(port=0)
     yield WorkerClassifier(worker.address, timeout=60.0)  # a loaded CI machine must not fake an outage
     worker.stop()

@@ -114,3 +114,32 @@ def test_log_filter_masks_numbers_that_slip_into_a_message(caplog) -> None:  # t
     finally:
         caplog.handler.removeFilter(handler_filter)
     assert "+6281234567890" not in caplog.text and "890" in caplog.text
+
+
+def test_the_console_works_on_after_its_database_connections_are_dropped(postgres_url, classifier, clock, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from starlette.testclient import TestClient
+
+    from bot.domain import accounts
+    from bot.web import create_app
+
+    monkeypatch.setenv("DESMIGRAS_WEB_SECRET", "uji-" + "x" * 40)
+    bot = build_bot(make_settings(postgres_url), classifier=classifier, clock=clock)
+    with bot.sessions() as session, session.begin():
+        accounts.create_user(session, "koor", "koordinator", clock.now(), password="sandi-uji-panjang-1")
+    client = TestClient(create_app(bot, run_worker=False, run_poller=False, console=True), base_url="http://127.0.0.1:8000")
+    page = client.get("/kelola/masuk")
+    csrf = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    assert client.post("/kelola/masuk", data={"csrf": csrf, "nama": "koor", "sandi": "sandi-uji-panjang-1"},
+                       follow_redirects=False).status_code == 303
+    assert client.get("/kelola/antrean").status_code == 200
+    admin = create_engine(POSTGRES_URL, future=True, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        killed = connection.execute(
+            text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = :db AND pid <> pg_backend_pid()"),
+            {"db": bot.engine.url.database},
+        ).scalar()
+    admin.dispose()
+    assert killed >= 1, "the test must really cut the console's connections"
+    page = client.get("/kelola/antrean")
+    assert page.status_code == 200 and "Antrean" in page.text, "the page after the cut is served, not an error"
+    bot.engine.dispose()

@@ -46,7 +46,7 @@ from telegram.request import HTTPXRequest
 
 from bot.app import Bot
 from bot.channels import TELEGRAM, clip, where
-from bot.channels.intake import take
+from bot.channels.intake import TurnGate, take
 from bot.channels.parts import PartJournal, send_in_parts
 from bot.channels.split import TELEGRAM_LIMIT, split_text
 from bot.config import Settings
@@ -250,9 +250,10 @@ class TelegramUpdates:
     event loop that serves requests; it is made on first use in that loop.
     """
 
-    def __init__(self, bot: Bot, api: Optional[TelegramBot] = None) -> None:
+    def __init__(self, bot: Bot, api: Optional[TelegramBot] = None, gate: Optional[TurnGate] = None) -> None:
         self.bot = bot
         self._api = api
+        self.gate = gate or TurnGate.for_settings(bot.settings)
 
     @property
     def api(self) -> TelegramBot:
@@ -276,7 +277,7 @@ class TelegramUpdates:
 
     async def handle_parsed(self, update_id: int, parsed: Parsed) -> bool:
         if parsed.inbound is not None:
-            if not await take(self.bot, parsed.inbound):
+            if not await take(self.bot, parsed.inbound, self.gate):
                 return False
         elif parsed.ignored:
             logger.info("telegram update %s ignored: %s", update_id, parsed.ignored)

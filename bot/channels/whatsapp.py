@@ -36,7 +36,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from bot.app import Bot
 from bot.channels import WHATSAPP, clip
-from bot.channels.intake import take
+from bot.channels.intake import TurnGate, take
 from bot.channels.parts import PartJournal, send_in_parts
 from bot.channels.split import WHATSAPP_LIMIT, split_text
 from bot.channels.whatsapp_window import HOLD_MARK, Decision, Verdict, Window
@@ -194,8 +194,9 @@ def _attachment(url: str, mime_type: str) -> Attachment:
 class WhatsAppWebhook:
     """POST /webhooks/whatsapp: Twilio's signature, then the message."""
 
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, gate: Optional[TurnGate] = None) -> None:
         self.bot = bot
+        self.gate = gate or TurnGate.for_settings(bot.settings)
         self.public_url = bot.settings.public_url
         self.validator = RequestValidator(bot.settings.twilio_auth_token)
 
@@ -224,7 +225,7 @@ class WhatsAppWebhook:
         parsed = parse_message(form)
         if parsed.invalid:
             return PlainTextResponse(parsed.invalid, status_code=400)
-        if parsed.inbound is not None and not await take(self.bot, parsed.inbound):
+        if parsed.inbound is not None and not await take(self.bot, parsed.inbound, self.gate):
             return PlainTextResponse("not stored, retry", status_code=503)
         if parsed.ignored:
             logger.info("whatsapp webhook ignored: %s", parsed.ignored)

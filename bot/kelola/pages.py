@@ -35,6 +35,7 @@ from bot.domain.accounts import Viewer
 from bot.kelola import charts, queries, security
 from bot.kelola.access import allowed, home_of
 from bot.message_templates import templates_for
+from bot.storage.db import again_if_disconnected
 from bot.storage.broadcast_models import TOPICS
 from bot.storage.complaint_models import STATUSES
 from bot.storage.console_models import NluExample
@@ -108,8 +109,14 @@ class Console:
         return endpoint
 
     def _viewer(self, uid: int) -> Optional[Viewer]:
-        with self.bot.sessions() as session:
-            return accounts.viewer_of(session, uid)
+        """The first query of every page: after a database restart it is the
+        one that finds the dropped connection, and runs again on a new one."""
+
+        def read() -> Optional[Viewer]:
+            with self.bot.sessions() as session:
+                return accounts.viewer_of(session, uid)
+
+        return again_if_disconnected(read)
 
     def audit(self, session: Session, viewer: Viewer, kind: str, **data: Any) -> None:
         session.add(Event(contact_id=None, kind=kind, actor=f"web:{viewer.username}", data=data, created_at=self.now()))

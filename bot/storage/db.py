@@ -6,18 +6,26 @@ differences (foreign keys, WAL, row locks) are handled here and nowhere else.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Callable, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+logger = logging.getLogger(__name__)
+Result = TypeVar("Result")
 
 
-def make_engine(url: str, sqlite_busy_timeout: float = 30.0) -> Engine:
+def make_engine(url: str, sqlite_busy_timeout: float = 30.0, pool_timeout: float = 30.0) -> Engine:
+    """`pool_timeout`: seconds to wait for a free PostgreSQL connection before
+    giving up; the web app sets its webhook deadline, since a turn that waits
+    longer is answered "retry" anyway."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -44,7 +52,31 @@ def make_engine(url: str, sqlite_busy_timeout: float = 30.0) -> Engine:
 
         return engine
     # hide_parameters: a failed statement's error must not carry people's messages into the logs.
-    return create_engine(url, future=True, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # No pool_pre_ping: a test query before every transaction costs a round trip
+    # per turn; a dropped connection is noticed by the statement that fails on
+    # it, which throws the pool's connections away, and the turn is run again
+    # (bot.core.Core.take).
+    return create_engine(
+        url, future=True, hide_parameters=True, pool_size=10, max_overflow=20, pool_timeout=pool_timeout
+    )
+
+
+def again_if_disconnected(work: Callable[[], Result]) -> Result:
+    """Run `work` (one whole transaction) and, when the database had dropped
+    the connection under it (restart, failover, idle cut), once more.
+
+    Nothing of the failed try committed, and the failing statement made the
+    pool throw its stale connections away, so the second try runs on a fresh
+    one. This replaces a test query before every checkout (pool_pre_ping),
+    which costs a round trip per transaction.
+    """
+    try:
+        return work()
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+        logger.warning("database connection lost; running the transaction again")
+        return work()
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
