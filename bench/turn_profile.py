@@ -29,6 +29,7 @@ from sqlalchemy import event  # noqa: E402
 from bench.load import SCRIPTS, create_pg_database, drop_pg_database  # noqa: E402
 from bot.app import build_bot  # noqa: E402
 from bot.config import Settings  # noqa: E402
+from bot.knowledge import knowledge_for  # noqa: E402
 from bot.messages import Inbound  # noqa: E402
 from nlu.classifier import Understanding  # noqa: E402
 from nlu.model_files import DEFAULT_MODEL_DIR  # noqa: E402
@@ -86,7 +87,12 @@ def run(database_url: str, conversations: int, profile: bool, sort_by: str = "cu
         phone = f"+62813{number:07d}"
         messages += [Inbound(channel="whatsapp", sender=phone, text=text, message_id=f"P{number}-{i}")
                      for i, text in enumerate(script)]
-    bot.core.handle(Inbound(channel="whatsapp", sender="+628130000000", text="halo", message_id="warm"))
+    # As a web process is when it serves: the knowledge finder built (bot.web
+    # does it at start) and every script's paths run once (lazy content loads).
+    knowledge_for(bot.content)
+    for number, (_name, script) in enumerate(SCRIPTS):
+        for i, text in enumerate(script):
+            bot.core.handle(Inbound(channel="whatsapp", sender=f"+62819{number:07d}", text=text, message_id=f"warm{number}-{i}"))
     statements.clear()
     shapes.clear()
     classifier.seconds, classifier.calls = 0.0, 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
@@ -94,21 +95,34 @@ class Content:
         )
 
     def country_from_text(self, text: str) -> Optional[str]:
-        """Find a destination country by the spellings people type (hk, malay, ...)."""
+        """Find a destination country by the spellings people type (hk, malay, ...):
+        the longest spelling found wins; a destination before any other country."""
         padded = f" {for_matching(text)} "
-        best: tuple[int, Optional[str]] = (0, None)
-        for country in self.countries.values():
-            for alias in (country.key.replace("_", " "), for_matching(country.name), *country.aliases):
-                alias_norm = for_matching(alias)
-                if alias_norm and f" {alias_norm} " in padded and len(alias_norm) > best[0]:
-                    best = (len(alias_norm), country.key)
-        if best[1] is None:
-            for country in self.world_countries.values():
-                for alias in (for_matching(country.name), *country.aliases):
-                    alias_norm = for_matching(alias)
-                    if len(alias_norm) >= 4 and f" {alias_norm} " in padded and len(alias_norm) > best[0]:
-                        best = (len(alias_norm), country.key)
-        return best[1]
+        for spellings in self._country_spellings:
+            for spelling, key in spellings:
+                if spelling in padded:
+                    return key
+        return None
+
+    @cached_property
+    def _country_spellings(self) -> tuple[tuple[tuple[str, str], ...], ...]:
+        """Every country spelling, normalised once (not once per message):
+        destinations first, then the world's countries (names of 4 letters or
+        more only, so "uk" in a sentence is not a country), longest first."""
+        destinations = [
+            (f" {for_matching(alias)} ", country.key)
+            for country in self.countries.values()
+            for alias in (country.key.replace("_", " "), country.name, *country.aliases)
+            if for_matching(alias)
+        ]
+        world = [
+            (f" {for_matching(alias)} ", country.key)
+            for country in self.world_countries.values()
+            for alias in (country.name, *country.aliases)
+            if len(for_matching(alias)) >= 4
+        ]
+        # sorted() is stable: between spellings of one length the file's order decides, as it always did
+        return tuple(sorted(destinations, key=lambda pair: -len(pair[0]))), tuple(sorted(world, key=lambda pair: -len(pair[0])))
 
     def canonical_country(self, value: str) -> Optional[str]:
         if value in self.countries or value in self.world_countries:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Optional
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -99,24 +100,33 @@ class Core:
 
     # ------------------------------------------------------------------------
     def _turn(self, inbound: Inbound, message_id: str) -> list[Outbound]:
+        """One message, in about six statements on the common path: the sender's
+        row with their conversation (locked), the new inbound row (a repeat is
+        found by the same insert), what the flow reads, then the conversation,
+        the contact, the replies and events at commit."""
         now = self.clock.now()
         text = clean(inbound.text, self.settings.max_text_length)
         with self.sessions() as session, session.begin():
-            contact = self._contact(session, inbound, now)
-            record = self._record_inbound(session, inbound, message_id, contact, text.text, now)
-            if record is None:
+            contact, conversation = self._contact(session, inbound, now)
+            record_id = self._record_inbound(session, inbound, message_id, contact, text.text, now)
+            if record_id is None:
                 logger.info("duplicate delivery %s ignored", message_id)
                 return []
-            if self._over_rate_limit(session, contact, record, now):
-                warned = self._warned_recently(session, contact, now)
-                record.error = "rate_limited"
-                record.text = FLOOD_MARK.format(length=len(record.text))
-                record.payload, record.attachments = None, []
+            recent, over_limit = self._arrivals(contact, now)
+            if over_limit:
+                contact.recent_inbound = recent
+                warned = self._warned_recently(session, contact, record_id, now)
+                self._update_inbound(
+                    session, record_id, error="rate_limited", text=FLOOD_MARK.format(length=len(text.text)),
+                    payload=None, attachments=[],
+                )
                 replies = [] if warned else [Outbound(self.content.text("rate_limited"))]
                 for reply in replies:
-                    session.add(queue(inbound.channel, inbound.reply_address, reply, now, contact.id, record.id))
+                    session.add(queue(inbound.channel, inbound.reply_address, reply, now, contact.id, record_id))
                 return replies
-            conversation = self._conversation(session, contact, now)
+            if conversation is None:
+                conversation = Conversation(contact_id=contact.id, slots={}, options=[], context={}, updated_at=now)
+                session.add(conversation)
             turn = Turn(
                 session=session,
                 contact=contact,
@@ -128,21 +138,25 @@ class Core:
                 now=now,
                 nlu_threshold=self.settings.nlu_threshold,
                 web_url=self.settings.public_url or f"http://{self.settings.web_host}:{self.settings.web_port}",
-                inbound_id=record.id,
+                inbound_id=record_id,
             )
             self.dialogue.respond(turn)
+            conversation.updated_at = now
+            # set together at the end: one UPDATE of the contact, not one per autoflush
+            contact.last_seen_at, contact.recent_inbound = now, recent
+            what_became: dict[str, object] = {}
             if turn.nlu_was_called:
                 understanding = turn.understand()
-                record.intent, record.confidence = understanding.intent, round(understanding.confidence, 4)
-            conversation.updated_at = now
-            contact.last_seen_at = now
-            record.subject_case_id = turn.subject_case_id
+                what_became.update(intent=understanding.intent, confidence=round(understanding.confidence, 4))
+            if turn.subject_case_id is not None:
+                what_became["subject_case_id"] = turn.subject_case_id
             if self._about_anonymised_case(session, turn):
-                record.text = ""  # words about a person who asked for deletion are not kept
+                what_became["text"] = ""  # words about a person who asked for deletion are not kept
+            self._update_inbound(session, record_id, **what_became)
             about = Subjects(case_id=turn.subject_case_id, training_id=turn.subject_training_id)
             for reply in turn.replies:
-                session.add(queue(inbound.channel, inbound.reply_address, reply, now, contact.id, record.id, about))
-            self._queue_notifications(session, turn, record, now)
+                session.add(queue(inbound.channel, inbound.reply_address, reply, now, contact.id, record_id, about))
+            self._queue_notifications(session, turn, record_id, now)
             return list(turn.replies)
 
     def _about_anonymised_case(self, session: Session, turn: Turn) -> bool:
@@ -151,7 +165,7 @@ class Core:
         case = session.get(Case, turn.subject_case_id)
         return case is not None and case.anonymised_at is not None
 
-    def _queue_notifications(self, session: Session, turn: Turn, record: InboundMessage, now: datetime) -> None:
+    def _queue_notifications(self, session: Session, turn: Turn, record_id: int, now: datetime) -> None:
         """Messages to other people, each marked with whose data it carries: the
         case it names, else the turn's case, and the person whose message caused
         it. Alerts about one case to one satgas address are capped per minute,
@@ -170,7 +184,7 @@ class Core:
                 capped += 1
                 continue
             message = self._capped_notice(session, subjects) if sent_already == cap - 1 else note.message
-            session.add(queue(note.channel, note.address, message, now, note.contact_id, record.id, subjects, note.proactive))
+            session.add(queue(note.channel, note.address, message, now, note.contact_id, record_id, subjects, note.proactive))
         if capped:
             session.add(
                 Event(contact_id=turn.contact.id, kind="alerts_capped", data={"count": capped}, created_at=now)
@@ -203,14 +217,13 @@ class Core:
         reply = Outbound(text=self.content.text("technical_problem"))
         try:
             with self.sessions() as session, session.begin():
-                contact = self._contact(session, inbound, now)
-                record = self._record_inbound(
-                    session, inbound, message_id, contact, clean(inbound.text, self.settings.max_text_length).text, now
-                )
-                if record is None:
+                contact, _conversation = self._contact(session, inbound, now)
+                text = clean(inbound.text, self.settings.max_text_length).text
+                record_id = self._record_inbound(session, inbound, message_id, contact, text, now, error="turn_failed")
+                if record_id is None:
                     return Handled([], stored=True)
-                record.error = "turn_failed"
-                session.add(queue(inbound.channel, inbound.reply_address, reply, now, contact.id, record.id))
+                contact.recent_inbound, _over = self._arrivals(contact, now)  # it counts towards the limit like any message
+                session.add(queue(inbound.channel, inbound.reply_address, reply, now, contact.id, record_id))
         except Exception:
             # The database itself is failing (down, disk full): nothing was stored,
             # so do not claim it was; ask the person to send it again.
@@ -219,15 +232,19 @@ class Core:
         return Handled([reply], stored=True)
 
     # ------------------------------------------------------------------------
-    def _contact(self, session: Session, inbound: Inbound, now: datetime) -> Contact:
+    def _contact(self, session: Session, inbound: Inbound, now: datetime) -> tuple[Contact, Optional[Conversation]]:
+        """The sender's row, locked for the turn (SELECT ... FOR UPDATE; SQLite's
+        BEGIN IMMEDIATE already serialises), with their conversation in the same
+        statement; a new sender's row is created."""
         query = (
-            select(Contact)
+            select(Contact, Conversation)
+            .outerjoin(Conversation, Conversation.contact_id == Contact.id)
             .where(Contact.channel == inbound.channel, Contact.address == inbound.sender)
-            .with_for_update()
+            .with_for_update(of=Contact)
         )
-        contact = session.execute(query).scalar_one_or_none()
-        if contact is not None:
-            return contact
+        found = session.execute(query).first()
+        if found is not None:
+            return found[0], found[1]
         try:
             with session.begin_nested():
                 contact = Contact(
@@ -239,59 +256,63 @@ class Core:
                 )
                 session.add(contact)
         except IntegrityError:  # the same person's other message created it first
-            contact = session.execute(query).scalar_one()
-        return contact
+            found = session.execute(query).one()
+            return found[0], found[1]
+        return contact, None
 
     def _record_inbound(
-        self, session: Session, inbound: Inbound, message_id: str, contact: Contact, text: str, now: datetime
-    ) -> Optional[InboundMessage]:
-        """The new inbound record, or None when this provider message was seen before.
+        self, session: Session, inbound: Inbound, message_id: str, contact: Contact, text: str, now: datetime,
+        error: Optional[str] = None,
+    ) -> Optional[int]:
+        """The new inbound row's id, or None when this provider message was seen
+        before: one INSERT ... ON CONFLICT DO NOTHING RETURNING does both.
 
-        No savepoint is needed around the insert: `_contact` holds the sender's
-        row lock (SELECT ... FOR UPDATE; BEGIN IMMEDIATE on SQLite), so a second
-        delivery of the same message waits here until the first one commits, and
-        then finds it. processed_at is set now because the record only becomes
-        visible with the turn's commit, when the turn is done; it saves an UPDATE.
+        `_contact` holds the sender's row lock, so a second delivery of the same
+        message waits there until the first one commits, and its insert then
+        meets the unique (channel, external_id). processed_at is set now because
+        the row only becomes visible with the turn's commit, when the turn is done.
         """
-        existing = session.execute(
-            select(InboundMessage.id).where(
-                InboundMessage.channel == inbound.channel, InboundMessage.external_id == message_id
+        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        statement = (
+            insert(InboundMessage)
+            .values(
+                channel=inbound.channel,
+                external_id=message_id,
+                contact_id=contact.id,
+                text=text,
+                payload=inbound.payload,
+                attachments=[{"kind": a.kind, "reference": a.reference, "mime_type": a.mime_type} for a in inbound.attachments],
+                received_at=now,
+                processed_at=now,
+                error=error,
             )
-        ).first()
-        if existing is not None:
-            return None
-        record = InboundMessage(
-            channel=inbound.channel,
-            external_id=message_id,
-            contact_id=contact.id,
-            text=text,
-            payload=inbound.payload,
-            attachments=[{"kind": a.kind, "reference": a.reference, "mime_type": a.mime_type} for a in inbound.attachments],
-            received_at=now,
-            processed_at=now,
+            .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+            .returning(InboundMessage.id)
         )
-        session.add(record)
-        session.flush([record])
-        return record
+        return session.execute(statement).scalar_one_or_none()
 
-    def _over_rate_limit(self, session: Session, contact: Contact, record: InboundMessage, now: datetime) -> bool:
-        recent = session.execute(
-            select(func.count())
-            .select_from(InboundMessage)
-            .where(
-                InboundMessage.contact_id == contact.id,
-                InboundMessage.received_at > now - timedelta(minutes=1),
-                InboundMessage.id != record.id,
-            )
-        ).scalar_one()
-        return recent >= self.settings.rate_limit_per_minute
+    @staticmethod
+    def _update_inbound(session: Session, record_id: int, **values: object) -> None:
+        """What the turn learnt about its message (intent, case), in one UPDATE, only when there is any."""
+        if values:
+            session.execute(update(InboundMessage).where(InboundMessage.id == record_id).values(**values))
 
-    def _warned_recently(self, session: Session, contact: Contact, now: datetime) -> bool:
+    def _arrivals(self, contact: Contact, now: datetime) -> tuple[list[float], bool]:
+        """The sender's arrival times with this message's added (to store on
+        their row), and whether the last minute already had the rate limit's
+        count before it: a sliding minute, read from the row the turn locked."""
+        limit = max(1, self.settings.rate_limit_per_minute)
+        moment = now.timestamp()
+        recent = [float(t) for t in (contact.recent_inbound or []) if moment - float(t) < 60]
+        return (recent + [moment])[-limit:], len(recent) >= limit
+
+    def _warned_recently(self, session: Session, contact: Contact, record_id: int, now: datetime) -> bool:
         """Say "slow down" once a minute, not once per message of the flood."""
         return (
             session.execute(
                 select(InboundMessage.id).where(
                     InboundMessage.contact_id == contact.id,
+                    InboundMessage.id != record_id,
                     InboundMessage.error == "rate_limited",
                     InboundMessage.received_at > now - timedelta(minutes=1),
                     InboundMessage.processed_at.is_not(None),
@@ -299,10 +320,3 @@ class Core:
             ).first()
             is not None
         )
-
-    def _conversation(self, session: Session, contact: Contact, now: datetime) -> Conversation:
-        conversation = session.get(Conversation, contact.id)
-        if conversation is None:
-            conversation = Conversation(contact_id=contact.id, slots={}, options=[], context={}, updated_at=now)
-            session.add(conversation)
-        return conversation

@@ -46,6 +46,10 @@ class Contact(Base):
     created_at: Mapped[datetime] = Column(DateTime, nullable=False)
     last_seen_at: Mapped[datetime] = Column(DateTime, nullable=False)
     deleted_at: Mapped[Optional[datetime]] = Column(DateTime)
+    # When the person's last messages arrived (POSIX seconds, at most the rate
+    # limit's count): the rate limit reads them from this row, which the turn
+    # has locked anyway, instead of counting inbound messages (bot/core.py).
+    recent_inbound: Mapped[Optional[list[float]]] = Column(JSON)
 
 
 class Conversation(Base):
