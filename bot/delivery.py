@@ -28,10 +28,10 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Callable, Mapping, Optional
+from datetime import datetime, timedelta
+from typing import Any, Callable, Mapping, Optional
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from bot.app import Bot
 from bot.channels import ChannelSender, where
@@ -75,27 +75,51 @@ class Totals:
 class InOrder:
     """Wraps a sender: a message leaves only when nothing earlier to the same
     chat is still pending. Otherwise it waits (as a retry) until that one is
-    due, so it is tried right after it and never overtakes it."""
+    due, so it is tried right after it and never overtakes it.
+
+    What is earlier is read once per claimed batch (`claimed`), not once per
+    message: the rows outside the batch from the database, the batch's own
+    rows from what happened to them in this pass (a message that did not go
+    holds back the later ones to the same chat). Read at the claim, the picture
+    can only be older than the truth, which makes a message wait, never overtake.
+    """
 
     def __init__(self, bot: Bot, sender: ChannelSender) -> None:
         self.bot = bot
         self.sender = sender
         self.stale_after = timedelta(seconds=2 * bot.settings.provider_timeout + 5)
+        self._batch: set[int] = set()
+        self._earlier: dict[str, list[Row[tuple[int, str, datetime]]]] = {}
+        self._held_back: dict[str, int] = {}  # chat -> the batch's first message that did not go
 
-    def send(self, row: OutboundMessage) -> str:
-        if row.topic is not None and not self._consented(row):
-            raise PermanentDeliveryError(OPTED_OUT)
+    def claimed(self, rows: list[OutboundMessage]) -> None:
+        """The earlier pending messages to every chat of the batch, in one query."""
+        self._batch = {row.id for row in rows}
+        self._held_back = {}
         with self.bot.sessions() as session:
-            earlier = session.execute(
-                select(OutboundMessage.id, OutboundMessage.status, OutboundMessage.next_attempt_at)
+            found = session.execute(
+                select(OutboundMessage.address, OutboundMessage.id, OutboundMessage.status, OutboundMessage.next_attempt_at)
                 .where(
-                    OutboundMessage.channel == row.channel,
-                    OutboundMessage.address == row.address,
-                    OutboundMessage.id < row.id,
+                    OutboundMessage.channel == rows[0].channel,
+                    OutboundMessage.address.in_({row.address for row in rows}),
+                    OutboundMessage.id < max(self._batch),
+                    OutboundMessage.id.not_in(self._batch),
                     OutboundMessage.status.in_(("pending", "sending")),
                 )
                 .order_by(OutboundMessage.id)
             ).all()
+        self._earlier = {}
+        for address, *earlier in found:
+            self._earlier.setdefault(address, []).append(earlier)
+
+    def send(self, row: OutboundMessage) -> str:
+        if row.topic is not None and not self._consented(row):
+            raise PermanentDeliveryError(OPTED_OUT)
+        held_back = self._held_back.get(row.address)
+        if row.id in self._batch and held_back is not None and held_back < row.id:
+            self._held_back.setdefault(row.address, row.id)
+            raise PostponeDelivery(f"waiting for earlier message #{held_back} to the same chat", retry_after=1.0)
+        earlier = self._earlier_of(row)
         now = self.bot.clock.now()
         waits: list[float] = []
         for _id, status, due in earlier:
@@ -109,11 +133,34 @@ class InOrder:
                 # that would use up this message's attempts.
                 waits.append((due - now).total_seconds() + 0.5)
         if earlier:
+            self._held_back.setdefault(row.address, row.id)
             raise PostponeDelivery(
                 f"waiting for earlier message #{earlier[0][0]} to the same chat", retry_after=max(1.0, min(waits))
             )
-        return self.sender.send(row)
+        try:
+            return self.sender.send(row)
+        except PermanentDeliveryError:
+            raise  # failed for good: it no longer holds anything back
+        except Exception:
+            self._held_back.setdefault(row.address, row.id)  # retried later: the next ones wait for it
+            raise
 
+    def _earlier_of(self, row: OutboundMessage) -> list[Any]:
+        if row.id in self._batch:
+            return [e for e in self._earlier.get(row.address, []) if e[0] < row.id]
+        with self.bot.sessions() as session:  # a row sent outside a claimed batch
+            return list(
+                session.execute(
+                    select(OutboundMessage.id, OutboundMessage.status, OutboundMessage.next_attempt_at)
+                    .where(
+                        OutboundMessage.channel == row.channel,
+                        OutboundMessage.address == row.address,
+                        OutboundMessage.id < row.id,
+                        OutboundMessage.status.in_(("pending", "sending")),
+                    )
+                    .order_by(OutboundMessage.id)
+                ).all()
+            )
 
     def _consented(self, row: OutboundMessage) -> bool:
         """Checked again right before sending: an opt-out typed after the
@@ -153,7 +200,8 @@ class DeliveryWorker:
         for name, sender in self.senders.items():
             try:
                 sender.prepare()
-                stats = self.bot.outbox.deliver(name, self._ordered[name].send, limit=self.batch)
+                ordered = self._ordered[name]
+                stats = self.bot.outbox.deliver(name, ordered.send, limit=self.batch, on_claim=ordered.claimed)
             except Exception as error:  # the database is down, a bug in a sender: try again next pass
                 logger.error("delivery pass on %s failed: %s", name, where(error))
                 continue

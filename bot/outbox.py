@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable, Optional
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock, SystemClock
@@ -157,13 +157,21 @@ class Outbox:
         self.max_delay = max_delay
         self.lease = lease
         self._sent_not_recorded: dict[int, str] = {}  # outbox id -> provider id
+        # The last claim's recipients: outbox id -> when that contact last wrote
+        # (None: never); rows to an address without a contact are not in it.
+        self.last_seen: dict[int, Optional[datetime]] = {}
         self._journal_lock = threading.Lock()
 
     def claim(self, channel: str, limit: int = 20) -> list[OutboundMessage]:
+        """Take up to `limit` due messages (oldest first) for this worker, with a
+        lease. The recipient contact's last message time comes with the claim
+        (`last_seen`): the WhatsApp window is decided from it without one
+        more query per message."""
         now = self.clock.now()
         with self.sessions() as session, session.begin():
             query = (
-                select(OutboundMessage)
+                select(OutboundMessage, Contact.last_seen_at)
+                .outerjoin(Contact, Contact.id == OutboundMessage.contact_id)
                 .where(
                     OutboundMessage.channel == channel,
                     OutboundMessage.status.in_(("pending", "sending")),
@@ -171,9 +179,11 @@ class Outbox:
                 )
                 .order_by(OutboundMessage.id)
                 .limit(limit)
-                .with_for_update(skip_locked=True)
+                .with_for_update(skip_locked=True, of=OutboundMessage)
             )
-            rows = list(session.execute(query).scalars())
+            claimed = session.execute(query).all()
+            rows = [row for row, _seen in claimed]
+            self.last_seen = {row.id: seen for row, seen in claimed if row.contact_id is not None}
             for row in rows:
                 if row.status == "sending":
                     # The worker that claimed it died mid-send: the provider may
@@ -186,14 +196,31 @@ class Outbox:
             return rows
 
     def settle_sent(self, message_id: int, provider_id: str) -> None:
+        """Mark it sent: one UPDATE (a row already marked sent stays as it was),
+        and for a contact who asked for deletion meanwhile, one more that drops
+        the text and address (the farewell to a deleted contact)."""
         now = self.clock.now()
         with self.sessions() as session, session.begin():
-            row = session.get(OutboundMessage, message_id, with_for_update=True)
-            if row is None or row.status == "sent":
-                return
-            row.status, row.sent_at, row.provider_message_id, row.last_error = "sent", now, provider_id or None, None
-            row.provider_status = row.provider_status or "sent"
-            forget_if_erased(session, row)  # the farewell to a deleted contact
+            session.execute(
+                update(OutboundMessage)
+                .where(OutboundMessage.id == message_id, OutboundMessage.status != "sent")
+                .values(
+                    status="sent", sent_at=now, provider_message_id=provider_id or None, last_error=None,
+                    provider_status=func.coalesce(OutboundMessage.provider_status, "sent"),
+                )
+                .execution_options(synchronize_session=False)
+            )
+            erased_recipient = (
+                select(Contact.id)
+                .where(Contact.id == OutboundMessage.contact_id, Contact.deleted_at.is_not(None))
+                .exists()
+            )
+            session.execute(
+                update(OutboundMessage)
+                .where(OutboundMessage.id == message_id, OutboundMessage.contact_id.is_not(None), erased_recipient)
+                .values(text=ERASED_TEXT, address=ERASED_ADDRESS, options=[], variables=None)
+                .execution_options(synchronize_session=False)
+            )
 
     def settle_failed(self, message_id: int, error: str, permanent: bool, retry_after: Optional[float] = None) -> str:
         now = self.clock.now()
@@ -226,11 +253,17 @@ class Outbox:
             row.attempts = max(0, row.attempts - 1)  # the claim counted one; waiting is not trying
             row.next_attempt_at = now + timedelta(seconds=retry_after)
 
-    def deliver(self, channel: str, send: Sender, limit: int = 20) -> DeliveryStats:
-        """One pass over what is due on a channel."""
+    def deliver(
+        self, channel: str, send: Sender, limit: int = 20, on_claim: Optional[Callable[[list[OutboundMessage]], None]] = None
+    ) -> DeliveryStats:
+        """One pass over what is due on a channel. `on_claim` sees the whole
+        batch before the first send (to read what it needs for all at once)."""
         stats = DeliveryStats()
         self._record_remembered()  # raises while the database still refuses: nothing owed is ever claimed again
-        for row in self.claim(channel, limit):
+        rows = self.claim(channel, limit)
+        if on_claim is not None and rows:
+            on_claim(rows)
+        for row in rows:
             try:
                 provider_id = send(row)
             except PostponeDelivery as wait:

@@ -317,10 +317,13 @@ class WhatsAppSender:
         if settings.public_url:  # Twilio reports sent/delivered/read/failed here (signed like the webhook)
             self.sender_fields["status_callback"] = settings.public_url + STATUS_PATH
         self.templates = templates_for(bot.content.directory)
-        self.window = Window(bot.sessions, bot.clock, timedelta(hours=settings.whatsapp_hold_hours))
+        self.window = Window(
+            bot.sessions, bot.clock, timedelta(hours=settings.whatsapp_hold_hours), seen_at_claim=lambda: bot.outbox.last_seen
+        )
         self.journal = PartJournal(bot.sessions, bot.clock)
 
     def prepare(self) -> None:
+        self.window.new_pass()
         released = self.window.release_answered()
         if released:
             logger.info("whatsapp: %s held message(s) released after an answer", released)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Optional
+from typing import Callable, Mapping, Optional
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -50,16 +50,30 @@ class Verdict:
     wait: float = 0.0  # seconds a held message waits before it is looked at again
 
 
+# Outbox id -> when the recipient contact last wrote, as read with the claim
+# (bot.outbox.Outbox.last_seen); ids missing from it are looked up.
+SeenAtClaim = Callable[[], Mapping[int, Optional[datetime]]]
+
+
 class Window:
-    def __init__(self, sessions: sessionmaker[Session], clock: Clock, hold: timedelta) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], clock: Clock, hold: timedelta, seen_at_claim: Optional[SeenAtClaim] = None
+    ) -> None:
         self.sessions = sessions
         self.clock = clock
         self.hold = hold
+        self.seen_at_claim = seen_at_claim or dict
+        self._given_up: dict[str, str] = {}  # address -> reason, in this delivery pass
+
+    def new_pass(self) -> None:
+        """Forget the previous pass's give-ups: rows queued since are new."""
+        self._given_up = {}
 
     def verdict(self, row: OutboundMessage) -> Verdict:
         now = self.clock.now()
+        claimed = self.seen_at_claim()
         with self.sessions() as session:
-            seen = _last_inbound(session, row.contact_id, row.address)
+            seen = claimed[row.id] if row.id in claimed else _last_inbound(session, row.contact_id, row.address)
             if seen is not None and now - seen < WINDOW:
                 return Verdict(Decision.OPEN)
             if (row.last_error or "").startswith(HOLD_MARK):
@@ -139,15 +153,14 @@ class Window:
                 .values(status="failed", last_error=reason)
                 .execution_options(synchronize_session=False)
             )
+            self._given_up[row.address] = reason
             return result.rowcount or 0
 
     def given_up(self, row: OutboundMessage) -> Optional[str]:
-        """The reason, if `give_up` failed this row after it was claimed."""
-        with self.sessions() as session:
-            status, error = session.execute(
-                select(OutboundMessage.status, OutboundMessage.last_error).where(OutboundMessage.id == row.id)
-            ).one()
-        return (error or "given up") if status == "failed" else None
+        """The reason, if `give_up` failed this row after it was claimed in this
+        pass. Only this worker can have: a chat has one message in flight at a
+        time (bot.delivery.InOrder), so no other worker sends to this address now."""
+        return self._given_up.get(row.address)
 
 
 def _last_inbound(session: Session, contact_id: Optional[int], address: str) -> Optional[datetime]:
