@@ -19,6 +19,8 @@ from tests.fakes.twilio_api import FakeTwilio
 
 
 class BenchTwilio(FakeTwilio):
+    keep_alive = True  # Twilio's API keeps connections open: the sender's pool is measured warm
+
     def respond(self, request: Recorded) -> Reply:
         if request.path == "/__bench/sent":
             return Reply(200, [s.__dict__ for s in self.sent()])

@@ -1,16 +1,18 @@
 """Delivering the outbox: every queued message is sent at most once and retried
 with exponential backoff until it is sent or given up on.
 
-A message is claimed (status 'sending', with a lease) in one short transaction,
-sent outside any transaction, and settled in another. A process that dies while
-sending leaves a lease that expires, so the message is retried rather than lost.
+A batch of messages is claimed (status 'sending', with a lease) in one short
+transaction, sent outside any transaction, and the batch's sends are settled
+together in another (one UPDATE run). A process that dies while sending leaves
+a lease that expires, so the message is retried rather than lost.
 
-When the provider accepted a message but the database refuses to record it
-(SQLite busy under load, PostgreSQL restarting), the message must not be sent
-again when its lease runs out: the outbox remembers it, stops the pass (the
-database is in trouble), and records it first thing in the next pass. That
-memory lives as long as the process; a crash in that window can still
-duplicate one message (neither provider API takes an idempotency key).
+Every message the provider accepted is remembered in memory until its settle
+commits: when the database refuses to record it (SQLite busy under load,
+PostgreSQL restarting), it is not sent again when its lease runs out; the pass
+stops (the database is in trouble) and records it first thing in the next
+pass. That memory lives as long as the process; a crash before the batch's
+settle can still duplicate what the batch sent on Telegram (WhatsApp asks
+Twilio what went before sending again; neither API takes an idempotency key).
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable, Optional
+from typing import Callable, Mapping, Optional
 
-from sqlalchemy import func, select, update
+from sqlalchemy import JSON, Update, bindparam, case, func, literal, null, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock, SystemClock
@@ -128,6 +130,28 @@ def forget_if_erased(session: Session, row: OutboundMessage) -> None:
         row.text, row.address, row.options, row.variables = ERASED_TEXT, ERASED_ADDRESS, [], None
 
 
+def _settle_sent_statement() -> Update:
+    """Built once (not per message): see `Outbox.settle_sent_many`."""
+    erased = (
+        select(Contact.id).where(Contact.id == OutboundMessage.contact_id, Contact.deleted_at.is_not(None)).exists()
+    )
+    return (
+        update(OutboundMessage)
+        .where(OutboundMessage.id == bindparam("settled_id"), OutboundMessage.status != "sent")
+        .values(
+            status="sent", sent_at=bindparam("settled_at"), provider_message_id=bindparam("provider_id"), last_error=None,
+            provider_status=func.coalesce(OutboundMessage.provider_status, "sent"),
+            text=case((erased, ERASED_TEXT), else_=OutboundMessage.text),
+            address=case((erased, ERASED_ADDRESS), else_=OutboundMessage.address),
+            options=case((erased, literal([], JSON)), else_=OutboundMessage.options),
+            variables=case((erased, null()), else_=OutboundMessage.variables),
+        )
+    )
+
+
+_SETTLE_SENT = _settle_sent_statement()
+
+
 # Sends one message; returns the provider's message id (or "" when there is none).
 Sender = Callable[[OutboundMessage], str]
 
@@ -196,30 +220,21 @@ class Outbox:
             return rows
 
     def settle_sent(self, message_id: int, provider_id: str) -> None:
-        """Mark it sent: one UPDATE (a row already marked sent stays as it was),
-        and for a contact who asked for deletion meanwhile, one more that drops
-        the text and address (the farewell to a deleted contact)."""
+        self.settle_sent_many({message_id: provider_id})
+
+    def settle_sent_many(self, sent: Mapping[int, str]) -> None:
+        """Mark messages sent (outbox id -> provider id): one UPDATE run for all,
+        in one transaction. A row already marked sent stays as it was. A
+        message to a contact who asked for deletion meanwhile (the farewell, or
+        a reply that was on its way) keeps no text or address: the same
+        statement drops them when the recipient's row says deleted."""
+        if not sent:
+            return
         now = self.clock.now()
         with self.sessions() as session, session.begin():
-            session.execute(
-                update(OutboundMessage)
-                .where(OutboundMessage.id == message_id, OutboundMessage.status != "sent")
-                .values(
-                    status="sent", sent_at=now, provider_message_id=provider_id or None, last_error=None,
-                    provider_status=func.coalesce(OutboundMessage.provider_status, "sent"),
-                )
-                .execution_options(synchronize_session=False)
-            )
-            erased_recipient = (
-                select(Contact.id)
-                .where(Contact.id == OutboundMessage.contact_id, Contact.deleted_at.is_not(None))
-                .exists()
-            )
-            session.execute(
-                update(OutboundMessage)
-                .where(OutboundMessage.id == message_id, OutboundMessage.contact_id.is_not(None), erased_recipient)
-                .values(text=ERASED_TEXT, address=ERASED_ADDRESS, options=[], variables=None)
-                .execution_options(synchronize_session=False)
+            session.connection().execute(
+                _SETTLE_SENT,
+                [{"settled_id": key, "settled_at": now, "provider_id": value or None} for key, value in sent.items()],
             )
 
     def settle_failed(self, message_id: int, error: str, permanent: bool, retry_after: Optional[float] = None) -> str:
@@ -278,23 +293,24 @@ class Outbox:
                 stats.failed += outcome == "failed"
             else:
                 stats.sent += 1
-                self._record_sent(row.id, provider_id)
+                with self._journal_lock:  # owed to the database from now on, whatever happens next
+                    self._sent_not_recorded[row.id] = provider_id
+        self._record_remembered()  # the batch's sends, settled together
         return stats
 
-    def _record_sent(self, message_id: int, provider_id: str) -> None:
-        """settle_sent, or remember that it is owed; a failure ends the pass."""
+    def _record_remembered(self) -> None:
+        """Settle every message sent but not yet recorded, in one transaction;
+        when the database refuses, they stay owed (never sent again) and the
+        pass ends."""
+        with self._journal_lock:
+            owed = dict(self._sent_not_recorded)
+        if not owed:
+            return
         try:
-            self.settle_sent(message_id, provider_id)
+            self.settle_sent_many(owed)
         except Exception:
-            with self._journal_lock:
-                self._sent_not_recorded[message_id] = provider_id
-            logger.error("message %s was sent but could not be recorded; it will not be sent again", message_id)
+            logger.error("%d sent message(s) could not be recorded; they will not be sent again", len(owed))
             raise
         with self._journal_lock:
-            self._sent_not_recorded.pop(message_id, None)
-
-    def _record_remembered(self) -> None:
-        with self._journal_lock:
-            owed = list(self._sent_not_recorded.items())
-        for message_id, provider_id in owed:
-            self._record_sent(message_id, provider_id)
+            for message_id in owed:
+                self._sent_not_recorded.pop(message_id, None)

@@ -222,3 +222,28 @@ def test_what_a_satgas_types_about_an_erased_case_afterwards_is_not_kept(bot: Bo
     assert "ditutup" in satgas.says(f"selesai {code} {OUTCOME}")
     bot.outbox.deliver("console", lambda row: "", limit=500)  # the farewell keeps its address until sent
     assert find_everywhere(bot.engine, TYPED + [REPORTER]) == []
+
+
+def test_a_message_on_its_way_when_its_recipient_asks_for_deletion_keeps_nothing_once_sent(bot: Bot) -> None:
+    from bot.storage.models import ERASED_ADDRESS, ERASED_TEXT, Contact
+
+    reporter = Chat(bot, sender=REPORTER)
+    reporter.send("halo")
+    with bot.sessions() as session, session.begin():
+        contact = session.execute(select(Contact).where(Contact.address == REPORTER)).scalar_one()
+        session.add(OutboundMessage(
+            channel="console", address=REPORTER, contact_id=contact.id, text="Halo Bu Wulandari, ini pesan untuk Anda",
+            options=[{"value": "menu", "label": "Menu"}], variables={"nama": "Wulandari"}, status="pending",
+            attempts=0, next_attempt_at=bot.clock.now(), created_at=bot.clock.now(),
+        ))
+    claimed = bot.outbox.claim("console", limit=500)
+    assert claimed, "claimed: the message is on its way"
+    with bot.sessions() as session, session.begin():  # the person's "hapus data" commits while it is sent
+        session.execute(select(Contact).where(Contact.address == REPORTER)).scalar_one().deleted_at = bot.clock.now()
+    for row in claimed:
+        bot.outbox.settle_sent(row.id, "SM-on-its-way")
+    with bot.sessions() as session:
+        rows = list(session.execute(select(OutboundMessage).where(OutboundMessage.contact_id == contact.id)).scalars())
+    assert rows and all(row.status == "sent" for row in rows)
+    assert all((row.text, row.address, row.options, row.variables) == (ERASED_TEXT, ERASED_ADDRESS, [], None) for row in rows)
+    assert find_everywhere(bot.engine, ["Wulandari"]) == []

@@ -56,8 +56,11 @@ def make_engine(url: str, sqlite_busy_timeout: float = 30.0, pool_timeout: float
     # per turn; a dropped connection is noticed by the statement that fails on
     # it, which throws the pool's connections away, and the turn is run again
     # (bot.core.Core.take).
+    # values_plus_batch: an UPDATE run for many rows (the outbox's settle of a
+    # batch) goes as one round trip (psycopg2's execute_batch), not one per row.
     return create_engine(
-        url, future=True, hide_parameters=True, pool_size=10, max_overflow=20, pool_timeout=pool_timeout
+        url, future=True, hide_parameters=True, pool_size=10, max_overflow=20, pool_timeout=pool_timeout,
+        executemany_mode="values_plus_batch",
     )
 
 

@@ -54,6 +54,10 @@ class Reply:
 
 
 class FakeServer:
+    # HTTP/1.1 keep-alive, as the real APIs do; off by default so that a test's
+    # client never waits on a connection the fake keeps open (bench/fake_twilio sets it).
+    keep_alive = False
+
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self._faults: deque[Fault] = deque()
@@ -70,6 +74,10 @@ class FakeServer:
 
             def log_message(self, *_args: Any) -> None:  # keep test output clean
                 return None
+
+        if self.keep_alive:
+            Handler.protocol_version = "HTTP/1.1"
+            Handler.disable_nagle_algorithm = True  # headers and body leave at once, no 40 ms delayed-ACK wait
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
