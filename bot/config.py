@@ -64,8 +64,10 @@ class Settings:
     # connection: keep it below the pool's 10), and how many more may wait for
     # a slot before new messages are refused at once with "retry" (503), so
     # that an overloaded node answers late messages quickly instead of all of
-    # them slowly (bot/channels/intake.py).
-    turns_at_once: int = field(default_factory=lambda: _env_int("DESMIGRAS_TURNS_AT_ONCE", 8))
+    # them slowly (bot/channels/intake.py). 0: 8 on PostgreSQL, 1 on SQLite,
+    # whose single write lock lets one turn run at a time anyway (a turn waiting
+    # in the gate costs nothing; one waiting for the lock sleeps and retries).
+    turns_at_once: int = field(default_factory=lambda: _env_int("DESMIGRAS_TURNS_AT_ONCE", 0))
     turns_waiting: int = field(default_factory=lambda: _env_int("DESMIGRAS_TURNS_WAITING", 64))
 
     # --- channels and the web app (bot.web, bot.delivery, bot.channels) -----

@@ -60,7 +60,8 @@ class TurnGate:
 
     @classmethod
     def for_settings(cls, settings: Settings) -> "TurnGate":
-        return cls(settings.turns_at_once, settings.turns_waiting)
+        at_once = settings.turns_at_once or (1 if settings.database_url.startswith("sqlite") else 8)
+        return cls(at_once, settings.turns_waiting)
 
     def limiter(self) -> CapacityLimiter:
         loop = asyncio.get_running_loop()
