@@ -498,8 +498,10 @@ def accounting(database_url: str, sent: list[dict[str, Any]], http_ok: int) -> d
                 "SELECT id, address, text, options, status, inbound_id, last_error FROM outbound_messages "
                 "WHERE channel = 'whatsapp' ORDER BY id")).all()
             inbound = conn.execute(text(
-                "SELECT i.id, i.error, (SELECT count(*) FROM outbound_messages o WHERE o.inbound_id = i.id) "
-                "FROM inbound_messages i WHERE i.channel = 'whatsapp'")).all()
+                # a join, not a subquery per message: outbound_messages has no index on inbound_id
+                "SELECT i.id, i.error, count(o.id) FROM inbound_messages i "
+                "LEFT JOIN outbound_messages o ON o.inbound_id = i.id "
+                "WHERE i.channel = 'whatsapp' GROUP BY i.id, i.error")).all()
             other = conn.execute(text(
                 "SELECT channel, status, count(*) FROM outbound_messages WHERE channel <> 'whatsapp' GROUP BY channel, status")).all()
     finally:
