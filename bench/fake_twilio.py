@@ -5,11 +5,13 @@ the GIL. Two extra routes for the benchmark:
     GET  /__bench/sent    JSON list of accepted messages {to, body, content_sid, sid}
     POST /__bench/clear   forget everything recorded so far
 
-Prints "PORT <n>" on stdout once listening; stops on SIGTERM.
+Prints "PORT <n>" on stdout once listening; stops on SIGTERM. With
+BENCH_TWILIO_LATENCY_MS set every answer takes that long, as Twilio's do.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -32,7 +34,9 @@ class BenchTwilio(FakeTwilio):
 
 
 def main() -> None:
-    fake = BenchTwilio().start()
+    fake = BenchTwilio()
+    fake.latency = float(os.environ.get("BENCH_TWILIO_LATENCY_MS", "0")) / 1000  # Twilio's own answer time, to model it
+    fake.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -120,6 +120,10 @@ class Settings:
         default_factory=lambda: os.environ.get("DESMIGRAS_WORKER_IN_WEB", "1").strip().lower()
         not in ("0", "false", "no", "off")
     )
+    # WhatsApp: chats a delivery worker sends to at the same time (each chat's
+    # messages stay in order). Twilio takes a few hundred milliseconds per
+    # send, so one chat after another would cap a worker at a few per second.
+    send_parallel: int = field(default_factory=lambda: _env_int("DESMIGRAS_SEND_PARALLEL", 8))
     # Seconds a claimed outbox message belongs to one worker; after that (the
     # worker died) another may take it, asking the provider first whether it went.
     outbox_lease: float = field(default_factory=lambda: _env_float("DESMIGRAS_OUTBOX_LEASE", 120.0))

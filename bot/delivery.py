@@ -200,8 +200,13 @@ class DeliveryWorker:
         for name, sender in self.senders.items():
             try:
                 sender.prepare()
-                ordered = self._ordered[name]
-                stats = self.bot.outbox.deliver(name, ordered.send, limit=self.batch, on_claim=ordered.claimed)
+                ordered, parallel = self._ordered[name], max(1, sender.parallel)
+                # Every chat of a batch is tried within half the lease: a chat
+                # stops at its first failure, so `parallel` chats at a time may
+                # take `parallel` times the batch.
+                stats = self.bot.outbox.deliver(
+                    name, ordered.send, limit=self.batch * parallel, on_claim=ordered.claimed, parallel=parallel
+                )
             except Exception as error:  # the database is down, a bug in a sender: try again next pass
                 logger.error("delivery pass on %s failed: %s", name, where(error))
                 continue
@@ -239,6 +244,7 @@ class DeliveryWorker:
                 pass
 
     def close(self) -> None:
+        self.bot.outbox.close()
         for sender in self.senders.values():
             try:
                 sender.close()

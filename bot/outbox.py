@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable, Mapping, Optional
@@ -185,6 +186,8 @@ class Outbox:
         # (None: never); rows to an address without a contact are not in it.
         self.last_seen: dict[int, Optional[datetime]] = {}
         self._journal_lock = threading.Lock()
+        self._senders: Optional[ThreadPoolExecutor] = None  # threads for parallel sends, made on first use
+        self._senders_size = 0
 
     def claim(self, channel: str, limit: int = 20) -> list[OutboundMessage]:
         """Take up to `limit` due messages (oldest first) for this worker, with a
@@ -269,34 +272,69 @@ class Outbox:
             row.next_attempt_at = now + timedelta(seconds=retry_after)
 
     def deliver(
-        self, channel: str, send: Sender, limit: int = 20, on_claim: Optional[Callable[[list[OutboundMessage]], None]] = None
+        self,
+        channel: str,
+        send: Sender,
+        limit: int = 20,
+        on_claim: Optional[Callable[[list[OutboundMessage]], None]] = None,
+        parallel: int = 1,
     ) -> DeliveryStats:
         """One pass over what is due on a channel. `on_claim` sees the whole
-        batch before the first send (to read what it needs for all at once)."""
+        batch before the first send (to read what it needs for all at once).
+
+        With `parallel` > 1 up to that many chats are sent to at the same time,
+        each chat's messages one after the other in order: a provider answers a
+        send in a few hundred milliseconds, and one chat after another would
+        cap a worker at a few messages per second."""
         stats = DeliveryStats()
         self._record_remembered()  # raises while the database still refuses: nothing owed is ever claimed again
         rows = self.claim(channel, limit)
         if on_claim is not None and rows:
             on_claim(rows)
+        chats: dict[str, list[OutboundMessage]] = {}
         for row in rows:
-            try:
-                provider_id = send(row)
-            except PostponeDelivery as wait:
-                self.postpone(row.id, str(wait), wait.retry_after)
-                stats.postponed += 1
-            except PermanentDeliveryError as error:
-                self.settle_failed(row.id, str(error), permanent=True)
-                stats.failed += 1
-            except TemporaryDeliveryError as error:
-                outcome = self.settle_failed(row.id, str(error), permanent=False, retry_after=error.retry_after)
-                stats.retried += outcome == "retry"
-                stats.failed += outcome == "failed"
-            else:
-                stats.sent += 1
-                with self._journal_lock:  # owed to the database from now on, whatever happens next
-                    self._sent_not_recorded[row.id] = provider_id
+            chats.setdefault(row.address, []).append(row)
+        if parallel <= 1 or len(chats) <= 1:
+            outcomes = [self._send_one(row, send) for row in rows]
+        else:
+            pool = self._pool(parallel)
+            outcomes = [outcome for chat in pool.map(lambda chat: [self._send_one(row, send) for row in chat], chats.values())
+                        for outcome in chat]
+        for outcome in outcomes:
+            setattr(stats, outcome, getattr(stats, outcome) + 1)
         self._record_remembered()  # the batch's sends, settled together
         return stats
+
+    def _send_one(self, row: OutboundMessage, send: Sender) -> str:
+        """Send one claimed message and note what became of it: "sent" (owed
+        to the database until the batch is settled), "postponed", "retried" or "failed"."""
+        try:
+            provider_id = send(row)
+        except PostponeDelivery as wait:
+            self.postpone(row.id, str(wait), wait.retry_after)
+            return "postponed"
+        except PermanentDeliveryError as error:
+            self.settle_failed(row.id, str(error), permanent=True)
+            return "failed"
+        except TemporaryDeliveryError as error:
+            outcome = self.settle_failed(row.id, str(error), permanent=False, retry_after=error.retry_after)
+            return "retried" if outcome == "retry" else "failed"
+        with self._journal_lock:  # owed to the database from now on, whatever happens next
+            self._sent_not_recorded[row.id] = provider_id
+        return "sent"
+
+    def close(self) -> None:
+        """Stop the sending threads, if any were made."""
+        with self._journal_lock:
+            pool, self._senders = self._senders, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    def _pool(self, size: int) -> ThreadPoolExecutor:
+        with self._journal_lock:
+            if self._senders is None or self._senders_size != size:
+                self._senders, self._senders_size = ThreadPoolExecutor(size, thread_name_prefix="send"), size
+            return self._senders
 
     def _record_remembered(self) -> None:
         """Settle every message sent but not yet recorded, in one transaction;

@@ -300,3 +300,39 @@ def test_a_request_after_a_satgas_message_is_not_forwarded_as_a_reply(chat: Chat
     status = chat.says("gimana status laporan saya")
     assert code in status and "diteruskan" not in status
     assert not any("status laporan saya" in text for text in outbox_to(bot, SATGAS_1))
+
+
+def test_timers_on_three_nodes_at_once_escalate_and_remind_exactly_once(postgres_url, classifier, clock, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Three web nodes (three engines on one PostgreSQL, as separate machines)
+    run their timers at the same moment: each due case is claimed by one of
+    them (SKIP LOCKED), so the escalation and the reminder go out once."""
+    content_dir = _content_with_escalation_contact(tmp_path)
+    nodes = [build_bot(make_settings(postgres_url, content_dir=content_dir), classifier=classifier, clock=clock) for _ in range(3)]
+    chat = Chat(nodes[0], sender="6281200000078")
+    chat.send("mau lapor")
+    for answer in ("ya", "2", "orang tua", "Rina", "hong kong", "agen PT Sejahtera", "kekerasan", "anak saya ditampar majikan tiap hari", "1", "1", "1"):
+        chat.send(answer)
+    urgent = re.findall(r"ADU-[A-Z2-9]{4}", "\n".join(outbox_to(nodes[0], SATGAS_1)))[-1]
+    normal = report_unpaid_wages(Chat(nodes[1], sender="6281200000079"))
+    clock.advance(timedelta(hours=25))  # the urgent case is past its escalation, the normal one past its reminder
+
+    barrier = threading.Barrier(len(nodes))
+    fired: list[int] = []
+
+    def run(node: Bot) -> None:
+        barrier.wait()
+        fired.append(node.run_timers())
+
+    threads = [threading.Thread(target=run, args=(node,)) for node in nodes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sum(fired) >= 2, fired
+    escalations = [t for t in outbox_to(nodes[2], "kabupaten-wonosobo") if "ESKALASI" in t and urgent in t]
+    reminders = [t for t in outbox_to(nodes[2], SATGAS_1) if "Pengingat" in t and normal in t]
+    assert len(escalations) == 1, escalations
+    assert len(reminders) == 1, reminders
+    assert all(node.run_timers() == 0 for node in nodes), "nothing is due twice"
+    for node in nodes:
+        node.engine.dispose()

@@ -40,6 +40,8 @@ class ChannelSender(Protocol):
     """Sends outbox rows of one channel; used by `bot.delivery`."""
 
     channel: str
+    # How many chats it may send to at the same time (bot.outbox.Outbox.deliver).
+    parallel: int
 
     def prepare(self) -> None:
         """Once per delivery pass, before the due messages are claimed."""

@@ -407,6 +407,7 @@ class TelegramSender:
     """
 
     channel = TELEGRAM
+    parallel = 1  # one API call at a time on the private event loop
 
     def __init__(self, bot: Bot, api: Optional[TelegramBot] = None) -> None:
         self.api = api or make_api(bot.settings)

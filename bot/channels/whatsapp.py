@@ -302,6 +302,10 @@ class WhatsAppSender:
 
     def __init__(self, bot: Bot) -> None:
         settings = bot.settings
+        # Twilio answers a send in a few hundred milliseconds: several chats at
+        # once (each chat in order). Twilio's client is made for threads (its
+        # session's pool; TwilioHttp keeps the last headers per thread).
+        self.parallel = settings.send_parallel
         self.client, self.http = make_client(bot)
         self.sender_fields: dict[str, str] = (
             {"from_": whatsapp_address(settings.twilio_whatsapp_from)}

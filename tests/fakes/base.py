@@ -53,6 +53,10 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # clients that connect at once (parallel sends) are not dropped and retried after 1 s
+
+
 class FakeServer:
     # HTTP/1.1 keep-alive, as the real APIs do; off by default so that a test's
     # client never waits on a connection the fake keeps open (bench/fake_twilio sets it).
@@ -79,7 +83,7 @@ class FakeServer:
             Handler.protocol_version = "HTTP/1.1"
             Handler.disable_nagle_algorithm = True  # headers and body leave at once, no 40 ms delayed-ACK wait
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name=type(self).__name__, daemon=True)
