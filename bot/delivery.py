@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping, Optional
 
-from sqlalchemy import Row, select
+from sqlalchemy import select
 
 from bot.app import Bot
 from bot.channels import ChannelSender, where
@@ -89,7 +89,7 @@ class InOrder:
         self.sender = sender
         self.stale_after = timedelta(seconds=2 * bot.settings.provider_timeout + 5)
         self._batch: set[int] = set()
-        self._earlier: dict[str, list[Row[tuple[int, str, datetime]]]] = {}
+        self._earlier: dict[str, list[tuple[int, str, datetime]]] = {}
         self._held_back: dict[str, int] = {}  # chat -> the batch's first message that did not go
 
     def claimed(self, rows: list[OutboundMessage]) -> None:
@@ -109,8 +109,8 @@ class InOrder:
                 .order_by(OutboundMessage.id)
             ).all()
         self._earlier = {}
-        for address, *earlier in found:
-            self._earlier.setdefault(address, []).append(earlier)
+        for address, message_id, status, due in found:
+            self._earlier.setdefault(address, []).append((message_id, status, due))
 
     def send(self, row: OutboundMessage) -> str:
         if row.topic is not None and not self._consented(row):

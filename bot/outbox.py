@@ -23,15 +23,18 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable, Mapping, Optional
+from typing import TYPE_CHECKING, Callable, Mapping, Optional
 
-from sqlalchemy import JSON, Update, bindparam, case, func, literal, null, select, update
+from sqlalchemy import JSON, bindparam, case, func, literal, null, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock, SystemClock
 from bot.messages import Outbound, Proactive, option_rows
 from bot.privacy import mask
 from bot.storage.models import ERASED_ADDRESS, ERASED_TEXT, Contact, OutboundMessage
+
+if TYPE_CHECKING:  # the NLU venv imports this module with SQLAlchemy 1.4, which has no top-level Update
+    from sqlalchemy.sql.expression import Update
 
 logger = logging.getLogger(__name__)
 
