@@ -73,10 +73,10 @@ class TurnGate:
         return self.limiter().statistics().tasks_waiting >= self.waiting
 
 
-async def take(bot: Bot, inbound: Inbound, gate: Optional[TurnGate] = None) -> bool:
-    """Process one inbound message; True once it is safely stored (new or
-    repeat) within the deadline, False when the provider should retry."""
-    gate = gate or TurnGate.for_settings(bot.settings)
+async def take(bot: Bot, inbound: Inbound, gate: TurnGate) -> bool:
+    """Process one inbound message through the process's `gate`; True once it
+    is safely stored (new or repeat) within the deadline, False when the
+    provider should retry."""
     if gate.full():
         logger.warning(
             "%s message from %s refused: %d turns already waiting; asking the provider to retry",
