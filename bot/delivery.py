@@ -29,7 +29,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Mapping, Optional
+from typing import Callable, Mapping, Optional
 
 from sqlalchemy import select
 
@@ -145,22 +145,10 @@ class InOrder:
             self._held_back.setdefault(row.address, row.id)  # retried later: the next ones wait for it
             raise
 
-    def _earlier_of(self, row: OutboundMessage) -> list[Any]:
-        if row.id in self._batch:
-            return [e for e in self._earlier.get(row.address, []) if e[0] < row.id]
-        with self.bot.sessions() as session:  # a row sent outside a claimed batch
-            return list(
-                session.execute(
-                    select(OutboundMessage.id, OutboundMessage.status, OutboundMessage.next_attempt_at)
-                    .where(
-                        OutboundMessage.channel == row.channel,
-                        OutboundMessage.address == row.address,
-                        OutboundMessage.id < row.id,
-                        OutboundMessage.status.in_(("pending", "sending")),
-                    )
-                    .order_by(OutboundMessage.id)
-                ).all()
-            )
+    def _earlier_of(self, row: OutboundMessage) -> list[tuple[int, str, datetime]]:
+        if row.id not in self._batch:
+            self.claimed([row])  # sent without its batch being announced: a batch of one
+        return [e for e in self._earlier.get(row.address, []) if e[0] < row.id]
 
     def _consented(self, row: OutboundMessage) -> bool:
         """Checked again right before sending: an opt-out typed after the
