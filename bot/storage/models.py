@@ -154,6 +154,24 @@ class OutboundMessage(Base):
     provider_error: Mapped[Optional[str]] = Column(String(20))
 
 
+class OutboundProviderId(Base):
+    """One provider message id of an outbox row (every part of a split message
+    has its own): Twilio's status callbacks find their row by this primary key
+    instead of scanning `outbound_messages.provider_message_id`, which stays as
+    the readable comma-joined copy. Written by the outbox's settle; goes with
+    its message (ON DELETE CASCADE). Telegram ids repeat across chats, hence
+    the message id in the key."""
+
+    __tablename__ = "outbound_provider_ids"
+    __table_args__ = (Index("ix_outbound_provider_ids_outbound", "outbound_id"),)
+
+    provider_id: Mapped[str] = Column(Text, primary_key=True)
+    outbound_id: Mapped[int] = Column(
+        ForeignKey("outbound_messages.id", ondelete="CASCADE", name="fk_outbound_provider_ids_outbound"),
+        primary_key=True,
+    )
+
+
 class Event(Base):
     """Append-only record of what happened (flow steps, consents, deletions,
     satgas actions). Holds no free text typed by people."""
