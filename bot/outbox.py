@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Callable, Mapping, Optional
 
-from sqlalchemy import JSON, bindparam, case, func, literal, null, select, update
+from sqlalchemy import JSON, bindparam, case, func, literal, null, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock, SystemClock
@@ -155,6 +155,27 @@ def _settle_sent_statement() -> Update:
 
 _SETTLE_SENT = _settle_sent_statement()
 
+# Each provider id of a settled message as its own row (outbound_provider_ids,
+# migration 0008), so that a status callback finds its message by key instead
+# of scanning the outbox. Run after _SETTLE_SENT in the same transaction, one
+# parameter set per id: only where the row now holds exactly this id list (a
+# row settled before keeps the ids it has) and only while the row exists (a
+# message purged meanwhile gets none); a second settle of the same send adds
+# nothing. Plain SQL: ON CONFLICT DO NOTHING reads the same on SQLite and
+# PostgreSQL (the WHERE is what SQLite needs to parse ON CONFLICT after a SELECT).
+_RECORD_PROVIDER_IDS = text(
+    "INSERT INTO outbound_provider_ids (provider_id, outbound_id)"
+    " SELECT CAST(:provider_part AS TEXT), id FROM outbound_messages"
+    " WHERE id = :settled_id AND provider_message_id = :provider_id"
+    " ON CONFLICT DO NOTHING"
+)
+
+
+def provider_ids(joined: Optional[str]) -> list[str]:
+    """The separate ids in a provider_message_id value: split parts are joined
+    with commas, and "+N" (ids that did not fit, `bot.channels.parts`) is no id."""
+    return [part for part in dict.fromkeys((joined or "").split(",")) if part and not part.startswith("+")]
+
 
 # Sends one message; returns the provider's message id (or "" when there is none).
 Sender = Callable[[OutboundMessage], str]
@@ -233,15 +254,25 @@ class Outbox:
         in one transaction. A row already marked sent stays as it was. A
         message to a contact who asked for deletion meanwhile (the farewell, or
         a reply that was on its way) keeps no text or address: the same
-        statement drops them when the recipient's row says deleted."""
+        statement drops them when the recipient's row says deleted. Each
+        provider id also gets its own row (one more statement for the batch),
+        which is what status callbacks look up."""
         if not sent:
             return
         now = self.clock.now()
+        ids = [
+            {"settled_id": key, "provider_id": value, "provider_part": part}
+            for key, value in sent.items()
+            for part in provider_ids(value)
+        ]
         with self.sessions() as session, session.begin():
-            session.connection().execute(
+            connection = session.connection()
+            connection.execute(
                 _SETTLE_SENT,
                 [{"settled_id": key, "settled_at": now, "provider_id": value or None} for key, value in sent.items()],
             )
+            if ids:
+                connection.execute(_RECORD_PROVIDER_IDS, ids)
 
     def settle_failed(self, message_id: int, error: str, permanent: bool, retry_after: Optional[float] = None) -> str:
         now = self.clock.now()

@@ -18,7 +18,7 @@ import re
 import threading
 from dataclasses import dataclass
 from datetime import timedelta, timezone
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
@@ -42,9 +42,12 @@ from bot.channels.split import WHATSAPP_LIMIT, split_text
 from bot.channels.whatsapp_window import HOLD_MARK, Decision, Verdict, Window
 from bot.message_templates import Template, templates_for
 from bot.messages import Attachment, Inbound, Outbound, options_from_rows
-from bot.outbox import PermanentDeliveryError, PostponeDelivery, TemporaryDeliveryError, lease_expired_since
+from bot.outbox import PermanentDeliveryError, PostponeDelivery, TemporaryDeliveryError, lease_expired_since, provider_ids
 from bot.privacy import mask, mask_digits
-from bot.storage.models import OutboundMessage
+from bot.storage.models import OutboundMessage, OutboundProviderId
+
+if TYPE_CHECKING:  # SQLAlchemy 2.0's name; only for the annotation
+    from sqlalchemy import Select
 
 logger = logging.getLogger(__name__)
 
@@ -237,6 +240,20 @@ STATUS_ORDER = {"accepted": 0, "queued": 1, "sending": 2, "sent": 3, "delivered"
 FINAL_FAILURES = ("failed", "undelivered")
 
 
+def status_row(sid: str) -> Select[tuple[OutboundMessage]]:
+    """The outbox row a status callback is about, locked: found by its key in
+    outbound_provider_ids (every part of a split message has its row there),
+    so a callback never scans the outbox, which holds millions of rows after
+    a year and gets about three callbacks per message."""
+    return (
+        select(OutboundMessage)
+        .join(OutboundProviderId, OutboundProviderId.outbound_id == OutboundMessage.id)
+        .where(OutboundProviderId.provider_id == sid, OutboundMessage.channel == WHATSAPP)
+        .limit(1)
+        .with_for_update(of=OutboundMessage)
+    )
+
+
 class WhatsAppStatus(WhatsAppWebhook):
     """POST /webhooks/whatsapp/status: Twilio's status callbacks (signed like
     the webhook) written into the outbox row, so staff see what reached people.
@@ -256,15 +273,12 @@ class WhatsAppStatus(WhatsAppWebhook):
 
     def record(self, sid: str, status: str, code: Optional[str]) -> None:
         with self.bot.sessions() as session, session.begin():
-            row = session.execute(
-                select(OutboundMessage).where(OutboundMessage.provider_message_id == sid).with_for_update()
-            ).scalar_one_or_none() or session.execute(
-                select(OutboundMessage)
-                .where(OutboundMessage.provider_message_id.like(f"%{sid}%"), OutboundMessage.channel == WHATSAPP)
-                .with_for_update()
-            ).scalars().first()
-            if row is None:
-                return  # a message of another system on the same account, or already erased
+            row = session.execute(status_row(sid)).scalars().first()
+            if row is None or sid not in provider_ids(row.provider_message_id):
+                # A message of another system on the same account, or already
+                # purged; or an earlier send of a row sent again since (63016
+                # as its template): its id no longer speaks for the row.
+                return
             current = row.provider_status or ""
             if current in FINAL_FAILURES:
                 return
