@@ -18,7 +18,8 @@ fills `--rows` sent WhatsApp messages with INSERT ... SELECT generate_series
 in its own transaction, as the callback runs it (SELECT ... FOR UPDATE, then
 commit): the old path for a whole message's id (equality only), the old path
 for a split message's second part (equality missed, then LIKE), and the new
-one for both. It prints milliseconds per call and the ratios.
+one for both. It prints milliseconds per call (wall time, client included),
+PostgreSQL's own execution time for a sample (EXPLAIN ANALYZE) and the ratios.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import random
 import statistics
 import sys
 import time
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,6 +39,9 @@ from bot.channels import WHATSAPP
 from bot.channels.whatsapp import status_row
 from bot.storage.db import make_engine, make_session_factory, migrate
 from bot.storage.models import OutboundMessage
+
+if TYPE_CHECKING:
+    from sqlalchemy import Select
 
 SPLIT_EVERY = 10  # every tenth message went out in two parts
 
@@ -96,6 +100,32 @@ def time_calls(
     return times
 
 
+def server_ms(sessions: sessionmaker[Session], statements: list[Select[tuple[OutboundMessage]]]) -> float:
+    """PostgreSQL's own execution time (EXPLAIN ANALYZE) summed over the
+    statements of one lookup: the figure without the client and the network,
+    steadier than wall time on a busy machine."""
+    total = 0.0
+    with sessions() as session, session.begin():
+        connection = session.connection()
+        for statement in statements:
+            compiled = statement.compile(dialect=connection.dialect)
+            plan = connection.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + str(compiled), compiled.params).scalar_one()
+            total += float(plan[0]["Execution Time"])
+        session.rollback()
+    return total
+
+
+def old_statements(provider_id: str, split: bool) -> list[Select[tuple[OutboundMessage]]]:
+    """The statements `old_lookup` runs: the LIKE only when the equality missed."""
+    equal = select(OutboundMessage).where(OutboundMessage.provider_message_id == provider_id).with_for_update()
+    like = (
+        select(OutboundMessage)
+        .where(OutboundMessage.provider_message_id.like(f"%{provider_id}%"), OutboundMessage.channel == WHATSAPP)
+        .with_for_update()
+    )
+    return [equal, like] if split else [equal]
+
+
 def summary(times: list[float]) -> str:
     ordered = sorted(times)
     p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
@@ -139,12 +169,22 @@ def run(rows: int, calls: int, old_calls: int, seed: int) -> None:
         }
         for label, times in results.items():
             print(f"{label:42s} {summary(times)}")
+        sample = 10
+        server = {
+            "before, whole message": [server_ms(sessions, old_statements(p, False)) for p, _n in whole[:sample]],
+            "before, part 2 of a split": [server_ms(sessions, old_statements(p, True)) for p, _n in second[:sample]],
+            "after, whole message": [server_ms(sessions, [status_row(p)]) for p, _n in whole[:sample]],
+            "after, part 2 of a split": [server_ms(sessions, [status_row(p)]) for p, _n in second[:sample]],
+        }
+        for label, times in server.items():
+            print(f"server execution (EXPLAIN ANALYZE), {label:26s} median {statistics.median(times):9.3f} ms ({sample} calls)")
         for kind, before, after in (
             ("whole message", "before, whole message (= on the column)", "after, whole message (key)"),
             ("part 2 of a split", "before, part 2 of a split (=, then LIKE)", "after, part 2 of a split (key)"),
         ):
             ratio = statistics.fmean(results[before]) / statistics.fmean(results[after])
-            print(f"ratio before/after, {kind}: {ratio:,.0f}x (mean per call)")
+            on_server = statistics.median(server[f"before, {kind}"]) / statistics.median(server[f"after, {kind}"])
+            print(f"ratio before/after, {kind}: {ratio:,.0f}x per call (mean wall time), {on_server:,.0f}x on the server (median)")
         engine.dispose()
     finally:
         drop_pg_database(name)
