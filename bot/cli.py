@@ -14,12 +14,15 @@ from typing import Optional, TextIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.cli_args import BAD_ARGUMENT, BadArgument, Parser, bounded, identifier, local_time
 from bot.config import Settings
 from bot.csv_safe import private_csv
+from bot.domain.broadcasts import DAYS_BEFORE_RANGE, PER_MINUTE_RANGE, UnknownSegment, segment_syntax
+from bot.storage.broadcast_models import TOPICS
 from bot.storage.complaint_models import STATUSES, Case, CaseEvent
 from bot.storage.db import make_engine, make_session_factory, migrate
 from bot.storage.console_models import ROLES
-from bot.storage.models import SatgasMember
+from bot.storage.models import SatgasMember, Village
 
 # Columns with personal data are exported only with --include-personal.
 PUBLIC_COLUMNS = ("code", "village_code", "category", "country", "urgent", "status", "referred_to",
@@ -44,8 +47,15 @@ def cases_query(status: Optional[str], village: Optional[str], urgent: bool):  #
     return query
 
 
+def known_village(session: Session, code: Optional[str]) -> None:
+    """`--village` must name a village: a typo would list "0 kasus" as if the village had none."""
+    if code and session.get(Village, code) is None:
+        raise BadArgument(f"Desa {code!r} tidak ada. Kode desa ada di content/villages.yml (misalnya jlamprang).")
+
+
 def list_cases(sessions: sessionmaker[Session], args: argparse.Namespace, out: TextIO) -> int:
     with sessions() as session:
+        known_village(session, args.village)
         rows = list(session.execute(cases_query(args.status, args.village, args.urgent)).scalars())
         out.write(f"{'kode':<9} {'desa':<12} {'status':<9} {'mendesak':<8} {'jenis':<20} dibuat\n")
         for case in rows:
@@ -61,8 +71,7 @@ def show_case(sessions: sessionmaker[Session], args: argparse.Namespace, out: Te
     with sessions() as session:
         case = session.execute(select(Case).where(Case.code == args.code.upper())).scalar_one_or_none()
         if case is None:
-            out.write(f"Kasus {args.code} tidak ditemukan.\n")
-            return 1
+            raise BadArgument(f"Kasus {args.code} tidak ditemukan.")
         assignee = session.get(SatgasMember, case.assigned_to) if case.assigned_to else None
         for column in PUBLIC_COLUMNS + PERSONAL_COLUMNS:
             out.write(f"{column:<18} {getattr(case, column)}\n")
@@ -74,6 +83,8 @@ def show_case(sessions: sessionmaker[Session], args: argparse.Namespace, out: Te
 
 def export_cases(sessions: sessionmaker[Session], args: argparse.Namespace, out: TextIO) -> int:
     columns = PUBLIC_COLUMNS + (PERSONAL_COLUMNS if args.include_personal else ())
+    with sessions() as session:
+        known_village(session, args.village)
     with sessions() as session, private_csv(args.out) as writer:
         writer.writerow(columns)
         count = 0
@@ -136,13 +147,35 @@ def disable_user(sessions: sessionmaker[Session], args: argparse.Namespace, out:
 
 
 def _template(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from bot.domain.broadcasts import BroadcastError
     from bot.message_templates import templates_for
 
     templates = templates_for(Settings().content_dir)
     if args.template not in templates:
-        raise BroadcastError(f"Template {args.template!r} tidak ada di content/templates.yml ({', '.join(templates)}).")
+        raise BadArgument(f"Template {args.template!r} tidak ada di content/templates.yml ({', '.join(templates)}).")
     return templates[args.template]
+
+
+def known_segment(session: Session, segment: str) -> None:
+    """The segment names a village, training or country that exists (else BadArgument)."""
+    from bot.content import load_content
+    from bot.domain import broadcasts
+
+    countries = None
+    if segment.startswith("negara:"):
+        content = load_content(Settings().content_dir)
+        countries = set(content.countries) | set(content.world_countries)
+    try:
+        broadcasts.check_segment(session, segment, countries)
+    except UnknownSegment as error:
+        raise BadArgument(str(error)) from error
+
+
+def segment_argument(text: str) -> str:
+    """An argparse type: a segment written right (whether it exists is checked with the database)."""
+    try:
+        return segment_syntax(text.strip())
+    except UnknownSegment as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def preview_broadcast(sessions: sessionmaker[Session], args: argparse.Namespace, out: TextIO) -> int:
@@ -152,6 +185,7 @@ def preview_broadcast(sessions: sessionmaker[Session], args: argparse.Namespace,
     try:
         template = _template(args)
         with sessions() as session:
+            known_segment(session, args.segment)
             counted = broadcasts.preview(session, args.segment, args.topic, template, clock.utcnow())
     except broadcasts.BroadcastError as error:
         out.write(f"{error}\n")
@@ -165,7 +199,7 @@ def preview_broadcast(sessions: sessionmaker[Session], args: argparse.Namespace,
 
 
 def send_broadcast(sessions: sessionmaker[Session], args: argparse.Namespace, out: TextIO) -> int:
-    from datetime import datetime, timedelta
+    from datetime import timedelta
 
     from bot import clock
     from bot.domain import broadcasts, cases
@@ -176,8 +210,9 @@ def send_broadcast(sessions: sessionmaker[Session], args: argparse.Namespace, ou
         send_at = None
         if args.at:
             offset = timedelta(hours=cases.settings_for(Settings().content_dir).utc_offset_hours)
-            send_at = clock.from_local(datetime.strptime(args.at, "%Y-%m-%d %H:%M"), offset)
+            send_at = clock.from_local(args.at, offset)
         with sessions() as session, session.begin():
+            known_segment(session, args.segment)
             broadcast = broadcasts.create(
                 session, title=args.title, topic=args.topic, template=template, variables=broadcasts.parse_variables(args.var),
                 segment=args.segment, created_by=args.by, now=now, send_at=send_at, per_minute=args.per_minute,
@@ -205,13 +240,16 @@ def campaign_broadcast(sessions: sessionmaker[Session], args: argparse.Namespace
     with sessions() as session, session.begin():
         training = session.get(Training, args.training)
         if training is None:
-            out.write(f"Pelatihan {args.training} tidak ada.\n")
-            return 1
+            raise BadArgument(f"Pelatihan {args.training!r} tidak ada. Lihat kodenya dengan: trainings list.")
         catalog = catalog_for(settings.content_dir)
-        made = broadcasts.campaign(
-            session, training, args.days_before, templates_for(settings.content_dir)["pengingat_pelatihan"],
-            catalog.when(training.start_at, training.end_at), clock.utcnow(), args.by,
-        )
+        try:
+            made = broadcasts.campaign(
+                session, training, args.days_before, templates_for(settings.content_dir)["pengingat_pelatihan"],
+                catalog.when(training.start_at, training.end_at), clock.utcnow(), args.by,
+            )
+        except broadcasts.BroadcastError as error:
+            out.write(f"{error}\n")
+            return 1
         for broadcast in made:
             out.write(f"Siaran {broadcast.id}: {broadcast.title}, dikirim {broadcast.send_at:%Y-%m-%d %H:%M} UTC\n")
     if not made:
@@ -256,7 +294,7 @@ def cancel_broadcast(sessions: sessionmaker[Session], args: argparse.Namespace, 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bot.cli", description=__doc__)
+    parser = Parser(prog="python -m bot.cli", description=__doc__)
     groups = parser.add_subparsers(dest="group", required=True)
 
     case_parser = groups.add_parser("cases", help="antrean kasus satgas")
@@ -294,33 +332,35 @@ def build_parser() -> argparse.ArgumentParser:
     for name, handler, help_text in (("preview", preview_broadcast, "hitung penerima tanpa mengirim"),
                                      ("send", send_broadcast, "buat siaran; dikirim oleh pekerja pengiriman")):
         sub = siaran_commands.add_parser(name, help=help_text)
-        sub.add_argument("--segment", required=True, help="desa:KODE | pelatihan:ID | topik:TOPIK | negara:KODE:HARI | semua")
-        sub.add_argument("--topic", required=True, help="info_pelatihan | peringatan | kabar_kasus")
+        sub.add_argument("--segment", required=True, type=segment_argument, help="desa:KODE | pelatihan:ID | topik:TOPIK | negara:KODE:HARI | semua")
+        sub.add_argument("--topic", required=True, choices=TOPICS, help="info_pelatihan | peringatan | kabar_kasus")
         sub.add_argument("--template", required=True, help="nama template di content/templates.yml")
         sub.add_argument("--var", action="append", default=[], help="isian template NAMA=ISI (boleh berulang)")
         sub.set_defaults(handler=handler)
         if name == "send":
             sub.add_argument("--title", required=True, help="judul untuk laporan")
-            sub.add_argument("--at", help="waktu kirim 'YYYY-MM-DD HH:MM' (waktu desa); kosong = sekarang")
-            sub.add_argument("--per-minute", type=int, default=60, help="kecepatan kirim per kanal (pesan per menit)")
+            sub.add_argument("--at", type=local_time, help="waktu kirim 'YYYY-MM-DD HH:MM' (waktu desa); kosong = sekarang")
+            sub.add_argument("--per-minute", type=bounded(*PER_MINUTE_RANGE), default=60,
+                             help="kecepatan kirim per kanal, %d-%d pesan per menit" % PER_MINUTE_RANGE)
             sub.add_argument("--by", default="cli", help="siapa yang membuat (untuk jejak audit)")
     campaign = siaran_commands.add_parser("campaign", help="pengingat pelatihan N hari sebelum mulai (terjadwal)")
     campaign.add_argument("--training", required=True, help="id pelatihan di content/trainings.yml")
-    campaign.add_argument("--days-before", type=int, action="append", required=True, help="boleh berulang: --days-before 3 --days-before 1")
+    campaign.add_argument("--days-before", type=bounded(*DAYS_BEFORE_RANGE), action="append", required=True,
+                          help="%d-%d hari; boleh berulang: --days-before 3 --days-before 1" % DAYS_BEFORE_RANGE)
     campaign.add_argument("--by", default="cli")
     campaign.set_defaults(handler=campaign_broadcast)
     report = siaran_commands.add_parser("report", help="terkirim / sampai / gagal / dilewati")
-    report.add_argument("id", type=int)
+    report.add_argument("id", type=identifier)
     report.set_defaults(handler=report_broadcast)
     siaran_commands.add_parser("list", help="daftar siaran").set_defaults(handler=list_broadcasts)
     stop = siaran_commands.add_parser("cancel", help="batalkan siaran yang belum selesai")
-    stop.add_argument("id", type=int)
+    stop.add_argument("id", type=identifier)
     stop.set_defaults(handler=cancel_broadcast)
 
     knowledge = groups.add_parser("knowledge", help="basis pengetahuan (content/knowledge)")
     knowledge_commands = knowledge.add_subparsers(dest="command", required=True)
     review = knowledge_commands.add_parser("review", help="entri yang belum diverifikasi atau perlu ditinjau ulang")
-    review.add_argument("--months", type=int, default=6, help="tinjau ulang bila lebih lama dari ini (bulan)")
+    review.add_argument("--months", type=bounded(1, 120), default=6, help="tinjau ulang bila lebih lama dari ini (1-120 bulan)")
     review.set_defaults(handler=review_knowledge, needs_database=False)
 
     try:
@@ -372,11 +412,20 @@ def settings_today():  # type: ignore[no-untyped-def]
 
 
 def main(argv: Optional[list[str]] = None, out: TextIO = sys.stdout, settings: Optional[Settings] = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; the exit status is 0 (done), 1 (refused, with the
+    reason) or 2 (a wrong argument or a code that names nothing)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # --help, or a wrong argument already explained on stderr
+        return stop.code if isinstance(stop.code, int) else BAD_ARGUMENT
     settings = settings or Settings()
-    if not getattr(args, "needs_database", True):
-        return int(args.handler(settings, args, out) or 0)
-    return int(args.handler(open_sessions(settings), args, out) or 0)
+    try:
+        if not getattr(args, "needs_database", True):
+            return int(args.handler(settings, args, out) or 0)
+        return int(args.handler(open_sessions(settings), args, out) or 0)
+    except BadArgument as error:
+        out.write(f"{error}\n")
+        return BAD_ARGUMENT
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.cli_args import BAD_ARGUMENT
 from bot.config import Settings
 from bot.csv_safe import private_csv
 from bot.storage.training_models import CONFIRMED, WAITLISTED, Training, TrainingRegistration
@@ -84,7 +85,7 @@ def show_registrants(sessions: sessionmaker[Session], args: argparse.Namespace, 
     with sessions() as session:
         exists = session.get(Training, args.training_id) is not None
         out.write(registrants_report(session, args.training_id, _catalog()) + "\n")
-    return 0 if exists else 1
+    return 0 if exists else BAD_ARGUMENT  # an id that names no training is a wrong argument
 
 
 def export_registrants(sessions: sessionmaker[Session], args: argparse.Namespace, out: TextIO) -> int:
@@ -92,7 +93,7 @@ def export_registrants(sessions: sessionmaker[Session], args: argparse.Namespace
     with sessions() as session:
         if session.get(Training, args.training_id) is None:
             out.write(catalog.text("report_unknown", id=args.training_id) + "\n")
-            return 1
+            return BAD_ARGUMENT
         rows = list(
             session.execute(
                 select(TrainingRegistration)

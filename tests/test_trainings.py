@@ -465,7 +465,7 @@ def test_organiser_cli_lists_reports_and_exports(chat: Chat, bot: Bot, tmp_path:
     [row] = list(csv.DictReader(target.open(encoding="utf-8")))
     assert (row["nama_peserta"], row["nomor_hp"], row["status"], row["desa"]) == (
         "Siti Aminah", "+6281234567890", "confirmed", "Desa Jlamprang")
-    assert run("trainings", "registrants", "tidak-ada")[0] == 1
+    assert run("trainings", "registrants", "tidak-ada")[0] == 2  # an unknown id is a wrong argument
 
 
 def test_migration_0003_downgrades_and_upgrades(database_url: str) -> None:

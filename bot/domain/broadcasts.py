@@ -19,9 +19,10 @@ registrants), `topik:<topik>` (contacts opted in to a topic), `negara:<kode>:<ha
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Collection, Optional
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -30,16 +31,66 @@ from bot.domain import subscriptions
 from bot.message_templates import Template
 from bot.messages import Notification, Outbound, Proactive
 from bot.storage.broadcast_models import TOPICS, Broadcast, BroadcastRecipient  # BroadcastRecipient: for the CLI
-from bot.storage.models import Contact, Conversation, OutboundMessage
-from bot.storage.training_models import ACTIVE_STATUSES, TrainingRegistration
+from bot.storage.models import Contact, Conversation, OutboundMessage, Village
+from bot.storage.training_models import ACTIVE_STATUSES, Training, TrainingRegistration
 
 SCHEDULED, SENDING, DONE, CANCELLED = "terjadwal", "mengirim", "selesai", "dibatalkan"
 OPTED_OUT = "dilewati: berhenti berlangganan"
 BATCH = 200
+# Bounds of what people type (CLI and console), checked before anything is stored:
+# sending speed per channel (1000 a second is more than any provider takes; the
+# crash test sends that fast), how far back `negara:KODE:HARI` looks, how early
+# a training reminder goes.
+PER_MINUTE_RANGE = (1, 60_000)
+COUNTRY_DAYS_RANGE = (1, 365)
+DEFAULT_COUNTRY_DAYS = 30
+DAYS_BEFORE_RANGE = (1, 365)
+LARGEST_ID = 2**31 - 1  # an INTEGER primary key on PostgreSQL
+CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,59}")  # village, training and country codes
 
 
 class BroadcastError(ValueError):
     """A broadcast that cannot be made, with the reason in Indonesian."""
+
+
+class UnknownSegment(BroadcastError):
+    """A segment that is not written right or names nothing (a village or
+    training that does not exist): a wrong argument, not a failed broadcast."""
+
+
+def segment_syntax(segment: str) -> str:
+    """The segment if it is written right (no database needed), else UnknownSegment."""
+    kind, _, rest = segment.partition(":")
+    if kind == "semua" and not rest:
+        return segment
+    if kind in ("desa", "pelatihan") and CODE.fullmatch(rest):
+        return segment
+    if kind == "topik" and rest in TOPICS:
+        return segment
+    if kind == "negara":
+        country, _, days = rest.partition(":")
+        low, high = COUNTRY_DAYS_RANGE
+        if CODE.fullmatch(country) and (not days or (days.isdigit() and low <= int(days) <= high)):
+            return segment
+        if CODE.fullmatch(country):
+            raise UnknownSegment(f"Jumlah hari di negara:KODE:HARI harus {low} sampai {high}, bukan {days!r}.")
+    raise UnknownSegment(
+        f"Segmen tidak dikenal: {segment[:80]!r}. Pakai desa:KODE, pelatihan:ID, topik:{'|'.join(TOPICS)}, negara:KODE:HARI atau semua."
+    )
+
+
+def check_segment(session: Session, segment: str, countries: Optional[Collection[str]] = None) -> None:
+    """Refuse, before a broadcast is made or counted, a segment that is written
+    wrong or names a village, training (or, given `countries`, a country) that
+    does not exist: `desa:tidakada` would otherwise count 0 and send to nobody."""
+    kind, _, rest = segment_syntax(segment).partition(":")
+    if kind == "desa" and session.get(Village, rest) is None:
+        raise UnknownSegment(f"Desa {rest!r} tidak ada. Kode desa ada di content/villages.yml (misalnya desa:jlamprang).")
+    if kind == "pelatihan" and session.get(Training, rest) is None:
+        raise UnknownSegment(f"Pelatihan {rest!r} tidak ada. Lihat kodenya dengan: trainings list.")
+    country = rest.partition(":")[0]
+    if kind == "negara" and countries is not None and country not in countries:
+        raise UnknownSegment(f"Negara {country!r} tidak dikenal. Pakai kunci negara dari content/countries.yml (misalnya negara:malaysia:30).")
 
 
 def segment_contacts(session: Session, segment: str, now: datetime) -> list[int]:
@@ -66,7 +117,8 @@ def segment_contacts(session: Session, segment: str, now: datetime) -> list[int]
         )
     elif kind == "negara" and rest:
         country, _, days = rest.partition(":")
-        since = now - timedelta(days=int(days) if days.isdigit() else 30)
+        low, high = COUNTRY_DAYS_RANGE
+        since = now - timedelta(days=int(days) if days.isdigit() and low <= int(days) <= high else DEFAULT_COUNTRY_DAYS)
         ids = [
             contact_id
             for contact_id, context in session.execute(
@@ -94,6 +146,7 @@ class Preview:
 
 
 def preview(session: Session, segment: str, topic: str, template: Template, now: datetime) -> Preview:
+    check_segment(session, segment)
     ids = segment_contacts(session, segment, now)
     opted_out = not_opted_in = 0
     for contact_id in ids:
@@ -123,9 +176,10 @@ def create(
     missing = [v.name for v in template.variables if not str(variables.get(v.name, "")).strip()]
     if missing:
         raise BroadcastError(f"Isian template {template.name} belum diisi: {', '.join(missing)}.")
-    if per_minute < 1:
-        raise BroadcastError("Kecepatan minimal 1 pesan per menit.")
-    segment_contacts(session, segment, now)  # a segment that cannot be read is refused now, not at send time
+    low, high = PER_MINUTE_RANGE
+    if not low <= per_minute <= high:
+        raise BroadcastError(f"Kecepatan kirim harus {low} sampai {high} pesan per menit.")
+    check_segment(session, segment)  # a segment that cannot be read is refused now, not at send time
     broadcast = Broadcast(
         title=title[:160], topic=topic, template=template.name, variables=template.values(variables), segment=segment,
         per_minute=per_minute, status=SCHEDULED, created_by=created_by, created_at=now, send_at=send_at or now, slots={},
@@ -207,6 +261,9 @@ def dispatch(session: Session, templates: dict[str, Template], now: datetime, no
 def campaign(session: Session, training: Any, days_before: list[int], template: Template, when: str, now: datetime, created_by: str) -> list[Broadcast]:
     """Date-relative reminders for a training's registrants (e.g. 3 and 1 days
     before), as scheduled broadcasts; past dates are left out."""
+    low, high = DAYS_BEFORE_RANGE
+    if any(not low <= days <= high for days in days_before):
+        raise BroadcastError(f"Pengingat dikirim {low} sampai {high} hari sebelum pelatihan mulai.")
     made = []
     for days in sorted(set(days_before), reverse=True):
         send_at = training.start_at - timedelta(days=days)
@@ -231,9 +288,7 @@ def _parse(value: Optional[str]) -> Optional[datetime]:
 
 def cancel(session: Session, broadcast_id: int, now: datetime) -> int:
     """Stop a broadcast: recipients not yet queued are skipped, queued messages not yet sent are cancelled."""
-    broadcast = session.get(Broadcast, broadcast_id, with_for_update=True)
-    if broadcast is None:
-        raise BroadcastError(f"Siaran {broadcast_id} tidak ada.")
+    broadcast = _find(session, broadcast_id, lock=True)
     broadcast.status, broadcast.finished_at = CANCELLED, now
     session.execute(
         update(BroadcastRecipient)
@@ -275,10 +330,17 @@ class Report:
         ]
 
 
-def report(session: Session, broadcast_id: int) -> Report:
-    broadcast = session.get(Broadcast, broadcast_id)
+def _find(session: Session, broadcast_id: int, lock: bool = False) -> Broadcast:
+    """The broadcast, or BroadcastError; an id no INTEGER column can hold is
+    answered the same way instead of failing in the database driver."""
+    broadcast = session.get(Broadcast, broadcast_id, with_for_update=lock) if 1 <= broadcast_id <= LARGEST_ID else None
     if broadcast is None:
         raise BroadcastError(f"Siaran {broadcast_id} tidak ada.")
+    return broadcast
+
+
+def report(session: Session, broadcast_id: int) -> Report:
+    broadcast = _find(session, broadcast_id)
     result = Report(broadcast)
     for status, reason, count in session.execute(
         select(BroadcastRecipient.status, BroadcastRecipient.reason, func.count())
