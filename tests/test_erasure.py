@@ -13,6 +13,7 @@ Real core, real NLU model, SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +25,7 @@ from bot.app import Bot
 from bot.clock import ManualClock
 from bot.outbox import PermanentDeliveryError
 from bot.storage.complaint_models import Case
+from bot.storage.console_models import NluExample
 from bot.storage.models import InboundMessage, OutboundMessage
 from tests.chat import Chat
 from tests.privacy_scan import find_everywhere, missing
@@ -42,13 +44,16 @@ OUTCOME = "gaji lunas lewat rekening BRI 7788990011"
 TRAINEE = "Sulastri Rahayuningsih"
 TRAINEE_PHONE = "085711223344"
 BATIK = "batik-lanjutan-2026-12"
+# A message the bot did not understand, which staff mark as an NLU example in the console.
+CONSOLE_PASSWORD = "kata-sandi-uji-123"
+UNCLEAR = "zzkw qqxv mbak Ratnaningsih blorp"
 
 # What must be gone: names, phones (as typed and as normalised), story, the
 # satgas' words quoting the case, the reporter's reply, the note, the outcome.
 TYPED = [
     "Wulandari", "Kusumastuti", "Boon Keng", "menahan gaji sejak lebaran", "81398765432",
     "masih di asrama", "Sumarsih", "takut dipecat", "7788990011", "lunas lewat rekening",
-    "Rahayuningsih", "85711223344",
+    "Rahayuningsih", "85711223344", "Ratnaningsih",
 ]
 
 
@@ -98,7 +103,43 @@ def live_case(bot: Bot) -> Scenario:
     assert "Pendaftaran berhasil" in sign_up(reporter, TRAINEE_PHONE, name=TRAINEE)
     assert TRAINEE in satgas.says(f"peserta {BATIK}")
     assert "ditutup" in satgas.says(f"selesai {code} {OUTCOME}")
+    mark_as_nlu_example(bot, reporter, UNCLEAR)
     return Scenario(reporter, satgas, code)
+
+
+def mark_as_nlu_example(bot: Bot, person: Chat, text: str) -> None:
+    """The person writes something the bot answers with a clarification, and a
+    coordinator marks it in the console's "belum dipahami" (as staff do)."""
+    from starlette.testclient import TestClient
+
+    from bot.domain import accounts
+    from bot.web import create_app
+
+    with pytest.MonkeyPatch.context() as patch:
+        # At a threshold of 1 every free text is a clarification (tests/test_console.py).
+        patch.setattr(bot.core, "settings", dataclasses.replace(bot.core.settings, nlu_threshold=1.0))
+        person.send(text)
+    with bot.sessions() as session, session.begin():
+        accounts.create_user(session, "koor", "koordinator", bot.clock.now(), password=CONSOLE_PASSWORD)
+        message_id = session.execute(select(InboundMessage.id).where(InboundMessage.text == text)).scalar_one()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DESMIGRAS_WEB_SECRET", "uji-" + "x" * 40)
+        client = TestClient(create_app(bot, run_worker=False, run_poller=False, console=True), base_url="http://127.0.0.1:8000")
+
+        def csrf(path: str) -> str:
+            found = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
+            assert found
+            return found.group(1)
+
+        client.post("/kelola/masuk", data={"csrf": csrf("/kelola/masuk"), "nama": "koor", "sandi": CONSOLE_PASSWORD})
+        marked = client.post(
+            "/kelola/belum-dipahami/tandai",
+            data={"csrf": csrf("/kelola/belum-dipahami"), "pesan": str(message_id), "label": "intent:sapa"},
+            follow_redirects=False,
+        )
+        assert marked.status_code == 303, marked.text[:300]
+    with bot.sessions() as session:
+        assert session.execute(select(NluExample.text).where(NluExample.inbound_id == message_id)).scalar_one() == text
 
 
 def fail_everything(bot: Bot) -> None:
@@ -247,3 +288,73 @@ def test_a_message_on_its_way_when_its_recipient_asks_for_deletion_keeps_nothing
     assert rows and all(row.status == "sent" for row in rows)
     assert all((row.text, row.address, row.options, row.variables) == (ERASED_TEXT, ERASED_ADDRESS, [], None) for row in rows)
     assert find_everywhere(bot.engine, ["Wulandari"]) == []
+
+
+# --- NLU examples staff marked (issue 24) --------------------------------------------------
+def test_a_marked_example_names_its_person_and_goes_with_their_hapus_data(bot: Bot) -> None:
+    from bot.storage.models import Contact
+
+    reporter = Chat(bot, sender=REPORTER)
+    mark_as_nlu_example(bot, reporter, UNCLEAR)
+    with bot.sessions() as session:
+        contact_id = session.execute(select(Contact.id).where(Contact.address == REPORTER)).scalar_one()
+        assert session.execute(select(NluExample.contact_id)).scalar_one() == contact_id
+    reporter.send("hapus data saya")
+    assert "sudah kami hapus" in reporter.says("1")
+    with bot.sessions() as session:
+        assert session.execute(select(NluExample)).first() is None
+    assert find_everywhere(bot.engine, ["Ratnaningsih"]) == []
+
+
+def test_a_marked_example_lives_only_as_long_as_its_message(bot: Bot, clock: ManualClock) -> None:
+    """Retention deletes the example with its message, not after it; "hapus
+    data" afterwards has nothing left to find."""
+    reporter = Chat(bot, sender=REPORTER)
+    mark_as_nlu_example(bot, reporter, UNCLEAR)
+    clock.advance(timedelta(days=300))
+    bot.run_timers()
+    with bot.sessions() as session:
+        assert session.execute(select(NluExample.text)).scalar_one() == UNCLEAR, "kept while its message is kept"
+    clock.advance(timedelta(days=100))
+    bot.run_timers()
+    with bot.sessions() as session:
+        assert session.execute(select(NluExample)).first() is None
+    assert find_everywhere(bot.engine, ["Ratnaningsih"]) == []
+
+
+def test_migration_0010_links_existing_examples_to_their_person_and_downgrades(database_url: str) -> None:
+    from alembic import command
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import inspect, text
+
+    from bot.storage.db import alembic_config, make_engine, migrate
+
+    engine = make_engine(database_url)
+    migrate(engine)
+    config = alembic_config(engine)
+    before = ScriptDirectory.from_config(config).get_revision("0010").down_revision
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, str(before))
+    assert "contact_id" not in {c["name"] for c in inspect(engine).get_columns("nlu_examples")}
+    moment = datetime(2026, 11, 1, 8, 0)
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO contacts (id, channel, address, created_at, last_seen_at) VALUES (7, 'console', '628111', :t, :t)"
+        ), {"t": moment})
+        connection.execute(text(
+            "INSERT INTO inbound_messages (id, channel, external_id, contact_id, text, attachments, received_at)"
+            " VALUES (11, 'console', 'm-11', 7, 'zzkw', '[]', :t)"
+        ), {"t": moment})
+        connection.execute(text(
+            "INSERT INTO nlu_examples (id, inbound_id, text, label, marked_by, created_at) VALUES"
+            " (1, 11, 'zzkw', 'intent:sapa', 'web:koor', :t), (2, NULL, 'yang pesannya sudah terhapus', 'intent:sapa', 'web:koor', :t)"
+        ), {"t": moment})
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    with engine.connect() as connection:
+        linked = dict(connection.execute(text("SELECT id, contact_id FROM nlu_examples")).all())
+    assert linked == {1: 7, 2: None}
+    assert "ix_nlu_examples_contact_id" in {i["name"] for i in inspect(engine).get_indexes("nlu_examples")}
+    engine.dispose()

@@ -17,15 +17,18 @@ settled (bot.outbox.forget_if_erased).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.storage.broadcast_models import Subscription
 from bot.storage.console_models import NluExample
 from bot.storage.models import ERASED_ADDRESS, ERASED_TEXT, Contact, Conversation, InboundMessage, OutboundMessage
+
+if TYPE_CHECKING:  # SQLAlchemy 1.4 (the NLU venv imports this module too) has no top-level Select
+    from sqlalchemy import Select
 
 CANCELLED = "dibatalkan: data pribadi dihapus"
 PURGE_BATCH = 1000
@@ -62,10 +65,17 @@ def erase_messages_of_contact(session: Session, contact_id: int) -> None:
     """hapus data: what the person sent, what was sent to them, and what their
     messages caused others to receive (satgas alerts, forwarded replies)."""
     scrub_inbound(session, InboundMessage.contact_id == contact_id)
-    # A message staff marked as an NLU example is a (masked) copy of their words.
+    # A message staff marked as an NLU example is a (masked) copy of their
+    # words: found by its person, and by its message for rows marked before
+    # examples named their person.
     session.execute(
         delete(NluExample)
-        .where(NluExample.inbound_id.in_(select(InboundMessage.id).where(InboundMessage.contact_id == contact_id)))
+        .where(
+            or_(
+                NluExample.contact_id == contact_id,
+                NluExample.inbound_id.in_(select(InboundMessage.id).where(InboundMessage.contact_id == contact_id)),
+            )
+        )
         .execution_options(synchronize_session=False)
     )
     scrub_outbound(session, OutboundMessage.contact_id == contact_id, forget_address=True)
@@ -112,11 +122,12 @@ def purge_old_messages(session: Session, cutoff: datetime) -> int:
     """Retention: messages (either way) and conversation states older than
     `cutoff` are deleted outright, in batches. The cases and registrations keep
     what they need in their own columns, on their own schedule."""
-    purged = 0
-    old_inbound = select(InboundMessage.id).where(InboundMessage.received_at < cutoff).limit(PURGE_BATCH)
-    purged += _delete_ids(session, InboundMessage, old_inbound)
-    old_outbound = select(OutboundMessage.id).where(OutboundMessage.created_at < cutoff).limit(PURGE_BATCH)
-    purged += _delete_ids(session, OutboundMessage, old_outbound)
+    old_inbound = _ids(session, select(InboundMessage.id).where(InboundMessage.received_at < cutoff).limit(PURGE_BATCH))
+    forget_examples_of(session, old_inbound)
+    _delete_ids(session, InboundMessage, old_inbound)
+    old_outbound = _ids(session, select(OutboundMessage.id).where(OutboundMessage.created_at < cutoff).limit(PURGE_BATCH))
+    _delete_ids(session, OutboundMessage, old_outbound)
+    purged = len(old_inbound) + len(old_outbound)
     # Lock the contacts first, as a turn does (skipping those in a turn right
     # now): a person coming back at this moment finds no state rather than a
     # state deleted under their feet.
@@ -133,11 +144,23 @@ def purge_old_messages(session: Session, cutoff: datetime) -> int:
     return purged
 
 
-def _delete_ids(session: Session, model: type, query: object) -> int:
-    ids = list(session.execute(query).scalars())  # type: ignore[call-overload]
+def forget_examples_of(session: Session, inbound_ids: list[int]) -> None:
+    """An NLU example staff marked is a copy of a person's message and lives
+    exactly as long as it: deleted with the expiring messages, and so are
+    examples whose message is already gone (marked before this rule; nothing
+    else deletes an inbound message)."""
+    gone = NluExample.inbound_id.is_(None)
+    condition = or_(gone, NluExample.inbound_id.in_(inbound_ids)) if inbound_ids else gone
+    session.execute(delete(NluExample).where(condition).execution_options(synchronize_session=False))
+
+
+def _ids(session: Session, query: Select[tuple[int]]) -> list[int]:
+    return list(session.execute(query).scalars())
+
+
+def _delete_ids(session: Session, model: type, ids: list[int]) -> None:
     if ids:
         session.execute(delete(model).where(model.id.in_(ids)).execution_options(synchronize_session=False))  # type: ignore[attr-defined]
-    return len(ids)
 
 
 # Each eraser anonymises one part of the domain's rows for a contact (cases,

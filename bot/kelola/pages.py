@@ -391,7 +391,7 @@ class Console:
                     raise NotFound
                 existing = session.execute(select(NluExample).where(NluExample.inbound_id == inbound.id)).scalar_one_or_none()
                 if existing is None:
-                    session.add(NluExample(inbound_id=inbound.id, text=mask_digits(inbound.text), label=label, marked_by=f"web:{viewer.username}", created_at=now))
+                    session.add(NluExample(inbound_id=inbound.id, contact_id=inbound.contact_id, text=mask_digits(inbound.text), label=label, marked_by=f"web:{viewer.username}", created_at=now))
                 else:
                     existing.label = label
                 self.audit(session, viewer, "web_nlu_example", label=label)

@@ -65,12 +65,19 @@ class LoginFailure(Base):
 
 class NluExample(Base):
     """A message the bot did not understand, marked by staff as an example of an
-    intent or a knowledge entry for the next model. The text is stored masked."""
+    intent or a knowledge entry for the next model. The text is stored masked,
+    but it is still the person's words: an example lives only as long as its
+    message (retention deletes both) and goes with its person's "hapus data",
+    found through `contact_id` even when the message link is gone (issue 24)."""
 
     __tablename__ = "nlu_examples"
 
     id: Mapped[int] = Column(Integer, primary_key=True)
     inbound_id: Mapped[Optional[int]] = Column(ForeignKey("inbound_messages.id", ondelete="SET NULL"), unique=True)
+    # Who wrote it, set when marked (migration 0010 filled it for older rows).
+    contact_id: Mapped[Optional[int]] = Column(
+        ForeignKey("contacts.id", ondelete="CASCADE", name="fk_nlu_examples_contact"), index=True
+    )
     text: Mapped[str] = Column(Text, nullable=False)
     label: Mapped[str] = Column(String(120), nullable=False)  # "intent:<name>" or "kb:<entry id>"
     marked_by: Mapped[str] = Column(String(80), nullable=False)
