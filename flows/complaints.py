@@ -21,6 +21,7 @@ from bot.storage.complaint_models import Case
 from bot.storage.models import SatgasMember, Village
 from bot.turn import IntentHandler, TickContext, Turn
 from flows import consent_question, reading, safety
+from flows import idle_cases
 from flows.feature import Feature
 from flows.forms import FormSpec
 from flows.village_question import remember_village
@@ -384,7 +385,8 @@ EVIDENCE_KINDS = {"photo", "voice", "audio", "document", "video", "image"}
 
 # --- timers ----------------------------------------------------------------------
 def fire_timers(ctx: TickContext) -> int:
-    """Escalate unclaimed urgent cases; remind satgas of unclaimed ones daily."""
+    """Escalate unclaimed urgent cases; remind satgas of unclaimed ones daily;
+    announce, then close, open cases idle past retention; anonymise old closed ones."""
     settings = settings_of(ctx.content)
     fired = 0
     for case in cases.due_escalations(ctx.session, ctx.now):
@@ -421,6 +423,7 @@ def fire_timers(ctx: TickContext) -> int:
             ctx.notify(channel, address, Outbound(text), subject_case_id=case.id, proactive=reminder)
         cases.reminded(ctx.session, case, settings, ctx.now)
         fired += 1
+    fired += idle_cases.fire(ctx, settings)  # open cases nobody acts on: warned, then closed (issue 24)
     return fired + cases.purge_expired(ctx.session, settings, ctx.now)
 
 

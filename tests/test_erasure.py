@@ -226,6 +226,26 @@ def test_retention_purge_leaves_nothing_typed_in_any_column_of_any_table(bot: Bo
     assert "selamat datang" in scenario.reporter.says("halo").lower()
 
 
+def test_retention_leaves_nothing_typed_of_an_open_case_nobody_acted_on(bot: Bot, clock: ManualClock) -> None:
+    """An open case idle for the retention period is announced, closed as
+    expired after the grace period, then anonymised like any closed case."""
+    from bot.domain import cases
+
+    code = report(Chat(bot, sender=REPORTER))
+    settings = cases.settings_for(bot.content.directory)
+    for days in (settings.retention_days + 1, settings.idle_grace_days + 1):
+        clock.advance(timedelta(days=days))
+        bot.run_timers()
+        bot.outbox.deliver("console", lambda row: "", limit=500)
+    assert missing(bot.engine, [WORKER, EMPLOYER, "menahan gaji sejak lebaran"]) == [], "control: closed, not yet anonymised"
+    clock.advance(timedelta(days=settings.retention_days + 1))
+    bot.run_timers()
+    assert find_everywhere(bot.engine, TYPED) == []
+    with bot.sessions() as session:
+        case = session.execute(select(Case).where(Case.code == code)).scalar_one()
+    assert (case.status, case.category) == ("kedaluwarsa", "gaji_tidak_dibayar") and case.anonymised_at is not None
+
+
 # --- migration ---------------------------------------------------------------------------
 def test_migration_0004_adds_the_subject_links_and_downgrades(database_url: str) -> None:
     from alembic import command

@@ -36,6 +36,9 @@ from bot.storage.complaint_models import (  # the status constants travel with t
 from bot.storage.models import Contact, SatgasMember
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud over the phone
+# A month for the district to act on an open case nobody touched for the
+# retention period, before it is closed as expired (bot.domain.case_expiry).
+DEFAULT_IDLE_GRACE_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class ComplaintSettings:
     escalation_minutes: int
     reminder_hours: int
     retention_days: int
+    # An open case idle for retention_days is announced; closed this many days later if still idle.
+    idle_grace_days: int
     utc_offset_hours: int
     timezone_label: str
     urgent_categories: tuple[str, ...]
@@ -61,6 +66,7 @@ def load_settings(content_dir: Path) -> ComplaintSettings:
             escalation_minutes=int(settings["escalation_minutes"]),
             reminder_hours=int(settings["reminder_hours"]),
             retention_days=int(settings["retention_days"]),
+            idle_grace_days=int(settings.get("idle_grace_days", DEFAULT_IDLE_GRACE_DAYS)),
             utc_offset_hours=int(settings["utc_offset_hours"]),
             timezone_label=str(settings["timezone_label"]),
             urgent_categories=tuple(settings["urgent_categories"]),

@@ -11,7 +11,10 @@ from sqlalchemy.orm import Mapped
 from bot.storage.models import Base
 
 NEW, CLAIMED, IN_PROGRESS, RESOLVED, REFERRED = "baru", "diambil", "diproses", "selesai", "dirujuk"
-STATUSES = (NEW, CLAIMED, IN_PROGRESS, RESOLVED, REFERRED)
+# Closed by the timers: open for the retention period and a grace period with
+# nobody acting on it (bot.domain.case_expiry).
+EXPIRED = "kedaluwarsa"
+STATUSES = (NEW, CLAIMED, IN_PROGRESS, RESOLVED, REFERRED, EXPIRED)
 OPEN_STATUSES = (NEW, CLAIMED, IN_PROGRESS)
 # A satgas is talking with the family: their replies go to the satgas.
 TALKING_STATUSES = (CLAIMED, IN_PROGRESS)
