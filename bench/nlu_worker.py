@@ -68,7 +68,11 @@ def main() -> None:
     from nlu.evaluate import load_examples
     from nlu.model_files import current_model_path
     from nlu.worker_client import WorkerClassifier
+    from nlu.worker_process import TOKEN_ENV, new_token
 
+    # a TCP worker answers only requests with its token: the worker, this
+    # process's client and the probe processes all take it from the environment
+    os.environ.setdefault(TOKEN_ENV, new_token())
     texts = [text for text, _ in load_examples(HELDOUT)]
     started = time.monotonic()
     worker = subprocess.Popen(

@@ -6,7 +6,7 @@ delivery worker, in one Starlette app served by uvicorn.
 Routes:
     POST /webhooks/telegram   Telegram updates (secret-token header checked)
     POST /webhooks/whatsapp   Twilio WhatsApp messages (X-Twilio-Signature checked)
-    GET  /health              database and NLU model: 200 or 503, JSON
+    GET  /health              database and NLU model, about 1 s at most: 200 (ok, degraded) or 503, JSON
 
 A webhook commits the turn (the reply goes to the outbox in the same
 transaction) and answers at once; the delivery worker sends. Bodies over 64 KB
@@ -23,7 +23,11 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import timedelta
 from typing import Any, Optional
 
@@ -42,7 +46,7 @@ from bot.delivery import DeliveryWorker
 from bot.knowledge import knowledge_for
 from bot.storage.models import OutboundMessage
 from nlu.classifier import NluUnavailable
-from nlu.worker_process import share_own_worker
+from nlu.worker_process import own_worker_trouble, share_own_worker
 
 logger = logging.getLogger(__name__)
 
@@ -55,12 +59,55 @@ NO_CHANNEL = (
 )
 
 
-class Health:
-    """GET /health: can this process answer people right now?"""
+class OneCheckAtATime:
+    """Runs a health check in its own thread, one run at a time.
 
-    def __init__(self, bot: Bot, channels: Channels) -> None:
+    A probe waits at most its time box for the answer. A check stuck behind a
+    write lock or a stalled NLU worker keeps running after that (a thread
+    cannot be interrupted), so the next probe joins the run in progress
+    instead of starting another one: a load balancer probing every few seconds
+    cannot pile up threads and database connections behind one lock.
+    """
+
+    def __init__(self, work: Callable[[], Any], name: str) -> None:
+        self._work = work
+        self._name = name
+        self._lock = threading.Lock()
+        self._running: Optional[Future[Any]] = None
+
+    def start(self) -> Future[Any]:
+        with self._lock:
+            if self._running is None or self._running.done():
+                future: Future[Any] = Future()
+                self._running = future
+                threading.Thread(target=self._run, args=(future,), name=self._name, daemon=True).start()
+            return self._running
+
+    def _run(self, future: Future[Any]) -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(self._work())
+        except BaseException as error:  # delivered to the probe, which reports it
+            future.set_exception(error)
+
+
+class Health:
+    """GET /health: can this process answer people right now?
+
+    Every check (database, NLU) gets `time_box` seconds, run side by side: a
+    database write-locked by a long transaction or a stalled NLU worker makes
+    the answer "degraded" with the reason within about a second, instead of
+    holding the probe for the busy timeout (14.8 s seen in issue 24), which a
+    load balancer would read as a dead process.
+    """
+
+    def __init__(self, bot: Bot, channels: Channels, time_box: float = 1.0) -> None:
         self.bot = bot
         self.channels = channels
+        self.time_box = time_box
+        self._database = OneCheckAtATime(self._check_database, "health-database")
+        self._nlu = OneCheckAtATime(self._check_nlu, "health-nlu")
 
     async def endpoint(self, _request: Request) -> JSONResponse:
         report = await run_in_threadpool(self.check)
@@ -68,45 +115,78 @@ class Health:
 
     def check(self) -> dict[str, Any]:
         checks: dict[str, str] = {}
+        reasons: list[str] = []
         outbox: dict[str, int] = {}
+        deadline = time.monotonic() + self.time_box
+        database, nlu = self._database.start(), self._nlu.start()
         try:
-            with self.bot.sessions() as session:
-                session.execute(text("SELECT 1"))
-                since = self.bot.clock.now() - timedelta(hours=24)
-                outbox["pending"] = session.execute(
-                    select(func.count())
-                    .select_from(OutboundMessage)
-                    .where(OutboundMessage.status.in_(("pending", "sending")))
-                ).scalar_one()
-                outbox["failed_24h"] = session.execute(
-                    select(func.count())
-                    .select_from(OutboundMessage)
-                    .where(OutboundMessage.status == "failed", OutboundMessage.created_at >= since)
-                ).scalar_one()
+            outbox = database.result(timeout=max(0.0, deadline - time.monotonic()))
             checks["database"] = "ok"
+        except FutureTimeout:
+            # Busy (a write lock held, SQLite's BEGIN IMMEDIATE waiting) or slow:
+            # the process may still serve; say why instead of waiting.
+            checks["database"] = "busy"
+            reasons.append(f"database: no answer within {self.time_box:g} s (busy or locked)")
         except Exception as error:
             logger.error("health: database check failed: %s", type(error).__name__)
             checks["database"] = "unavailable"
+            reasons.append("database: unavailable")
         try:
-            understood = self.bot.classifier.parse("halo")
-            checks["nlu"] = "ok" if understood.intent else "no intent"
-        except NluUnavailable:
-            # The NLU worker is down: menus, forms, patterns and satgas commands
-            # still work, free text gets the menu. Serving, but degraded.
+            checks["nlu"], trouble = nlu.result(timeout=max(0.0, deadline - time.monotonic()))
+            if trouble:
+                reasons.append(f"nlu: {trouble}")
+        except FutureTimeout:
             checks["nlu"] = "degraded"
+            reasons.append(f"nlu: no answer within {self.time_box:g} s")
         except Exception as error:
             logger.error("health: NLU check failed: %s", type(error).__name__)
             checks["nlu"] = "unavailable"
-        if checks.get("database") == "ok" and checks["nlu"] == "degraded":
-            status = "degraded"
+            reasons.append("nlu: unavailable")
+        if checks["database"] == "unavailable" or checks["nlu"] not in ("ok", "degraded"):
+            status = "unavailable"
+        elif all(value == "ok" for value in checks.values()):
+            status = "ok"
         else:
-            status = "ok" if all(value == "ok" for value in checks.values()) else "unavailable"
+            status = "degraded"
         return {
             "status": status,
             "checks": checks,
+            "reasons": reasons,
             "channels": list(self.channels.names),
             "outbox": outbox,
         }
+
+    def _check_database(self) -> dict[str, int]:
+        """Reachable, and the outbox's backlog (pending, failed in 24 h)."""
+        with self.bot.sessions() as session:
+            session.execute(text("SELECT 1"))
+            since = self.bot.clock.now() - timedelta(hours=24)
+            pending = session.execute(
+                select(func.count())
+                .select_from(OutboundMessage)
+                .where(OutboundMessage.status.in_(("pending", "sending")))
+            ).scalar_one()
+            failed = session.execute(
+                select(func.count())
+                .select_from(OutboundMessage)
+                .where(OutboundMessage.status == "failed", OutboundMessage.created_at >= since)
+            ).scalar_one()
+        return {"pending": pending, "failed_24h": failed}
+
+    def _check_nlu(self) -> tuple[str, Optional[str]]:
+        """The NLU check and why it is degraded. While the worker this process
+        started itself is being started again (nlu/worker_process.py) that is
+        the answer at once, without waiting on its socket. A worker that is
+        down or stalled degrades: menus, forms, patterns and satgas commands
+        still work, free text gets the menu."""
+        trouble = own_worker_trouble()
+        if trouble:
+            return "degraded", trouble
+        try:
+            understood = self.bot.classifier.parse("halo")
+        except NluUnavailable:
+            return "degraded", "worker unavailable"
+        return ("ok", None) if understood.intent else ("no intent", "the model gave no intent")
 
 
 def create_app(

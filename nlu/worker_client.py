@@ -7,6 +7,11 @@ row the circuit opens and calls fail at once (`NluUnavailable`) for
 `cooldown` seconds, then one call tries again. The dialogue answers free text
 with the menu and an apology meanwhile; patterns, menus, forms and satgas
 commands never needed NLU.
+
+A TCP worker answers only requests that carry its token (any local user can
+connect to 127.0.0.1); the client sends it in every request, so a reconnect
+after a restart needs no handshake. A Unix socket needs none: its file
+permissions decide who may connect.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import time
 from typing import Any, Callable, Optional
 
 from nlu.classifier import Entity, NluUnavailable, Understanding
+from nlu.worker_process import configured_token
 
 PROTOCOL = 1
 
@@ -52,8 +58,12 @@ class WorkerClassifier:
         failures_to_open: int = 3,
         cooldown: float = 15.0,
         monotonic: Callable[[], float] = time.monotonic,
+        token: Optional[str] = None,
     ) -> None:
+        """`token`: the TCP worker's secret; by default the configured one
+        (DESMIGRAS_NLU_TOKEN or DESMIGRAS_NLU_TOKEN_FILE). Never sent to a Unix socket."""
         self.address = address
+        self._token = None if address.startswith("unix:") else (token or configured_token())
         self.timeout = timeout
         self.failures_to_open = failures_to_open
         self.cooldown = cooldown
@@ -85,7 +95,10 @@ class WorkerClassifier:
     def parse(self, text: str) -> Understanding:
         if not self.available:
             raise NluUnavailable("NLU worker circuit open")
-        request = (json.dumps({"v": PROTOCOL, "text": text}, ensure_ascii=False) + "\n").encode("utf-8")
+        body: dict[str, Any] = {"v": PROTOCOL, "text": text}
+        if self._token:
+            body["token"] = self._token
+        request = (json.dumps(body, ensure_ascii=False) + "\n").encode("utf-8")
         for attempt in (1, 2):
             try:
                 answer = self._exchange(request)

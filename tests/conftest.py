@@ -54,7 +54,8 @@ def real_classifier():  # type: ignore[no-untyped-def]
         yield WorkerClassifier(running, timeout=60.0)
         return
     worker = start_worker(port=0)
-    yield WorkerClassifier(worker.address, timeout=60.0)  # a loaded CI machine must not fake an outage
+    # timeout: a loaded CI machine must not fake an outage; token: the TCP worker answers no one without it
+    yield WorkerClassifier(worker.address, timeout=60.0, token=worker.token)
     worker.stop()
 
 
