@@ -113,6 +113,9 @@ def build_dialogue(content: Content, installed: list[Feature]) -> Dialogue:
         dialogue.followups.extend(feature.followups(dialogue))
         if feature.media is not None:
             dialogue.media_handlers.append(feature.media)
+    for feature in installed:
+        # After every command: a satgas command is never a family's message.
+        dialogue.commands.extend(feature.relays(dialogue))
     dialogue.followups.append(standard.answers.knowledge_followup)
     return dialogue
 

@@ -8,7 +8,7 @@ alerting the village satgas, and escalating when nobody picks an urgent case up.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, AbstractSet, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -20,7 +20,7 @@ from bot.messages import Option, Outbound, Proactive
 from bot.storage.complaint_models import Case
 from bot.storage.models import SatgasMember, Village
 from bot.turn import IntentHandler, TickContext, Turn
-from flows import consent_question, reading, safety
+from flows import case_talk, consent_question, reading, safety
 from flows import idle_cases
 from flows.feature import Feature
 from flows.forms import FormSpec
@@ -306,81 +306,11 @@ def _status_text(content: Content, settings: cases.ComplaintSettings, case: Case
     )
 
 
-STATUS_WORDS = {"status", "cek status", "cek laporan", "status laporan", "gimana laporan saya", "sudah sampai mana"}
-
-
-def reporter_replies(dialogue: "Dialogue") -> list[Callable[[Turn], bool]]:
-    """The followup, with the intents that stay requests to the bot in reply
-    mode: every feature declares its own (`Feature.reply_exempt`) and bot.app
-    collects them on the dialogue; everything else a family writes goes to the
-    satgas handling the case (issue 10)."""
-    return [lambda turn: forward_reporter_reply(turn, dialogue.reply_exempt)]
-
-
-def forward_reporter_reply(turn: Turn, not_a_reply: AbstractSet[str]) -> bool:
-    """While a satgas is talking with a family (72 hours after their last
-    message), the family's messages go to that satgas, and the family is told
-    so. Only explicit requests stay with the bot: deleting data, the status,
-    the menu (danger and "batal" are handled before this point)."""
-    code = (turn.state or {}).get("reply_to_case")
-    if not code or turn.conversation.flow:
-        return False
-    case = turn.session.execute(
-        select(Case).where(Case.code == code, Case.reporter_id == turn.contact.id)
-    ).scalar_one_or_none()
-    if case is None or case.status not in cases.TALKING_STATUSES or _reply_window_closed(turn):
-        turn.forget("reply_to_case")
-        turn.forget("reply_until")
-        return False
-    if turn.inbound.payload or not turn.clean.has_words:
-        return False
-    typed = " ".join(turn.text.casefold().split())
-    if typed in STATUS_WORDS or "status" in typed.split():
-        return False  # "belum ada kabar" is news for the satgas; "cek status" is for the bot
-    if len(turn.text.split()) <= 6:
-        understanding = turn.understand()
-        if understanding.intent in not_a_reply and understanding.confidence >= turn.nlu_threshold:
-            return False  # "hapus data saya", "cek status": a request to the bot
-    cases.log(turn.session, case, "pelapor", "balasan_pelapor", turn.now, note=turn.text)
-    for channel, address in _case_audience(turn.session, case):
-        turn.notify(
-            channel, address, Outbound(turn.content.text("satgas_reporter_message", code=case.code, message=turn.text)),
-            subject_case_id=case.id, proactive=news_for_satgas(case),
-        )
-    turn.record("reply_forwarded", case=case.code)
-    turn.say(turn.content.text("reporter_reply_forwarded", code=case.code))
-    return True
-
-
-def _reply_window_closed(turn: Turn) -> bool:
-    limit = turn.remembered_time("reply_until")
-    if limit is None:
-        return bool((turn.state or {}).get("reply_until"))  # unreadable: closed; absent: open
-    return turn.now > limit
-
-
-def attach_evidence(turn: Turn) -> bool:
-    """Photos, voice notes and documents sent while a case is open are evidence:
-    the reference is stored on the case and the satgas handling it is told."""
-    evidence = [a for a in turn.inbound.attachments if a.kind in EVIDENCE_KINDS]
-    if not evidence:
-        return False
-    case = cases.open_case_of(turn.session, turn.contact.id)
-    if case is None:
-        return False
-    note = ", ".join(f"{a.kind} ({a.mime_type or '-'}): {a.reference}" for a in evidence)
-    cases.log(turn.session, case, "pelapor", "bukti", turn.now, note=note)
-    kinds = ", ".join(sorted({a.kind for a in evidence}))
-    for channel, address in _case_audience(turn.session, case):
-        turn.notify(
-            channel, address, Outbound(turn.content.text("satgas_evidence", code=case.code, kinds=kinds)),
-            subject_case_id=case.id, proactive=news_for_satgas(case),
-        )
-    turn.say(turn.content.text("evidence_saved", code=case.code))
-    return True
-
-
-EVIDENCE_KINDS = {"photo", "voice", "audio", "document", "video", "image"}
+def family_relay(dialogue: "Dialogue") -> list[Callable[[Turn], bool]]:
+    """While a satgas holds the family's case, what they write goes to that
+    satgas (flows/case_talk.py), except the intents every feature declares as
+    requests to the bot (`Feature.reply_exempt`, collected on the dialogue)."""
+    return [case_talk.relay(dialogue)]
 
 
 # --- timers ----------------------------------------------------------------------
@@ -442,7 +372,7 @@ FEATURE = Feature(
     actions={"buat_laporan": create_report, "buat_konsultasi": create_consultation},
     handlers=_handlers,
     tick=fire_timers,
-    followups=reporter_replies,
+    relays=family_relay,
     erasers=[cases.erase_reporter],
-    media=attach_evidence,
+    media=case_talk.keep_media,
 )

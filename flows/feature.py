@@ -33,6 +33,11 @@ class Feature:
     # Commands looked at before anything else (satgas commands must not trip
     # the danger patterns when a case note quotes violence). Return True if handled.
     commands: list[Callable[[Turn], bool]] = field(default_factory=list)
+    # Looked at right after every feature's commands, before the bot reads the
+    # message for itself (danger, steering words, forms, NLU): talk between
+    # people that the bot only passes on (a family and the satgas holding
+    # their case). Built with the assembled dialogue. Return True if handled.
+    relays: Callable[["Dialogue"], list[Callable[[Turn], bool]]] = lambda _dialogue: []
     # Looked at after safety and steering words, before menus and NLU; built
     # with the assembled dialogue, like the handlers.
     followups: Callable[["Dialogue"], list[Callable[[Turn], bool]]] = lambda _dialogue: []

@@ -16,6 +16,10 @@ turn, and what the bot's replies to that turn must (or must not) contain:
           - satgas: "ambil {case}"     # as a satgas member (default satgas-jlamprang-1);
             as: satgas-jlamprang-2     # {case} = code of the newest case
             expect: ["Anda tangani"]
+          - user: "ini slip gajinya"   # the caption (may be "")
+            media: photo               # sent with a file: photo, document, voice, video
+          - user: "makasih pak"
+            silent: true               # the bot says nothing back (e.g. a second line in a row)
         case:                          # the newest case afterwards (optional)
           category: tppo
           urgent: true
@@ -34,13 +38,15 @@ import yaml
 from sqlalchemy import select
 
 from bot.app import Bot
+from bot.messages import Attachment
 from bot.storage.complaint_models import Case
 from tests.chat import Chat
 
 CONVERSATIONS = Path(__file__).parent / "conversations"
 DEFAULT_SATGAS = "satgas-jlamprang-1"
 CASE_FIELDS = {"category", "urgent", "country", "reporter_relation", "worker_name", "status", "contact_phone"}
-TURN_KEYS = {"user", "satgas", "as", "expect", "expect_any", "not_expect", "max_chars", "payload"}
+TURN_KEYS = {"user", "satgas", "as", "expect", "expect_any", "not_expect", "max_chars", "payload", "media", "silent"}
+MEDIA_TYPES = {"photo": "image/jpeg", "document": "application/pdf", "voice": "audio/ogg", "video": "video/mp4"}
 
 
 @dataclass(frozen=True)
@@ -98,8 +104,10 @@ def play(bot: Bot, scenario: Scenario, sender: str = "6281200000077") -> str:
     for index, turn in enumerate(scenario.turns):
         if "user" in turn:
             text = str(turn["user"])
-            replies = person.send(text, payload=turn.get("payload"))
-            transcript.append(f"Warga> {text}")
+            kind = turn.get("media")
+            files = (Attachment(str(kind), f"file-{kind}-{index + 1}", MEDIA_TYPES.get(str(kind), "")),) if kind else ()
+            replies = person.send(text, payload=turn.get("payload"), attachments=files)
+            transcript.append(f"Warga> {f'[{kind}] ' if kind else ''}{text}")
         else:
             case = newest_case(bot)
             text = str(turn["satgas"]).replace("{case}", case.code if case else "ADU-NONE")
@@ -125,7 +133,10 @@ def play(bot: Bot, scenario: Scenario, sender: str = "6281200000077") -> str:
             long = [len(line) for line in shown if len(line) > int(limit)]
             if long:
                 problems.append(f"reply of {long} chars > {limit}")
-        if not replies:
+        if turn.get("silent"):
+            if replies:
+                problems.append("a reply where none was expected")
+        elif not replies:
             problems.append("no reply at all")
         if problems:
             raise AssertionError(

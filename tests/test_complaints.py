@@ -269,10 +269,53 @@ def test_photo_on_an_open_case_is_kept_as_evidence(chat: Chat, bot: Bot) -> None
     code = report_unpaid_wages(chat)
     reply = chat.says("", attachments=(Attachment(kind="photo", reference="AgACAgIAAxkBAAIB", mime_type="image/jpeg"),))
     assert "bukti" in reply and code in reply
-    assert "bukti baru (photo)" in outbox_to(bot, SATGAS_1)[-1]
+    assert f"Keluarga mengirim foto untuk kasus *{code}* (bukti baru)" in outbox_to(bot, SATGAS_1)[-1]
     with bot.sessions() as session:
         evidence = session.execute(select(CaseEvent).where(CaseEvent.kind == "bukti")).scalar_one()
     assert "AgACAgIAAxkBAAIB" in evidence.note and "image/jpeg" in evidence.note
+
+
+def test_a_captioned_photo_is_evidence_before_and_after_the_claim(chat: Chat, bot: Bot, clock) -> None:  # type: ignore[no-untyped-def]
+    """Issue 24: a photo with a caption went down the text path (forwarded or
+    read as text only): no evidence row, and the satgas never heard a photo
+    came. Now it is on the case, in the console's timeline, and announced with
+    its caption: to the village before the claim, to the holder after it."""
+    from bot.kelola.queries import timeline
+    from bot.messages import Attachment
+
+    code = report_unpaid_wages(chat)
+    slip = Attachment(kind="photo", reference="AgSlipGaji01", mime_type="image/jpeg")
+    reply = chat.says("ini slip gaji terakhir kakak saya", attachments=(slip,))
+    assert "bukti" in reply and code in reply, chat.transcript()
+    for satgas in (SATGAS_1, SATGAS_2):  # nobody holds the case yet: the village hears it
+        assert "Keluarga mengirim foto: ini slip gaji terakhir kakak saya" in outbox_to(bot, satgas)[-1]
+
+    assert "Anda tangani" in Chat(bot, sender=SATGAS_1).says(f"ambil {code}")
+    clock.advance(timedelta(minutes=10))  # past the few minutes of one confirmation
+    before_2 = len(outbox_to(bot, SATGAS_2))
+    contract = Attachment(kind="photo", reference="AgKontrak02", mime_type="image/jpeg")
+    reply = chat.says("kontraknya pak, gajinya harusnya 1500 ringgit", attachments=(contract,))
+    assert "bukti" in reply and "nama pekerja" not in reply, chat.transcript()
+    assert "Keluarga mengirim foto: kontraknya pak, gajinya harusnya 1500 ringgit" in outbox_to(bot, SATGAS_1)[-1]
+    assert len(outbox_to(bot, SATGAS_2)) == before_2  # the holder only
+    # a second file at once is kept too, without a second "terima kasih"
+    assert chat.send("", attachments=(Attachment(kind="document", reference="BQDokumen03", mime_type="application/pdf"),)) == []
+
+    with bot.sessions() as session:
+        case = session.execute(select(Case).where(Case.code == code)).scalar_one()
+        rows = session.execute(
+            select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.kind == "bukti").order_by(CaseEvent.id)
+        ).scalars().all()
+        entries = [entry for entry in timeline(session, case, personal=True) if entry.evidence]
+        case_count = session.execute(select(func.count()).select_from(Case)).scalar()
+    assert case_count == 1  # no caption opened a second report
+    assert [row.actor for row in rows] == ["pelapor"] * 3
+    assert "AgSlipGaji01" in rows[0].note and "ini slip gaji terakhir kakak saya" in rows[0].note
+    assert "AgKontrak02" in rows[1].note and "harusnya 1500 ringgit" in rows[1].note and "image/jpeg" in rows[1].note
+    assert "BQDokumen03" in rows[2].note and "dokumen" in rows[2].note
+    assert [entry.note for entry in entries] == [row.note for row in rows]  # the console's case page
+    shown = Chat(bot, sender=SATGAS_1).says(f"lihat {code}")
+    assert "AgKontrak02" in shown and "ini slip gaji terakhir kakak saya" in shown
 
 
 def test_closed_cases_lose_personal_data_after_retention(chat: Chat, bot: Bot, clock) -> None:  # type: ignore[no-untyped-def]

@@ -15,18 +15,17 @@ minute; the console queues directly) and to write the audit trail.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Callable, Optional
+
+from sqlalchemy import select
 
 from bot.content import Content
 from bot.domain import cases
-from bot.domain.villages import village_members
+from bot.domain.villages import alert_recipients, village_members
 from bot.messages import Notification, Outbound, Proactive
-from bot.storage.complaint_models import OPEN_STATUSES, Case
-from bot.storage.models import Contact, Conversation, SatgasMember
-
-# How long after a satgas message the family's messages count as replies to it.
-REPLY_WINDOW = timedelta(hours=72)
+from bot.storage.complaint_models import OPEN_STATUSES, TALKING_STATUSES, Case
+from bot.storage.models import Contact, SatgasMember
 
 
 @dataclass
@@ -119,7 +118,7 @@ def reply(desk: Desk, member: SatgasMember, case: Case, text: str) -> Result:
     if refusal is not None:
         return refusal
     cases.message_reporter(desk.session, case, member, text, desk.now)
-    if tell_reporter(desk, case, desk.content.text("reporter_message", code=case.code, message=text), expect_reply=True, news=None):
+    if tell_reporter(desk, case, desk.content.text("reporter_message", code=case.code, message=text)):
         return _say(desk, True, "satgas_message_sent", code=case.code)
     return _say(desk, True, "satgas_reporter_gone", code=case.code)
 
@@ -169,7 +168,7 @@ def release(desk: Desk, member: SatgasMember, case: Case) -> Result:
     return _say(desk, True, "satgas_unclaimed", code=case.code)
 
 
-def tell_reporter(desk: Desk, case: Case, text: str, expect_reply: bool = False, news: Optional[str] = None) -> bool:
+def tell_reporter(desk: Desk, case: Case, text: str, news: Optional[str] = None) -> bool:
     """Message the reporter through the bot; the satgas never sees the address.
 
     Both are service messages the family asked for by reporting, sent even
@@ -177,7 +176,9 @@ def tell_reporter(desk: Desk, case: Case, text: str, expect_reply: bool = False,
     not miss "dirujuk ke KBRI" because they ended a form with "stop". A status
     change (`news`) fits its template; a satgas message (news=None) is the
     conversation itself: outside WhatsApp's window the family is told there is
-    a message and reads it on answering."""
+    a message and reads it on answering. What the family writes back needs no
+    state here: while the case is claimed and open it goes to the satgas
+    (`case_in_hand`, issue 24)."""
     reporter = desk.session.get(Contact, case.reporter_id) if case.reporter_id else None
     if reporter is None or reporter.deleted_at is not None:
         return False
@@ -189,10 +190,43 @@ def tell_reporter(desk: Desk, case: Case, text: str, expect_reply: bool = False,
     desk.notify(
         Notification(reporter.channel, reporter.address, Outbound(text), contact_id=reporter.id, subject_case_id=case.id, proactive=proactive)
     )
-    if expect_reply:
-        conversation = desk.session.get(Conversation, reporter.id)
-        if conversation is not None:
-            # Reply mode: for a while, what the family writes goes to the satgas.
-            until = (desk.now + REPLY_WINDOW).isoformat(timespec="seconds")
-            conversation.context = {**(conversation.context or {}), "reply_to_case": case.code, "reply_until": until}
     return True
+
+
+# --- the family's side of the conversation ---------------------------------------
+def case_in_hand(session: Any, reporter_id: int) -> Optional[Case]:
+    """The reporter's newest open case, claimed or not (None without one).
+
+    Read without a lock: it is asked on every message a contact sends, and
+    what follows only adds history rows. Whether a satgas holds it is
+    `is_held`: from the claim (in chat or on the web) until the case is closed
+    or released, the family's messages are the conversation with that satgas,
+    with no window to run out and no state to keep in step (issue 24: replies
+    between "ambil" and the first "balas" were lost)."""
+    return session.execute(
+        select(Case)
+        .where(Case.reporter_id == reporter_id, Case.status.in_(OPEN_STATUSES))
+        .order_by(Case.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def is_held(case: Case) -> bool:
+    """A satgas member has claimed the case and it is still open."""
+    return case.status in TALKING_STATUSES and case.assigned_to is not None
+
+
+def case_audience(session: Any, case: Case) -> list[tuple[str, str]]:
+    """Who hears what the family sends: the member holding the case, or the
+    whole village satgas while nobody does (or the holder was deactivated)."""
+    if case.assigned_to:
+        member = session.get(SatgasMember, case.assigned_to)
+        if member is not None and member.active:
+            return [(member.channel, member.address)]
+    return alert_recipients(session, case.village_code)
+
+
+def news_for_satgas(case: Case) -> Proactive:
+    """A reply, evidence or an addition from the family: outside WhatsApp's
+    window the satgas is told there is news and reads it after answering."""
+    return Proactive("kabar_untuk_satgas", {"kode": case.code})
