@@ -130,6 +130,15 @@ class Settings:
     web_host: str = field(default_factory=lambda: os.environ.get("DESMIGRAS_HOST", "127.0.0.1").strip())
     web_port: int = field(default_factory=lambda: _env_int("DESMIGRAS_PORT", 8000))
     web_workers: int = field(default_factory=lambda: _env_int("DESMIGRAS_WEB_WORKERS", 1))
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed
+    # (comma-separated addresses or networks, e.g. "127.0.0.1" for nginx on the
+    # same machine). Default none: a header anyone can send must not choose the
+    # address that sign-in throttling counts.
+    trusted_proxies: tuple[str, ...] = field(
+        default_factory=lambda: tuple(
+            part.strip() for part in os.environ.get("DESMIGRAS_TRUSTED_PROXIES", "").split(",") if part.strip()
+        )
+    )
 
 
 def load_settings() -> Settings:

@@ -51,6 +51,9 @@ class Option:
 class Outbound:
     text: str
     options: tuple[Option, ...] = field(default_factory=tuple)
+    # Carries a secret (a one-time sign-in link): sent without a link preview,
+    # its text dropped from the outbox once sent. Set by `Turn` from `note_secret`.
+    secret: bool = False
 
     def as_plain_text(self) -> str:
         """The WhatsApp/console rendering: text followed by a numbered menu."""
@@ -68,6 +71,21 @@ def option_rows(options: Iterable[Option]) -> list[dict[str, str]]:
 
 def options_from_rows(rows: Optional[Iterable[dict[str, Any]]]) -> tuple[Option, ...]:
     return tuple(Option(str(row["value"]), str(row["label"])) for row in rows or ())
+
+
+# Secrets handed out in a transaction (a sign-in token), kept in the database
+# session's `info` dict: the domain operation that makes one notes it, and a
+# message written in the same transaction whose text carries it is marked
+# `secret`, whichever flow words the message (issue 24).
+SECRETS_KEY = "desmigras.secrets"
+
+
+def note_secret(info: dict[str, Any], secret: str) -> None:
+    info.setdefault(SECRETS_KEY, set()).add(secret)
+
+
+def carries_secret(info: dict[str, Any], text: str) -> bool:
+    return any(secret in text for secret in info.get(SECRETS_KEY, ()))
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clock import Clock, SystemClock
 from bot.messages import Outbound, Proactive, option_rows
 from bot.privacy import mask
-from bot.storage.models import ERASED_ADDRESS, ERASED_TEXT, Contact, OutboundMessage
+from bot.storage.models import ERASED_ADDRESS, ERASED_TEXT, SECRET_SENT_TEXT, Contact, OutboundMessage
 
 if TYPE_CHECKING:  # the NLU venv imports this module with SQLAlchemy 1.4, which has no top-level Update
     from sqlalchemy.sql.expression import Update
@@ -117,6 +117,7 @@ def queue(
         variables=dict(proactive.variables) if proactive else None,
         topic=proactive.topic if proactive else None,
         broadcast_id=broadcast_id,
+        secret=message.secret,
     )
 
 
@@ -145,7 +146,8 @@ def _settle_sent_statement() -> Update:
         .values(
             status="sent", sent_at=bindparam("settled_at"), provider_message_id=bindparam("provider_id"), last_error=None,
             provider_status=func.coalesce(OutboundMessage.provider_status, "sent"),
-            text=case((erased, ERASED_TEXT), else_=OutboundMessage.text),
+            # a message that carried a secret (sign-in link) keeps no text once sent
+            text=case((erased, ERASED_TEXT), (OutboundMessage.secret.is_(True), SECRET_SENT_TEXT), else_=OutboundMessage.text),
             address=case((erased, ERASED_ADDRESS), else_=OutboundMessage.address),
             options=case((erased, literal([], JSON)), else_=OutboundMessage.options),
             variables=case((erased, null()), else_=OutboundMessage.variables),
@@ -287,6 +289,8 @@ class Outbox:
                 row.provider_error = provider_code(error)
                 logger.warning("message %s to %s failed for good: %s", row.id, mask(row.address), error[:200])
                 forget_if_erased(session, row)  # a failed farewell keeps no address either
+                if row.secret:
+                    row.text = SECRET_SENT_TEXT
                 return "failed"
             delay = min(self.max_delay, self.base_delay * 2 ** (row.attempts - 1))
             if retry_after is not None:

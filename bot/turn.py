@@ -13,14 +13,14 @@ collect replies and notifications, and whoever runs them queues them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Callable, Optional, Protocol
 
 from sqlalchemy.orm import Session
 
 from bot.content import Content
-from bot.messages import Inbound, Notification, Option, Outbound, Proactive  # Notification, Proactive: re-exported for flows
+from bot.messages import Inbound, Notification, Option, Outbound, Proactive, carries_secret  # Notification, Proactive: re-exported for flows
 from bot.normalise import CleanText
 from bot.storage.models import Contact, Conversation, Event
 from nlu.classifier import Classifier, NluUnavailable, Understanding
@@ -88,7 +88,8 @@ class Turn:
 
     # --- saying things ---------------------------------------------------
     def say(self, text: str, options: tuple[Option, ...] | list[Option] = ()) -> None:
-        self.replies.append(Outbound(text=text.strip(), options=tuple(options)))
+        secret = carries_secret(self.session.info, text)  # a sign-in link noted by the domain (bot.messages)
+        self.replies.append(Outbound(text=text.strip(), options=tuple(options), secret=secret))
 
     def notify(
         self,
@@ -104,6 +105,8 @@ class Turn:
         they are a contact, so deleting their data also scrubs this message, and
         the case it quotes; the person whose message caused it is recorded by
         default (see `bot.core`)."""
+        if carries_secret(self.session.info, message.text):
+            message = replace(message, secret=True)
         self.notifications.append(
             Notification(channel, address, message, contact_id, subject_case_id, subject_contact_id, proactive)
         )

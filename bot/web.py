@@ -34,6 +34,7 @@ from typing import Any, Optional
 from sqlalchemy import func, select, text
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
@@ -276,10 +277,28 @@ def create_app(
             if updates is not None:
                 await updates.close()
 
-    app = Starlette(routes=routes, lifespan=lifespan, max_body_size=MAX_BODY)
+    app = Starlette(routes=routes, lifespan=lifespan, max_body_size=MAX_BODY, middleware=web_middleware(settings))
     app.state.bot = bot
     app.state.channels = channels
     return app
+
+
+# uvicorn's own forwarded-header handling is off: by default it believes
+# X-Forwarded-For from 127.0.0.1, so any client on the machine (or behind a
+# proxy that passes the header on) could choose the address that sign-in
+# throttling counts. web_middleware believes only DESMIGRAS_TRUSTED_PROXIES.
+SERVER_OPTIONS: dict[str, Any] = {"proxy_headers": False}
+
+
+def web_middleware(settings: Settings) -> list[Middleware]:
+    """Forwarded headers believed only from DESMIGRAS_TRUSTED_PROXIES (uvicorn
+    itself trusts none: see main), then the security headers on every answer."""
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    from bot.security_headers import SecurityHeaders
+
+    middleware = [Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))] if settings.trusted_proxies else []
+    return middleware + [Middleware(SecurityHeaders, https=settings.public_url.startswith("https://"))]
 
 
 def console_mount(bot: Bot) -> Mount:
@@ -332,8 +351,7 @@ def main() -> None:
         host=settings.web_host,
         port=settings.web_port,
         workers=settings.web_workers,
-        proxy_headers=True,
-        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        **SERVER_OPTIONS,
         log_config=None,  # keep our handler: it masks personal data
         ws="none",  # we serve no websockets
         timeout_graceful_shutdown=30,

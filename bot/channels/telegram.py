@@ -30,7 +30,7 @@ from typing import Any, Callable, Coroutine, Optional, TypeVar
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from telegram import Bot as TelegramBot
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Message, Update
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -398,6 +398,9 @@ def _seconds(value: int | timedelta) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
 class TelegramSender:
     """Sends outbox rows with `Bot.send_message`, for the (synchronous) delivery worker.
 
@@ -428,23 +431,33 @@ class TelegramSender:
         if not parts:
             raise PermanentDeliveryError("empty message")
 
+        # A message with a secret (the one-time sign-in link) gets no preview:
+        # building one would fetch the link from Telegram's servers.
+        preview = NO_PREVIEW if row.secret else None
+
         def send_part(index: int, part: str) -> str:
             # The buttons go under the last part, where the person reads on.
             reply_markup = markup if index == len(parts) - 1 else None
-            return self._send_one(row.address, part, reply_markup)
+            return self._send_one(row.address, part, reply_markup, preview)
 
         return send_in_parts(row, parts, send_part, self.journal)
 
-    def _send_one(self, chat_id: str, text: str, reply_markup: Optional[InlineKeyboardMarkup]) -> str:
+    def _send_one(
+        self, chat_id: str, text: str, reply_markup: Optional[InlineKeyboardMarkup], preview: Optional[LinkPreviewOptions] = None
+    ) -> str:
         try:
             try:
-                message = self._run(self.api.send_message(chat_id=chat_id, text=text, reply_markup=reply_markup))
+                message = self._run(
+                    self.api.send_message(chat_id=chat_id, text=text, reply_markup=reply_markup, link_preview_options=preview)
+                )
             except ChatMigrated as moved:
                 # A group became a supergroup and has a new id: deliver there now,
                 # and tell the operator to update content/villages.yml.
                 logger.warning("telegram group %s moved to %s; update villages.yml", mask(chat_id), mask(str(moved.new_chat_id)))
                 message = self._run(
-                    self.api.send_message(chat_id=moved.new_chat_id, text=text, reply_markup=reply_markup)
+                    self.api.send_message(
+                        chat_id=moved.new_chat_id, text=text, reply_markup=reply_markup, link_preview_options=preview
+                    )
                 )
         except RetryAfter as error:
             raise TemporaryDeliveryError("telegram rate limit", retry_after=_seconds(error.retry_after)) from error

@@ -3,13 +3,19 @@ and the one-time links a satgas gets in chat by typing *masuk*.
 
 Passwords are hashed with argon2id (argon2-cffi); links are random tokens of
 which only a SHA-256 is stored, valid 10 minutes and once. Guessing is slowed
-per account and per address: after `MAX_FAILURES_PER_ACCOUNT` failures in
-`THROTTLE_WINDOW` an account refuses even the right password until the window
-has passed, which turns an online guessing attack into years.
+per account *and address*: after `BACKOFF_AFTER` failures the next try from
+that address for that name waits `BACKOFF_BASE`, doubling with every further
+failure up to `BACKOFF_CAP`. Someone guessing from elsewhere therefore slows
+only themselves, never the owner at their own address (a hard per-account
+lock let any stranger lock the owner out). An address is also limited as a
+whole (`MAX_FAILURES_PER_ADDRESS` per `THROTTLE_WINDOW`), whatever names it
+tries. A name that does not exist costs the same argon2 verification as a
+wrong password, so the answer's timing does not tell which names exist.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -18,18 +24,23 @@ from typing import Optional
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from bot.domain import web_sessions
 from bot.domain.villages import satgas_identity
+from bot.messages import note_secret
 from bot.storage.console_models import ROLES, LoginFailure, LoginLink, WebUser
 from bot.storage.models import SatgasMember, Village
 from bot.storage.training_models import Training
 
 LINK_LIFETIME = timedelta(minutes=10)
 THROTTLE_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_ACCOUNT = 5
-MAX_FAILURES_PER_ADDRESS = 20
+MAX_FAILURES_PER_ADDRESS = 20  # per THROTTLE_WINDOW, whatever the names
+BACKOFF_AFTER = 5  # failures of one name from one address before it must wait
+BACKOFF_BASE = timedelta(minutes=1)
+BACKOFF_CAP = timedelta(hours=1)
+BACKOFF_MEMORY = timedelta(hours=24)  # failures older than this are forgotten
 MIN_PASSWORD_LENGTH = 10
 
 _hasher = PasswordHasher()
@@ -117,10 +128,27 @@ def create_user(
 
 
 def disable_user(session: Session, username: str) -> None:
+    """The account can no longer sign in, and its open sessions end now."""
+    user = _user_named(session, username)
+    user.active = False
+    web_sessions.end_all(session, user.id)
+
+
+def set_password(session: Session, username: str, password: str) -> None:
+    """A new password; every session of the account ends (whoever had the old
+    password, or a copy of a cookie, is out)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"Kata sandi minimal {MIN_PASSWORD_LENGTH} karakter.")
+    user = _user_named(session, username)
+    user.password_hash = _hasher.hash(password)
+    web_sessions.end_all(session, user.id)
+
+
+def _user_named(session: Session, username: str) -> WebUser:
     user = session.execute(select(WebUser).where(WebUser.username == username.strip().lower())).scalar_one_or_none()
     if user is None:
         raise AccountError(f"Pengguna '{username}' tidak ditemukan.")
-    user.active = False
+    return user
 
 
 def all_users(session: Session) -> list[WebUser]:
@@ -159,32 +187,64 @@ def organised_by(training: Training, viewer: Viewer) -> bool:
 
 
 # --- signing in -------------------------------------------------------------------------
-def throttled(session: Session, username: str, address: str, now: datetime) -> bool:
-    since = now - THROTTLE_WINDOW
-    per_account = session.execute(
-        select(func.count()).select_from(LoginFailure).where(
-            LoginFailure.username == username.strip().lower(), LoginFailure.created_at >= since
-        )
-    ).scalar_one()
+def retry_after(session: Session, username: str, address: str, now: datetime) -> Optional[timedelta]:
+    """How long this name from this address must still wait before its next
+    try (None: it may try now). The address as a whole waits out the window
+    after `MAX_FAILURES_PER_ADDRESS` failures."""
+    name, address = _clean_name(username), address[:64]
     per_address = session.execute(
-        select(func.count()).select_from(LoginFailure).where(LoginFailure.address == address, LoginFailure.created_at >= since)
-    ).scalar_one()
-    return per_account >= MAX_FAILURES_PER_ACCOUNT or per_address >= MAX_FAILURES_PER_ADDRESS
+        select(func.count(), func.min(LoginFailure.created_at)).where(
+            LoginFailure.address == address, LoginFailure.created_at >= now - THROTTLE_WINDOW
+        )
+    ).one()
+    if per_address[0] >= MAX_FAILURES_PER_ADDRESS:
+        return per_address[1] + THROTTLE_WINDOW - now
+    count, last = session.execute(
+        select(func.count(), func.max(LoginFailure.created_at)).where(
+            LoginFailure.username == name, LoginFailure.address == address, LoginFailure.created_at >= now - BACKOFF_MEMORY
+        )
+    ).one()
+    if count < BACKOFF_AFTER:
+        return None
+    wait = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(count - BACKOFF_AFTER, 16))
+    return wait - (now - last) if now - last < wait else None
 
 
 def authenticate(session: Session, username: str, password: str, address: str, now: datetime) -> Optional[WebUser]:
-    """The account if the password is right and guessing is not throttled;
-    every failure is counted (also for names that do not exist)."""
-    name = username.strip().lower()[:60]
-    if throttled(session, name, address, now):
-        session.add(LoginFailure(username=name, address=address[:64], created_at=now))
+    """The account if the password is right and this name from this address
+    need not wait; every checked failure is counted (also for names that do not
+    exist). A try that must still wait is refused without being checked or
+    counted: it learns nothing and extends nothing."""
+    name, address = _clean_name(username), address[:64]
+    if retry_after(session, name, address, now) is not None:
         return None
     user = session.execute(select(WebUser).where(WebUser.username == name)).scalar_one_or_none()
-    if user is not None and user.active and user.password_hash and _password_matches(user.password_hash, password):
+    # Always one argon2 verification: against a dummy hash when there is no
+    # password to check, so an unknown name answers as slowly as a wrong password.
+    stored = user.password_hash if user is not None and user.password_hash else None
+    matches = _password_matches(stored or _dummy_hash(), password)
+    if user is not None and user.active and stored is not None and matches:
         user.last_login_at = now
+        session.execute(
+            delete(LoginFailure)
+            .where(LoginFailure.username == name, LoginFailure.address == address)
+            .execution_options(synchronize_session=False)
+        )
         return user
-    session.add(LoginFailure(username=name, address=address[:64], created_at=now))
+    session.add(LoginFailure(username=name, address=address, created_at=now))
     return None
+
+
+def _clean_name(username: str) -> str:
+    """The name as stored: printable characters only (a NUL byte is refused by
+    PostgreSQL), trimmed, lower case."""
+    return "".join(ch for ch in username if ch.isprintable()).strip().lower()[:60]
+
+
+@functools.lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """A hash of a random password, made with the same parameters as real ones."""
+    return _hasher.hash(secrets.token_urlsafe(24))
 
 
 def _password_matches(stored: str, password: str) -> bool:
@@ -208,7 +268,17 @@ def issue_link(session: Session, user: WebUser, now: datetime) -> str:
     session.add(
         LoginLink(user_id=user.id, token_hash=_digest(token), created_at=now, expires_at=now + LINK_LIFETIME)
     )
+    # The message that carries it is sent without a link preview and its text
+    # is dropped once sent (bot.messages.note_secret, bot.outbox).
+    note_secret(session.info, token)
     return token
+
+
+def link_is_valid(session: Session, token: str, now: datetime) -> bool:
+    """Whether a token could still be redeemed; spends nothing (the page a GET
+    shows, which link previews fetch too)."""
+    link = session.execute(select(LoginLink).where(LoginLink.token_hash == _digest(token))).scalar_one_or_none()
+    return link is not None and link.used_at is None and link.expires_at >= now
 
 
 def redeem_link(session: Session, token: str, now: datetime) -> Optional[WebUser]:
@@ -227,4 +297,4 @@ def redeem_link(session: Session, token: str, now: datetime) -> Optional[WebUser
 
 
 def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()

@@ -17,7 +17,7 @@ def main() -> None:
     from bot.config import Settings
     from bot.domain.accounts import all_users
     from bot.privacy import configure_logging
-    from bot.web import prepare_database
+    from bot.web import SERVER_OPTIONS, prepare_database
     from nlu.worker_process import share_own_worker
 
     configure_logging()
@@ -45,8 +45,7 @@ def main() -> None:
         workers=1,
         log_config=None,
         ws="none",
-        proxy_headers=True,
-        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        **SERVER_OPTIONS,  # forwarded headers only from DESMIGRAS_TRUSTED_PROXIES
     )
 
 

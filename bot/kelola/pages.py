@@ -2,16 +2,17 @@
 trainings, dashboard and "belum dipahami".
 
 Every handler follows the same order: the session (no session: to the sign-in
-page), the CSRF token on a POST (403), the role's permission (403), the
-record's scope (404), then one transaction that calls the same domain
-operation as the chat command and writes the audit trail.
+page), the CSRF token on a POST (403), the role's permission (403), every
+value the browser sent (`forms`: 400, or 404 for ids and codes), the record's
+scope (404), then one transaction that calls the same domain operation as the
+chat command and writes the audit trail.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable, Optional
 from urllib.parse import urlencode
@@ -30,16 +31,17 @@ from starlette.templating import Jinja2Templates
 from bot.app import Bot
 from bot.core import deliver
 from bot.csv_safe import cell as safe_cell
-from bot.domain import accounts, broadcasts, casework, cases
+from bot.domain import accounts, broadcasts, casework, cases, web_sessions
 from bot.domain.accounts import Viewer
-from bot.kelola import charts, queries, security
+from bot.kelola import charts, forms, queries, security
 from bot.kelola.access import allowed, home_of
+from bot.kelola.forms import BadInput, NotFound
 from bot.message_templates import templates_for
 from bot.storage.db import again_if_disconnected
-from bot.storage.broadcast_models import TOPICS
+from bot.storage.broadcast_models import TOPICS, Broadcast
 from bot.storage.complaint_models import STATUSES
 from bot.storage.console_models import NluExample
-from bot.storage.models import Event, InboundMessage, Village
+from bot.storage.models import Event, Village
 from bot.storage.training_models import Training, TrainingRegistration
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -49,10 +51,6 @@ MAX_TEXT = 2000
 
 class Forbidden(Exception):
     """403: the role may not do this."""
-
-
-class NotFound(Exception):
-    """404: not there, or outside the viewer's scope (the same to the viewer)."""
 
 
 class Console:
@@ -89,10 +87,10 @@ class Console:
             form = await request.form() if request.method == "POST" else None
             if form is not None and not security.csrf_ok(request.session, form.get("csrf")):  # type: ignore[arg-type]
                 return PlainTextResponse("Token formulir tidak sah. Muat ulang halaman lalu coba lagi.", status_code=403)
-            uid = security.signed_in_user(request.session, self.now())
-            viewer = await run_in_threadpool(self._viewer, uid) if uid is not None else None
+            token = security.session_token(request.session)
+            viewer = await run_in_threadpool(self._viewer, token) if token is not None else None
             if viewer is None:
-                request.session.pop("uid", None)
+                request.session.pop("sid", None)
                 return RedirectResponse("/kelola/masuk?" + urlencode({"lanjut": request.url.path}), status_code=303)
             if action is not None and not allowed(viewer.role, action):
                 return self.render(request, "message.html", viewer, status=403, title="Tidak diizinkan",
@@ -105,16 +103,24 @@ class Console:
             except Forbidden:
                 return self.render(request, "message.html", viewer, status=403, title="Tidak diizinkan",
                                    message="Peran Anda tidak boleh melakukan tindakan ini.")
+            except BadInput as error:
+                return self.bad_input(request, viewer, str(error))
 
         return endpoint
 
-    def _viewer(self, uid: int) -> Optional[Viewer]:
-        """The first query of every page: after a database restart it is the
-        one that finds the dropped connection, and runs again on a new one."""
+    def bad_input(self, request: Request, viewer: Optional[Viewer], message: str) -> Response:
+        return self.render(request, "message.html", viewer, status=400, title="Isian tidak sah", message=message)
+
+    def _viewer(self, token: str) -> Optional[Viewer]:
+        """The server-side session and its account, re-read on every request.
+        The first query of every page: after a database restart it is the one
+        that finds the dropped connection, and runs again on a new one."""
+        now = self.now()
 
         def read() -> Optional[Viewer]:
-            with self.bot.sessions() as session:
-                return accounts.viewer_of(session, uid)
+            with self.bot.sessions() as session, session.begin():
+                uid = web_sessions.user_of(session, token, now)
+                return accounts.viewer_of(session, uid) if uid is not None else None
 
         return again_if_disconnected(read)
 
@@ -129,46 +135,81 @@ class Console:
         form = await request.form()
         if not security.csrf_ok(request.session, form.get("csrf")):  # type: ignore[arg-type]
             return PlainTextResponse("Token formulir tidak sah. Muat ulang halaman lalu coba lagi.", status_code=403)
-        username, password = str(form.get("nama", ""))[:60], str(form.get("sandi", ""))[:200]
+        username = forms.text(form, "nama", 60).lower()
+        password = str(form.get("sandi", ""))[:200]
+        # The peer, or what a proxy in DESMIGRAS_TRUSTED_PROXIES says it is
+        # (bot.web puts uvicorn's ProxyHeadersMiddleware in front for those only).
         address = request.client.host if request.client else "-"
         now = self.now()
 
-        def check() -> Optional[tuple[int, str]]:
+        def check() -> tuple[Optional[tuple[str, str]], Optional[timedelta]]:
             with self.bot.sessions() as session, session.begin():
                 user = accounts.authenticate(session, username, password, address, now)
                 if user is None:
-                    session.add(Event(kind="web_login_failed", actor=f"web:{username.strip().lower()}", data={}, created_at=now))
-                    return None
+                    session.add(Event(kind="web_login_failed", actor=f"web:{username}", data={}, created_at=now))
+                    return None, accounts.retry_after(session, username, address, now)
                 session.add(Event(kind="web_login", actor=f"web:{user.username}", data={"how": "sandi"}, created_at=now))
-                return user.id, user.role
+                return (web_sessions.start(session, user.id, now), user.role), None
 
-        signed = await run_in_threadpool(check)
+        signed, wait = await run_in_threadpool(check)
         if signed is None:
-            return self.render(request, "login.html", None, status=401, target=target,
-                               error="Nama atau kata sandi salah, atau terlalu banyak percobaan. Coba lagi 15 menit lagi.")
-        security.start_session(request.session, signed[0], now)
+            error = "Nama atau kata sandi salah."
+            if wait is not None:  # said whether or not this password was right: a waiting try is not checked
+                error = f"Terlalu banyak percobaan masuk yang gagal. Coba lagi {_minutes(wait)} menit lagi."
+            return self.render(request, "login.html", None, status=401, target=target, error=error)
+        security.start_session(request.session, signed[0])
         return RedirectResponse(_local_path(str(form.get("lanjut", ""))) or home_of(signed[1]), status_code=303)
 
     async def link(self, request: Request) -> Response:
+        """The one-time link from chat. A GET only shows a "Masuk" button: chat
+        apps fetch links for their previews, and such a fetch must not spend
+        it. The button POSTs back with the CSRF token of this browser's cookie
+        (a page from elsewhere can neither read it nor send the cookie along,
+        SameSite=Lax), and only that POST spends the link."""
         token = request.path_params["token"]
         now = self.now()
+        if request.method == "GET":
 
-        def redeem() -> Optional[tuple[int, str]]:
+            def check() -> bool:
+                with self.bot.sessions() as session:
+                    return accounts.link_is_valid(session, token, now)
+
+            if not await run_in_threadpool(check):
+                return self._link_gone(request)
+            return self.render(request, "link.html", None, action=request.url.path)
+        form = await request.form()
+        if not security.csrf_ok(request.session, form.get("csrf")):  # type: ignore[arg-type]
+            return PlainTextResponse("Token formulir tidak sah. Muat ulang halaman lalu coba lagi.", status_code=403)
+
+        def redeem() -> Optional[tuple[str, str]]:
             with self.bot.sessions() as session, session.begin():
                 user = accounts.redeem_link(session, token, now)
                 if user is None:
                     return None
                 session.add(Event(kind="web_login", actor=f"web:{user.username}", data={"how": "tautan"}, created_at=now))
-                return user.id, user.role
+                return web_sessions.start(session, user.id, now), user.role
 
         signed = await run_in_threadpool(redeem)
         if signed is None:
-            return self.render(request, "message.html", None, status=404, title="Tautan tidak berlaku",
-                               message="Tautan ini sudah dipakai atau sudah lewat 10 menit. Ketik *masuk* di chat untuk tautan baru.")
-        security.start_session(request.session, signed[0], now)
+            return self._link_gone(request)
+        security.start_session(request.session, signed[0])
         return RedirectResponse(home_of(signed[1]), status_code=303)
 
+    def _link_gone(self, request: Request) -> Response:
+        return self.render(request, "message.html", None, status=404, title="Tautan tidak berlaku",
+                           message="Tautan ini sudah dipakai atau sudah lewat 10 menit. Ketik *masuk* di chat untuk tautan baru.")
+
     async def logout(self, request: Request, viewer: Viewer, form: Any) -> Response:
+        """Ends the session on the server: a copy of this cookie is dead too."""
+        token = security.session_token(request.session)
+
+        def end() -> None:
+            with self.bot.sessions() as session, session.begin():
+                if token is not None:
+                    web_sessions.end(session, token)
+                session.add(Event(kind="web_logout", actor=f"web:{viewer.username}", data={}, created_at=self.now()))
+
+        await run_in_threadpool(end)
         request.session.clear()
         return RedirectResponse("/kelola/masuk", status_code=303)
 
@@ -178,11 +219,15 @@ class Console:
     # --- cases ---------------------------------------------------------------------------------
     async def queue(self, request: Request, viewer: Viewer, form: Any) -> Response:
         chosen = queries.QueueFilter.from_query(request.query_params)
+        if chosen.category and chosen.category not in self.settings.categories:
+            raise BadInput("Jenis kasus pada saringan tidak dikenal. Pilih dari daftar jenis.")
         now = self.now()
 
         def read() -> dict[str, Any]:
             with self.bot.sessions() as session:
                 villages = [v for v in session.execute(select(Village).order_by(Village.name)).scalars() if viewer.sees_village(v.code)]
+                if chosen.village and chosen.village not in {v.code for v in villages}:
+                    raise BadInput("Desa pada saringan tidak dikenal atau bukan wilayah Anda. Pilih dari daftar desa.")
                 return {
                     "rows": queries.queue(session, viewer, chosen, self.settings, now),
                     "counts": queries.status_counts(session, viewer),
@@ -193,7 +238,7 @@ class Console:
         return self.render(request, "queue.html", viewer, chosen=chosen, statuses=STATUSES, settings=self.settings, **data)
 
     async def case(self, request: Request, viewer: Viewer, form: Any) -> Response:
-        code = request.path_params["code"]
+        code = forms.code(request.path_params["code"], forms.CASE_CODE)
         personal = allowed(viewer.role, "case_personal")
 
         def read() -> dict[str, Any]:
@@ -215,14 +260,14 @@ class Console:
         return self.render(request, "case.html", viewer, personal=personal, settings=self.settings, **data)
 
     async def case_action(self, request: Request, viewer: Viewer, form: Any) -> Response:
-        code, action = request.path_params["code"], request.path_params["action"]
+        code, action = forms.code(request.path_params["code"], forms.CASE_CODE), request.path_params["action"]
         if action not in CASE_ACTIONS:
             raise NotFound
         needed = "case_note" if action == "catat" else "case_work"
         if not allowed(viewer.role, needed):
             raise Forbidden
-        text = " ".join(str(form.get("teks", "")).split())[:MAX_TEXT]
-        target = str(form.get("tujuan", ""))
+        text = forms.text(form, "teks", MAX_TEXT)
+        target = forms.text(form, "tujuan", 40)
 
         def act() -> str:
             with self.bot.sessions() as session, session.begin():
@@ -235,7 +280,7 @@ class Console:
                 return result.text
 
         request.session["flash"] = await run_in_threadpool(act)
-        return RedirectResponse(f"/kelola/kasus/{code.upper()}", status_code=303)
+        return RedirectResponse(f"/kelola/kasus/{code}", status_code=303)
 
     def _do(self, session: Session, desk: casework.Desk, viewer: Viewer, case: Any, action: str, text: str, target: str) -> casework.Result:
         if action in ("catat", "balas", "selesai") and not text:
@@ -277,7 +322,7 @@ class Console:
         return trainings
 
     def _training(self, session: Session, viewer: Viewer, training_id: str) -> Training:
-        training = session.get(Training, training_id)
+        training = session.get(Training, forms.code(training_id, forms.TRAINING_ID, upper=False))
         if training is None or (viewer.role == "penyelenggara" and not accounts.organised_by(training, viewer)):
             raise NotFound
         return training
@@ -323,15 +368,16 @@ class Console:
         )
 
     async def attendance(self, request: Request, viewer: Viewer, form: Any) -> Response:
-        training_id = request.path_params["id"]
-        code, present = str(form.get("kode", "")), form.get("hadir") == "1"
+        training_id = forms.code(request.path_params["id"], forms.TRAINING_ID, upper=False)
+        code = forms.code(form.get("kode"), forms.REGISTRATION_CODE)
+        present = forms.choice(form.get("hadir"), ("1", "0"), "Pilih hadir atau tidak hadir.") == "1"
 
         def mark() -> str:
             with self.bot.sessions() as session, session.begin():
                 training = self._training(session, viewer, training_id)
                 registration = session.execute(
                     select(TrainingRegistration).where(
-                        TrainingRegistration.training_id == training.id, TrainingRegistration.code == code.upper()
+                        TrainingRegistration.training_id == training.id, TrainingRegistration.code == code
                     )
                 ).scalar_one_or_none()
                 if registration is None:
@@ -366,27 +412,32 @@ class Console:
 
         def read() -> list[queries.UnclearGroup]:
             with self.bot.sessions() as session:
-                return queries.not_understood(session, now)
+                return queries.not_understood(session, viewer, now)
 
         groups = await run_in_threadpool(read)
         labels = await run_in_threadpool(queries.label_choices, self.bot.content)
         return self.render(request, "unclear.html", viewer, groups=groups, labels=labels)
 
     async def unclear_mark(self, request: Request, viewer: Viewer, form: Any) -> Response:
-        label = " ".join(str(form.get("label", "")).split())[:120]
-        raw_id = str(form.get("pesan", ""))
-        if not label or not raw_id.isdigit():
-            request.session["flash"] = "Pilih pesan dan tulis intent (mis. intent:biaya) atau entri pengetahuan (mis. kb:biaya-penempatan)."
-            return RedirectResponse("/kelola/belum-dipahami", status_code=303)
-        if ":" not in label:
+        """Only a message the page offers (answered with a clarification, inside
+        the viewer's villages) can be marked (else 404), and only as one of the
+        offered labels (else 400): the export is training data for the model."""
+        raw_id = str(form.get("pesan", "")).strip()
+        if not raw_id.isascii() or not raw_id.isdigit():
+            raise BadInput("Pilih pesan dari daftar lalu tandai lagi.")
+        message_id = forms.record_id(raw_id)
+        label = forms.text(form, "label", 120)
+        if label and ":" not in label:
             label = f"intent:{label}"
+        labels = await run_in_threadpool(queries.label_choices, self.bot.content)
+        label = forms.choice(label, labels, "Pilih label dari daftar: sebuah intent (intent:...) atau entri pengetahuan (kb:...).")
         now = self.now()
 
         def mark() -> str:
             from bot.privacy import mask_digits
 
             with self.bot.sessions() as session, session.begin():
-                inbound = session.get(InboundMessage, int(raw_id))
+                inbound = queries.clarified_message(session, viewer, message_id, now)
                 if inbound is None or not inbound.text:
                     raise NotFound
                 existing = session.execute(select(NluExample).where(NluExample.inbound_id == inbound.id)).scalar_one_or_none()
@@ -412,26 +463,35 @@ class Console:
 
 
     # --- broadcasts (the same operations as `bot.cli broadcast`) -------------------------------------
-    def _broadcast_form(self, form: Any, template_name: str) -> dict[str, Any]:
-        template = templates_for(self.bot.content.directory).get(template_name)
+    # A district coordinator sees and acts on broadcasts to villages of the
+    # district only; any other broadcast does not exist for them (404).
+    def _broadcast_form(self, session: Session, viewer: Viewer, form: Any) -> dict[str, Any]:
+        """The broadcast form, every value checked: a template, segment and
+        topic the page offered this viewer, a speed in the domain's range (as the CLI)."""
+        template = templates_for(self.bot.content.directory).get(str(form.get("template", "")))
         if template is None:
             raise NotFound
+        choices = self._broadcast_choices(session, viewer)
+        speed = str(form.get("per_menit") or "").strip() or "60"
+        slowest, fastest = broadcasts.PER_MINUTE_RANGE
         return {
             "template": template,
-            "title": " ".join(str(form.get("judul_siaran", "")).split())[:160],
-            "segment": str(form.get("segmen", "")),
-            "topic": str(form.get("topik", "")),
-            "per_minute": int(form.get("per_menit") or 60) if str(form.get("per_menit") or "60").isdigit() else 60,
-            "variables": {v.name: " ".join(str(form.get(f"isian_{v.name}", "")).split()) for v in template.variables},
+            "title": forms.text(form, "judul_siaran", 160),
+            "segment": forms.choice(form.get("segmen"), {value for value, _label in choices["segments"]},
+                                    "Pilih penerima dari daftar; segmen ini tidak ada atau di luar wilayah Anda."),
+            "topic": forms.choice(form.get("topik"), TOPICS, f"Pilih topik dari daftar: {', '.join(TOPICS)}."),
+            "per_minute": forms.whole_number(speed, slowest, fastest,
+                                             f"Kecepatan harus bilangan bulat {slowest} sampai {fastest} pesan per menit."),
+            "variables": {v.name: forms.text(form, f"isian_{v.name}", MAX_TEXT) for v in template.variables},
         }
 
     def _broadcast_choices(self, session: Session, viewer: Viewer) -> dict[str, Any]:
         villages = [v for v in session.execute(select(Village).order_by(Village.name)).scalars() if viewer.sees_village(v.code)]
-        trainings = list(session.execute(select(Training).where(Training.active.is_(True)).order_by(Training.start_at)).scalars())
         segments = [(f"desa:{v.code}", f"Warga {v.name}") for v in villages]
-        segments += [(f"pelatihan:{t.id}", f"Pendaftar {t.title}") for t in trainings]
-        segments += [(f"topik:{topic}", f"Yang setuju menerima {topic}") for topic in TOPICS]
-        if viewer.villages is None:
+        if viewer.villages is None:  # trainings, topics and everyone reach beyond any district
+            trainings = list(session.execute(select(Training).where(Training.active.is_(True)).order_by(Training.start_at)).scalars())
+            segments += [(f"pelatihan:{t.id}", f"Pendaftar {t.title}") for t in trainings]
+            segments += [(f"topik:{topic}", f"Yang setuju menerima {topic}") for topic in TOPICS]
             segments.append(("semua", "Semua kontak"))
         return {"segments": segments, "topics": TOPICS,
                 "templates": [t for t in templates_for(self.bot.content.directory).values() if t.name.startswith("siaran_")]}
@@ -441,7 +501,7 @@ class Console:
 
         def read() -> dict[str, Any]:
             with self.bot.sessions() as session:
-                reports = [broadcasts.report(session, b.id) for b in broadcasts.all_broadcasts(session)[:30]]
+                reports = [broadcasts.report(session, b.id) for b in queries.visible_broadcasts(session, viewer, 30)]
                 return {"reports": reports, **self._broadcast_choices(session, viewer)}
 
         data = await run_in_threadpool(read)
@@ -451,29 +511,26 @@ class Console:
         return self.render(request, "broadcasts.html", viewer, chosen=template, draft=None, preview=None, **data)
 
     async def broadcast_preview(self, request: Request, viewer: Viewer, form: Any) -> Response:
-        draft = self._broadcast_form(form, str(form.get("template", "")))
         now = self.now()
 
         def read() -> dict[str, Any]:
             with self.bot.sessions() as session:
-                self._check_segment(viewer, draft["segment"])
-                counted = broadcasts.preview(session, draft["segment"], draft["topic"], draft["template"], now)
-                return {"preview": counted, **self._broadcast_choices(session, viewer)}
+                draft = self._broadcast_form(session, viewer, form)
+                try:
+                    counted = broadcasts.preview(session, draft["segment"], draft["topic"], draft["template"], now)
+                except broadcasts.BroadcastError as error:
+                    raise BadInput(str(error)) from error
+                return {"draft": draft, "preview": counted, **self._broadcast_choices(session, viewer)}
 
-        try:
-            data = await run_in_threadpool(read)
-        except broadcasts.BroadcastError as error:
-            request.session["flash"] = str(error)
-            return RedirectResponse(f"/kelola/siaran?template={draft['template'].name}", status_code=303)
-        return self.render(request, "broadcasts.html", viewer, chosen=draft["template"], draft=draft, reports=[], **data)
+        data = await run_in_threadpool(read)
+        return self.render(request, "broadcasts.html", viewer, chosen=data["draft"]["template"], reports=[], **data)
 
     async def broadcast_send(self, request: Request, viewer: Viewer, form: Any) -> Response:
-        draft = self._broadcast_form(form, str(form.get("template", "")))
         now = self.now()
 
         def create() -> str:
             with self.bot.sessions() as session, session.begin():
-                self._check_segment(viewer, draft["segment"])
+                draft = self._broadcast_form(session, viewer, form)
                 made = broadcasts.create(
                     session, title=draft["title"] or draft["template"].purpose, topic=draft["topic"], template=draft["template"],
                     variables=draft["variables"], segment=draft["segment"], created_by=f"web:{viewer.username}", now=now,
@@ -489,13 +546,16 @@ class Console:
         return RedirectResponse("/kelola/siaran", status_code=303)
 
     async def broadcast_cancel(self, request: Request, viewer: Viewer, form: Any) -> Response:
-        broadcast_id = request.path_params["id"]
+        broadcast_id = forms.record_id(request.path_params["id"])
         now = self.now()
 
         def cancel() -> str:
             with self.bot.sessions() as session, session.begin():
-                stopped = broadcasts.cancel(session, int(broadcast_id), now)
-                self.audit(session, viewer, "web_broadcast_cancel", broadcast=int(broadcast_id))
+                broadcast = session.get(Broadcast, broadcast_id)
+                if broadcast is None or not queries.broadcast_visible(viewer, broadcast.segment):
+                    raise NotFound
+                stopped = broadcasts.cancel(session, broadcast_id, now)
+                self.audit(session, viewer, "web_broadcast_cancel", broadcast=broadcast_id)
                 return f"Siaran {broadcast_id} dibatalkan; {stopped} pesan yang belum terkirim dibatalkan."
 
         try:
@@ -504,13 +564,10 @@ class Console:
             request.session["flash"] = str(error)
         return RedirectResponse("/kelola/siaran", status_code=303)
 
-    def _check_segment(self, viewer: Viewer, segment: str) -> None:
-        """A district coordinator broadcasts only to villages of the district."""
-        if viewer.villages is None:
-            return
-        kind, _, code = segment.partition(":")
-        if kind != "desa" or code not in viewer.villages:
-            raise broadcasts.BroadcastError("Segmen ini di luar wilayah Anda. Pilih salah satu desa Anda.")
+
+def _minutes(wait: timedelta) -> int:
+    """A wait in whole minutes, rounded up (never "0 menit")."""
+    return max(1, -int(-wait.total_seconds() // 60))
 
 
 def _local_path(target: str) -> str:
@@ -524,7 +581,7 @@ def build_console(bot: Bot, secret: str, secure: bool) -> Starlette:
     routes = [
         Route("/", page(None, console.index), methods=["GET"]),
         Route("/masuk", console.login, methods=["GET", "POST"]),
-        Route("/tautan/{token}", console.link, methods=["GET"]),
+        Route("/tautan/{token}", console.link, methods=["GET", "POST"]),
         Route("/keluar", page(None, console.logout), methods=["POST"]),
         Route("/antrean", page("queue", console.queue), methods=["GET"]),
         Route("/kasus/{code}", page("case_view", console.case), methods=["GET"]),
@@ -540,7 +597,7 @@ def build_console(bot: Bot, secret: str, secure: bool) -> Starlette:
         Route("/siaran", page("broadcasts", console.broadcasts_page), methods=["GET"]),
         Route("/siaran/pratinjau", page("broadcasts", console.broadcast_preview), methods=["POST"]),
         Route("/siaran/kirim", page("broadcasts", console.broadcast_send), methods=["POST"]),
-        Route("/siaran/{id:int}/batal", page("broadcasts", console.broadcast_cancel), methods=["POST"]),
+        Route("/siaran/{id}/batal", page("broadcasts", console.broadcast_cancel), methods=["POST"]),
     ]
     middleware = [
         Middleware(

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Optional
 
+import yaml
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -17,6 +18,7 @@ from bot.domain import cases
 from bot.domain.accounts import Viewer
 from bot.normalise import for_matching
 from bot.privacy import mask_digits
+from bot.storage.broadcast_models import Broadcast
 from bot.storage.complaint_models import NEW, OPEN_STATUSES, STATUSES, Case, CaseEvent
 from bot.storage.console_models import NluExample
 from bot.storage.models import Contact, Event, InboundMessage, SatgasMember, Village
@@ -170,6 +172,25 @@ def actor_name(actor: str, members: dict[int, str]) -> str:
     return actor
 
 
+# --- broadcasts ----------------------------------------------------------------------------
+def broadcast_visible(viewer: Viewer, segment: str) -> bool:
+    """A coordinator of a district sees, and may cancel, only broadcasts to a
+    village of the district (the only segments it may send to); the others
+    read as not there."""
+    if viewer.villages is None:
+        return True
+    kind, _, code = segment.partition(":")
+    return kind == "desa" and code in viewer.villages
+
+
+def visible_broadcasts(session: Session, viewer: Viewer, limit: int) -> list[Broadcast]:
+    """The newest broadcasts the viewer may see."""
+    query = select(Broadcast).order_by(Broadcast.id.desc()).limit(limit)
+    if viewer.villages is not None:
+        query = query.where(Broadcast.segment.in_([f"desa:{code}" for code in sorted(viewer.villages)]))
+    return list(session.execute(query).scalars())
+
+
 # --- trainings --------------------------------------------------------------------------
 @dataclass
 class TrainingRow:
@@ -312,6 +333,9 @@ def dashboard(session: Session, viewer: Viewer, settings: cases.ComplaintSetting
 
 
 # --- what the bot did not understand -------------------------------------------------------
+UNCLEAR_DAYS = 30
+
+
 @dataclass
 class Unclear:
     inbound_id: int
@@ -338,10 +362,11 @@ class UnclearGroup:
         return ", ".join(f"{intent} ({count})" for intent, count in sorted(seen.items(), key=lambda kv: -kv[1]))
 
 
-def not_understood(session: Session, now: datetime, days: int = 30, limit: int = 500) -> list[UnclearGroup]:
-    """Messages answered with a clarification in the last `days`, newest first,
-    grouped by word overlap (similar wording lands in one group)."""
-    rows = session.execute(
+def _clarified(viewer: Viewer, now: datetime, days: int) -> Any:
+    """Messages answered with a clarification in the last `days`, inside the
+    viewer's villages (a district coordinator sees the messages of people of
+    that district only): (inbound id, text, event data, event time)."""
+    query = (
         select(InboundMessage.id, InboundMessage.text, Event.data, Event.created_at)
         .join(
             InboundMessage,
@@ -356,9 +381,18 @@ def not_understood(session: Session, now: datetime, days: int = 30, limit: int =
             ),
         )
         .where(Event.kind == "clarification", Event.created_at >= now - timedelta(days=days), InboundMessage.text != "")
-        .order_by(Event.created_at.desc())
-        .limit(limit)
-    ).all()
+    )
+    if viewer.villages is not None:
+        query = query.join(Contact, Contact.id == InboundMessage.contact_id).where(
+            Contact.village_code.in_(sorted(viewer.villages))
+        )
+    return query
+
+
+def not_understood(session: Session, viewer: Viewer, now: datetime, days: int = UNCLEAR_DAYS, limit: int = 500) -> list[UnclearGroup]:
+    """Messages answered with a clarification in the last `days`, newest first,
+    grouped by word overlap (similar wording lands in one group)."""
+    rows = session.execute(_clarified(viewer, now, days).order_by(Event.created_at.desc()).limit(limit)).all()
     marked = dict(
         session.execute(select(NluExample.inbound_id, NluExample.label).where(NluExample.inbound_id.in_([r[0] for r in rows]))).all()
     )
@@ -384,25 +418,48 @@ def not_understood(session: Session, now: datetime, days: int = 30, limit: int =
     return sorted((group for _, group in groups), key=lambda group: -group.size)
 
 
+def clarified_message(session: Session, viewer: Viewer, inbound_id: int, now: datetime, days: int = UNCLEAR_DAYS) -> Optional[InboundMessage]:
+    """The message if the page could have offered it for marking: answered with
+    a clarification, recent, inside the viewer's villages; else None (404).
+    Any other message (a report's story, another district's words) cannot be
+    made into an NLU example by sending its id."""
+    found = session.execute(_clarified(viewer, now, days).where(InboundMessage.id == inbound_id).limit(1)).first()
+    return session.get(InboundMessage, inbound_id) if found is not None else None
+
+
 def rasa_yaml(session: Session) -> str:
-    """The marked examples as Rasa NLU training data (intents) and a list of
-    knowledge-entry questions, personal data masked."""
-    examples: dict[str, list[str]] = {}
+    """The marked examples as Rasa NLU training data (intents), and the
+    questions marked for knowledge entries under `pengetahuan` (a key Rasa
+    ignores), personal data masked. Written by a YAML emitter: whatever a text
+    or an old free-typed label holds, it stays one string in the file."""
+    intents: dict[str, list[str]] = {}
+    knowledge: dict[str, list[str]] = {}
     for label, text in session.execute(select(NluExample.label, NluExample.text).order_by(NluExample.label, NluExample.id)).all():
-        examples.setdefault(label, []).append(text)
-    lines = ['version: "3.1"', "# Contoh dari konsol (Belum dipahami); data pribadi sudah disamarkan.", "nlu:"]
-    knowledge: list[str] = []
-    for label, texts in examples.items():
         kind, _, name = label.partition(":")
-        target = lines if kind == "intent" else knowledge
-        if kind == "intent":
-            target += [f"- intent: {name}", "  examples: |"]
-        else:
-            target += [f"# entri pengetahuan {name} (tambahkan ke 'questions' di content/knowledge):"]
-        for text in texts:
-            one_line = " ".join(text.split())
-            target.append(f"    - {one_line}" if kind == "intent" else f"#   - {one_line}")
-    return "\n".join(lines + knowledge) + "\n"
+        (intents if kind == "intent" else knowledge).setdefault(name, []).append(" ".join(text.split()))
+    document: dict[str, Any] = {
+        "version": "3.1",
+        "nlu": [{"intent": name, "examples": _LiteralBlock("".join(f"- {t}\n" for t in texts))} for name, texts in intents.items()],
+    }
+    if knowledge:
+        document["pengetahuan"] = [{"entri": name, "pertanyaan": texts} for name, texts in knowledge.items()]
+    header = "# Contoh dari konsol (Belum dipahami); data pribadi sudah disamarkan.\n"
+    header += "# 'pengetahuan': pertanyaan untuk 'questions' di content/knowledge (diabaikan Rasa).\n" if knowledge else ""
+    return header + yaml.dump(document, Dumper=_ExportDumper, allow_unicode=True, sort_keys=False, width=1000)
+
+
+class _LiteralBlock(str):
+    """Rasa's `examples: |` block (the emitter falls back to a quoted string
+    when a text cannot be written as a block)."""
+
+
+class _ExportDumper(yaml.SafeDumper):
+    pass
+
+
+_ExportDumper.add_representer(
+    _LiteralBlock, lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:str", str(value), style="|")
+)
 
 
 def label_choices(content: Any) -> list[str]:

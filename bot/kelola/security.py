@@ -1,11 +1,11 @@
 """Sessions, CSRF and the console's secret.
 
-The session is Starlette's signed cookie (HttpOnly, SameSite=Lax, Secure when
-the public address is https, scoped to /kelola). It holds the account id, a
-CSRF token and when it was last used: a session idle for `IDLE_LIMIT` or older
-than `SESSION_LIMIT` is over, measured with the bot's clock (so tests can move
-time). The account is re-read on every request, so disabling it ends its
-sessions at once.
+The session cookie is Starlette's signed cookie (HttpOnly, SameSite=Lax,
+Secure when the public address is https, scoped to /kelola). It holds a
+random session id, a CSRF token and a flash message; the session itself lives
+on the server (`bot.domain.web_sessions`: idle and age limits, and "Keluar",
+a password change or disabling the account end it for every copy of the
+cookie). The account is re-read on every request.
 """
 
 from __future__ import annotations
@@ -13,14 +13,12 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Optional
 
 from bot.config import PROJECT_ROOT, Settings
+from bot.domain.web_sessions import SESSION_LIMIT  # the cookie lives as long as a session may
 
-IDLE_LIMIT = timedelta(minutes=60)
-SESSION_LIMIT = timedelta(hours=12)
 SECRET_FILE = PROJECT_ROOT / "var" / "kelola_secret"
 
 
@@ -65,25 +63,14 @@ def csrf_ok(session: dict[str, Any], sent: Optional[str]) -> bool:
     return bool(expected) and bool(sent) and hmac.compare_digest(str(expected), str(sent))
 
 
-def start_session(session: dict[str, Any], user_id: int, now: datetime) -> None:
-    """A fresh session for a sign-in (a new CSRF token: nothing from before carries over)."""
+def start_session(session: dict[str, Any], token: str) -> None:
+    """A fresh cookie for a sign-in: the server-side session's id and a new
+    CSRF token (nothing from before carries over)."""
     session.clear()
-    session.update(uid=user_id, started=now.isoformat(), seen=now.isoformat(), csrf=secrets.token_urlsafe(32))
+    session.update(sid=token, csrf=secrets.token_urlsafe(32))
 
 
-def signed_in_user(session: dict[str, Any], now: datetime) -> Optional[int]:
-    """The account id of a live session (and marks it used), else None."""
-    uid = session.get("uid")
-    if not isinstance(uid, int):
-        return None
-    try:
-        started = datetime.fromisoformat(session["started"])
-        seen = datetime.fromisoformat(session["seen"])
-    except (KeyError, TypeError, ValueError):
-        session.clear()
-        return None
-    if now - seen > IDLE_LIMIT or now - started > SESSION_LIMIT:
-        session.clear()
-        return None
-    session["seen"] = now.isoformat()
-    return uid
+def session_token(session: dict[str, Any]) -> Optional[str]:
+    """The server-side session id the cookie carries, if any."""
+    token = session.get("sid")
+    return token if isinstance(token, str) and 0 < len(token) <= 100 else None

@@ -82,3 +82,19 @@ class NluExample(Base):
     label: Mapped[str] = Column(String(120), nullable=False)  # "intent:<name>" or "kb:<entry id>"
     marked_by: Mapped[str] = Column(String(80), nullable=False)
     created_at: Mapped[datetime] = Column(DateTime, nullable=False)
+
+
+class WebSession(Base):
+    """A signed-in browser (issue 24). The session cookie carries a random id;
+    only its SHA-256 is kept here, so a copy of the database signs nobody in.
+    Signing out deletes the row, and so do a password change and disabling the
+    account (every row of that user): a copied cookie dies with its row,
+    instead of living on until the cookie's own 12 hours are up."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    user_id: Mapped[int] = Column(ForeignKey("web_users.id", ondelete="CASCADE"), nullable=False, index=True)
+    token_hash: Mapped[str] = Column(String(64), nullable=False, unique=True)
+    created_at: Mapped[datetime] = Column(DateTime, nullable=False)
+    last_seen_at: Mapped[datetime] = Column(DateTime, nullable=False)

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Index,
+    false,
 )
 from sqlalchemy.orm import declarative_base, Mapped
 
@@ -30,6 +31,8 @@ Base = declarative_base()
 # What an erased message keeps instead of its text and address.
 ERASED_TEXT = "[dihapus]"
 ERASED_ADDRESS = "dihapus"
+# What a message that carried a secret (a one-time sign-in link) keeps once sent.
+SECRET_SENT_TEXT = "[berisi tautan rahasia: dihapus setelah terkirim]"
 
 class Contact(Base):
     """A person talking to the bot on one channel."""
@@ -152,6 +155,9 @@ class OutboundMessage(Base):
     # What the provider later reported (Twilio status callbacks; Telegram's answer).
     provider_status: Mapped[Optional[str]] = Column(String(20))
     provider_error: Mapped[Optional[str]] = Column(String(20))
+    # Carries a secret (a one-time sign-in link): sent without a link preview
+    # (a preview would fetch the link) and its text dropped once sent (issue 24).
+    secret: Mapped[bool] = Column(Boolean, nullable=False, default=False, server_default=false())
 
 
 class OutboundProviderId(Base):
