@@ -46,7 +46,7 @@ CHANNELS = ("bot.channels",)
 CLIS = ("bot.cli", "bot.training_cli")
 CONSOLE = ("bot.kelola",)
 # The nlu tools that build a bot or read its content to report on it.
-NLU_TOOLS_USING_THE_BOT = ("nlu.report", "nlu.safety_report", "nlu.eval_kb")
+NLU_TOOLS_USING_THE_BOT = ("nlu.report", "nlu.safety_report", "nlu.eval_kb", "nlu.eval_blind")
 # Registering oneself at import time looks like `ERASERS.append(...)` at module level.
 REGISTERING_METHODS = {"append", "extend", "add", "update", "insert", "register", "setdefault"}
 
