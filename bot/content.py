@@ -65,6 +65,9 @@ class Content:
     emergency: SourcedText
     danger_patterns: tuple[re.Pattern[str], ...]
     main_menu: tuple[MenuItem, ...]
+    # Words that only look like danger ("bapak saya sudah lama meninggal", "nomor
+    # darurat KBRI"): their span is blanked before the danger patterns are tried.
+    not_danger_patterns: tuple[re.Pattern[str], ...] = ()
     forms: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     # The emergency text for a relative at home, and the short reminder sent
     # when the full text already went out in the last 24 hours.
@@ -164,6 +167,16 @@ def _sourced(entry: Any, where: str) -> SourcedText:
     )
 
 
+def _patterns(raw: Any, where: str) -> list[re.Pattern[str]]:
+    compiled = []
+    for index, pattern in enumerate(raw if isinstance(raw, list) else []):
+        try:
+            compiled.append(re.compile(str(pattern), re.IGNORECASE))
+        except re.error as error:
+            raise ContentError(f"{where}[{index}]: pola tidak valid: {error}") from error
+    return compiled
+
+
 def load_content(directory: Path) -> Content:
     texts_file = directory / "texts.yml"
     texts = dict(_require(load_yaml(texts_file), "texts", str(texts_file)))
@@ -217,12 +230,8 @@ def load_content(directory: Path) -> Content:
     safety_file = directory / "safety.yml"
     safety = load_yaml(safety_file)
     emergency = _sourced(_require(safety, "emergency", str(safety_file)), f"{safety_file} -> emergency")
-    patterns = []
-    for index, pattern in enumerate(_require(safety, "danger_patterns", str(safety_file))):
-        try:
-            patterns.append(re.compile(str(pattern), re.IGNORECASE))
-        except re.error as error:
-            raise ContentError(f"{safety_file} -> danger_patterns[{index}]: pola tidak valid: {error}") from error
+    patterns = _patterns(_require(safety, "danger_patterns", str(safety_file)), f"{safety_file} -> danger_patterns")
+    not_danger = _patterns(safety.get("not_danger_patterns") or [], f"{safety_file} -> not_danger_patterns")
 
     world_file = directory / "world_countries.yml"
     world_countries: dict[str, Country] = {}
@@ -261,6 +270,7 @@ def load_content(directory: Path) -> Content:
         hotlines=hotlines,
         emergency=emergency,
         danger_patterns=tuple(patterns),
+        not_danger_patterns=tuple(not_danger),
         main_menu=main_menu,
         forms=forms,
         directory=directory,

@@ -15,6 +15,7 @@ question ("kalau brunei?", "terus biayanya?") is read in its context.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Optional
 
 from bot.content import SourcedText
@@ -22,7 +23,7 @@ from bot.knowledge import INFO_INTENTS, Entry, Match, finder_for, topic_shorts
 from bot.messages import Option, option_rows, options_from_rows
 from bot.normalise import for_matching
 from flows.forms import StepOption, match_choice
-from flows import safety
+from flows import reading, safety
 from bot.turn import Turn
 from nlu.classifier import Understanding
 
@@ -32,16 +33,12 @@ KB_INTENTS = set(INFO_INTENTS)
 # Conversation state keys.
 LAST = "kb_last"  # {"entry": id} or {"intent": intent}
 NOTES_OFFERED = "kb_country_offered"  # country keys whose note was already offered
+ANSWERED_AT = "kb_answered_at"  # when the last answer went out (follow-ups refer to it for a while)
 
-DETAIL, SOURCE, COUNTRY, PICK = "kb:detail", "kb:source", "kb:country:", "kb:pick:"
-DETAIL_WORDS = (
-    "lengkap", "penjelasan lengkap", "selengkapnya", "lebih lengkap", "detail", "detailnya", "rinciannya",
-    "lengkapnya", "jelasin lengkap", "jelaskan lengkap", "info lengkap", "sing lengkap", "nu lengkap",
-)
-SOURCE_WORDS = (
-    "sumber", "sumbernya", "sumbernya apa", "apa sumbernya", "sumber nya", "sumbere", "sumberipun",
-    "sumberna", "dasar hukumnya", "dasarnya apa", "dasar hukum", "sumbernya mana", "sumbernya dari mana",
-)
+DETAIL, SOURCE, COUNTRY, PICK, OTHER = "kb:detail", "kb:source", "kb:country:", "kb:pick:", "kb:other"
+OTHERS = "kb_others"  # the runners-up of an answer that was not sure ("Bukan ini, yang lain")
+OTHER_WORDS = ("lain", "yang lain", "yg lain", "bukan", "bukan ini", "bukan itu", "salah", "bukan itu maksudnya",
+               "liyane", "sing liyane", "dudu", "dudu iku", "sanes", "nu sanes", "lainna", "sanes eta", "other")
 FOLLOW_UP_MARKERS = (
     "kalau", "kalo", "klo", "klw", "kl", "terus", "trus", "trs", "lalu", "lha", "la", "nek", "yen", "menawi",
     "lamun", "ari", "upami", "bagaimana dengan", "gimana dengan", "gmn dengan", "kumaha", "piye", "trz", "terusnya",
@@ -72,15 +69,24 @@ def _country(turn: Turn) -> Optional[str]:
     return turn.country_in_message() or (turn.state or {}).get("negara")
 
 
-def _offer(turn: Turn, has_detail: bool, intent: str, country: Optional[str]) -> None:
-    """The short numbered message after an answer; the country note only once per country."""
+def _offer(
+    turn: Turn, has_detail: bool, intent: str, country: Optional[str], others: bool = False, report: bool = False
+) -> None:
+    """The short numbered message after an answer; the country note only once per country;
+    "Bukan ini" when the finder was not sure; the report when the question told of a problem."""
     options = []
     if has_detail:
         options.append(Option(DETAIL, turn.content.text("kb_detail_option")))
     options.append(Option(SOURCE, turn.content.text("kb_source_option")))
     options.extend(_country_option(turn, intent, country))
+    if others:
+        options.append(Option(OTHER, turn.content.text("kb_other_option")))
+    if report:
+        options.append(Option(REPORT, turn.content.text("report_offer_option")))
+        turn.record("report_offered")
     turn.conversation.options = option_rows(options)
-    turn.say(turn.content.text("kb_more"), options)
+    more = turn.content.text("kb_more")
+    turn.say(turn.content.text("report_offer") + "\n" + more if report else more, options)
 
 
 def _country_option(turn: Turn, intent: Optional[str], country: Optional[str]) -> list[Option]:
@@ -93,11 +99,19 @@ def _country_option(turn: Turn, intent: Optional[str], country: Optional[str]) -
     return [Option(COUNTRY + found.key, turn.content.text("kb_country_option", country=found.name))]
 
 
-def send_entry(turn: Turn, entry: Entry, country: Optional[str], how: str = "clear") -> None:
+def send_entry(
+    turn: Turn, entry: Entry, country: Optional[str], how: str = "clear", match: Optional[Match] = None,
+    report: bool = False,
+) -> None:
+    """One entry's answer, then the numbered offer. `match` (not sure) keeps
+    the runners-up for "Bukan ini, yang lain"."""
     turn.say(_with_mark(turn, entry.answer, entry.verified))
     turn.remember(LAST, {"entry": entry.id, "intent": entry.intent})
+    turn.remember(ANSWERED_AT, turn.now.isoformat(timespec="seconds"))
+    others = [c.entry.id for c in (match.candidates if match is not None and not match.sure else ()) if c.entry.id != entry.id]
+    turn.remember(OTHERS, others)
     turn.record("answered", intent=entry.intent, entry=entry.id, how=how)
-    _offer(turn, bool(entry.detail), entry.intent, country)
+    _offer(turn, bool(entry.detail), entry.intent, country, others=bool(others), report=report)
 
 
 def send_topic(turn: Turn, intent: str, country: Optional[str]) -> None:
@@ -110,14 +124,18 @@ def send_topic(turn: Turn, intent: str, country: Optional[str]) -> None:
     _offer(turn, bool(short), intent, country)
 
 
-def ask_which(turn: Turn, match: Match, intent: Optional[str]) -> None:
+def ask_which(turn: Turn, match: Match, intent: Optional[str], report: bool = False) -> None:
     options = [Option(PICK + c.entry.id, c.entry.title) for c in match.candidates]
     options.extend(_country_option(turn, intent, _country(turn)))
+    if report:
+        options.append(Option(REPORT, turn.content.text("report_offer_option")))
+        turn.record("report_offered")
     turn.conversation.options = option_rows(options)
     if intent:
         turn.remember(LAST, {"intent": intent})
     turn.record("kb_did_you_mean", intent=intent, entries=[c.entry.id for c in match.candidates])
-    turn.say(turn.content.text("kb_did_you_mean"), options)
+    which = turn.content.text("kb_did_you_mean")
+    turn.say(turn.content.text("report_offer") + "\n" + which if report else which, options)
 
 
 # --- the intent handler ------------------------------------------------------------
@@ -134,11 +152,35 @@ def answer(turn: Turn, intent: str, understanding: Optional[Understanding] = Non
     if understanding is None:
         return send_topic(turn, intent, country)
     match = finder_for(turn.content).find(turn.text, intent, country)
-    if match.clear and match.best is not None:
-        return send_entry(turn, match.best, country)
+    report = tells_of_a_problem(understanding) or reading.tells_a_problem(reading.load_lexicon(turn.content.directory), turn.text)
+    vague = len(turn.text.split()) <= VAGUE_WORDS and not match.sure  # "paspor gimana": about what?
+    if match.clear and match.best is not None and not vague:
+        return send_entry(turn, match.best, country, match=match, report=report)
+    if match.best is not None and not vague and not _close_call(match, finder_for(turn.content).settings.clear_margin):
+        # Weak but not torn between two entries: the best answer, with the
+        # runners-up one tap away ("Maksud Anda" only for a close call, issue 23).
+        return send_entry(turn, match.best, country, how="unsure", match=match, report=report)
     if match.best is not None and len(match.candidates) > 1:
-        return ask_which(turn, match, intent)
+        return ask_which(turn, match, intent, report=report)
     send_topic(turn, intent, country)
+
+
+VAGUE_WORDS = 2
+REPORT_RUNNER_UP = 0.10
+
+
+def tells_of_a_problem(understanding: Optional[Understanding]) -> bool:
+    """A question that NLU also reads as a report ("gaji adik sy 2 bulan ga
+    dibayar, haknya gimana?"): the answer offers the report in one line."""
+    if understanding is None:
+        return False
+    return any(intent in ("lapor_masalah", "darurat") and score >= REPORT_RUNNER_UP for intent, score in understanding.ranking[:3])
+
+
+def _close_call(match: Match, margin: float) -> bool:
+    """Two entries genuinely close: the person chooses ("Maksud Anda")."""
+    scores = [c.score for c in match.candidates]
+    return len(scores) > 1 and scores[0] - scores[1] < margin
 
 
 def answer_if_known(turn: Turn) -> bool:
@@ -149,26 +191,48 @@ def answer_if_known(turn: Turn) -> bool:
         return False
     country = _country(turn)
     match = finder_for(turn.content).find(turn.text, None, country)
-    if not match.clear or match.best is None:
-        return False
-    send_entry(turn, match.best, country, how="without_intent")
+    if not match.sure or match.best is None:
+        return False  # without an intent, only a sure match: "zzkw qqxv blorp" must not get an answer
+    send_entry(turn, match.best, country, how="without_intent", match=match)
     return True
 
 
 MIN_WORDS_WITHOUT_INTENT = 4
+REPORT = "lapor_masalah"
+REPORT_WORDS = ("lapor", "laporkan", "mau lapor", "lapor aja", "ya lapor", "iya lapor", "lapor satgas", "lapor ke satgas", "lapor dong")
+
+
+def answer_question(turn: Turn, intent: Optional[str], offer_report: bool) -> bool:
+    """A question answered from the knowledge base whatever intent NLU saw
+    in it (issue 23: "pas pulang cuti harus lapor ke disnaker ga?" is a
+    question, not a report). When the question also tells of a problem, the
+    answer offers the report in one line instead of opening its form. False
+    when no entry fits well enough: the caller decides."""
+    country = _country(turn)
+    match = finder_for(turn.content).find(turn.text, intent if intent in KB_INTENTS else None, country)
+    if match.best is None:
+        return False
+    # Not clear: still the best entry (a question deserves an answer), with
+    # the runners-up one tap away ("Bukan ini, yang lain").
+    send_entry(turn, match.best, country, how="question" if match.clear else "question_unsure", match=match, report=offer_report)
+    return True
 
 
 def can_answer(turn: Turn, intent: str) -> bool:
     return intent in turn.content.answers
 
 
+SHORT_IN_FORM = 300
+
+
 def short_answer(turn: Turn, text: str, intent: Optional[str]) -> bool:
-    """A question in the middle of a form: only the entry's answer, no options
-    (the form's question comes next). False when no entry clearly fits."""
-    match = finder_for(turn.content).find(text, intent, _country(turn))
+    """A question in the middle of a form: the entry's answer cut to its first
+    sentences (≤300 characters, issue 23), no options (the form's question
+    comes next). False when no entry clearly fits."""
+    match = finder_for(turn.content).find(text, intent if intent in KB_INTENTS else None, _country(turn))
     if not match.clear or match.best is None:
         return False
-    turn.say(_with_mark(turn, match.best.answer, match.best.verified))
+    turn.say(_with_mark(turn, _first_sentences(turn.content.fill(match.best.answer), SHORT_IN_FORM), match.best.verified))
     turn.record("answered", intent=match.best.intent, entry=match.best.id, how="in_form")
     return True
 
@@ -179,23 +243,71 @@ def knowledge_followup(turn: Turn) -> bool:
     questions in the context of the last answer. Registered in `bot.app`."""
     last = (turn.state or {}).get(LAST)
     shown = turn.conversation.options or []
-    ours = [o for o in options_from_rows(shown) if o.value.startswith("kb:")]
+    ours = [o for o in options_from_rows(shown) if o.value.startswith("kb:") or o.value == REPORT]
     if ours and len(ours) == len(shown):
-        chosen = match_choice(turn, [StepOption(o.value, o.label, _synonyms(o.value)) for o in ours])
+        chosen = match_choice(turn, [StepOption(o.value, o.label, _synonyms(turn, o.value)) for o in ours])
+        if chosen == REPORT:
+            return False  # the dialogue starts the report form
         if chosen is not None:
             turn.record("option_chosen", value=chosen)
             return _do(turn, chosen, last)
-    if not last:
+    if not last or not _recent(turn):
         return False
     typed = for_matching(turn.text)
-    if typed in DETAIL_WORDS:
-        return _do(turn, DETAIL, last)
-    if typed in SOURCE_WORDS:
-        return _do(turn, SOURCE, last)
+    asked = followup_asked(reading.load_lexicon(turn.content.directory), turn.text)
+    if asked is not None:
+        return _do(turn, asked, last)
     return _follow_up_question(turn, typed, last)
 
 
+FOLLOW_UP_FOR = timedelta(hours=2)
+
+
+def _recent(turn: Turn) -> bool:
+    """Follow-ups in words refer to the last answer for a while (at least 30
+    minutes, issue 23); a "sumbernya?" a day later starts afresh."""
+    answered_at = turn.remembered_time(ANSWERED_AT)
+    return answered_at is None or turn.now - answered_at <= FOLLOW_UP_FOR
+
+
+def followup_asked(lexicon: reading.Lexicon, text: str) -> Optional[str]:
+    """"sumbernya?", "lengkapnya dong min", "dari mana infonya", "sing luwih
+    jangkep": DETAIL or SOURCE for the last answer, in everyday words with
+    fillers (content/words.yml `followups`), or None. A short message only:
+    a longer one is a new question."""
+    tokens = for_matching(text).split()
+    if not tokens or len(tokens) > 8:
+        return None
+    kept = [t for t in tokens if t not in lexicon.fillers] or tokens
+    typed = f" {' '.join(kept)} "
+    for value, kind in ((SOURCE, "source"), (DETAIL, "detail")):
+        words = lexicon.followups.get(kind, frozenset())
+        if typed.strip() in words:
+            return value
+        # "dari mana infonya min? takut hoax", "menika sumberipun saking pundi":
+        # a phrase of two words or more, or a long enough single word, inside.
+        if len(kept) <= 6 and any(
+            f" {w} " in typed for w in words if (" " in w or len(w) >= 6) and w not in FOLLOW_UP_MARKERS
+        ):
+            return value
+    return None
+
+
 OPENING_CHARS = 450
+
+
+def _first_sentences(text: str, limit: int) -> str:
+    """The first sentences or lines of an answer that fit in `limit` characters."""
+    if len(text) <= limit:
+        return text
+    pieces = re.split(r"(?<=[.!?])\s+|\n", text)
+    kept = ""
+    for piece in pieces:
+        candidate = (kept + " " + piece).strip() if kept else piece.strip()
+        if len(candidate) > limit:
+            break
+        kept = candidate
+    return kept or text[:limit].rsplit(" ", 1)[0] + " ..."
 
 
 def _opening(text: str) -> str:
@@ -211,12 +323,13 @@ def _opening(text: str) -> str:
     return opening if len(opening) <= OPENING_CHARS else opening[:OPENING_CHARS].rsplit(" ", 1)[0] + " ..."
 
 
-def _synonyms(value: str) -> tuple[str, ...]:
-    if value == DETAIL:
-        return DETAIL_WORDS
-    if value == SOURCE:
-        return SOURCE_WORDS
-    return ()
+def _synonyms(turn: Turn, value: str) -> tuple[str, ...]:
+    if value == OTHER:
+        return OTHER_WORDS
+    if value == REPORT:
+        return REPORT_WORDS
+    kind = {DETAIL: "detail", SOURCE: "source"}.get(value)
+    return tuple(reading.load_lexicon(turn.content.directory).followups.get(kind, ())) if kind else ()
 
 
 def _last_entry(turn: Turn, last: Optional[dict]) -> Optional[Entry]:
@@ -226,6 +339,16 @@ def _last_entry(turn: Turn, last: Optional[dict]) -> Optional[Entry]:
 
 def _do(turn: Turn, chosen: str, last: Optional[dict]) -> bool:
     content = turn.content
+    if chosen == OTHER:
+        finder = finder_for(content)
+        others = [finder.by_id[i] for i in (turn.state or {}).get(OTHERS) or [] if i in finder.by_id]
+        if not others:
+            return False
+        options = [Option(PICK + entry.id, entry.title) for entry in others]
+        turn.conversation.options = option_rows(options)
+        turn.record("kb_others_shown", entries=[entry.id for entry in others])
+        turn.say(content.text("kb_others_intro"), options)
+        return True
     if chosen.startswith(PICK):
         entry = finder_for(content).by_id.get(chosen[len(PICK):])
         if entry is None:

@@ -4,11 +4,15 @@
    Satgas commands ("ambil ADU-7K3P") are recognised right after.
 2. Danger (patterns, or NLU with a danger cue): emergency guidance first,
    inside a form too, where the message is kept and the question asked again.
-3. Words that steer the conversation: "batal", "menu", "lanjut".
+3. Words that steer the conversation, in any state and through the fillers
+   people type around them: cancel, delete my data, a person, stop messages,
+   back ("eh salah"), "menu", "lanjut".
 4. Inside a form: the message is an answer to the current question, read in
    the person's own words (flows/reading.py), or a question answered briefly.
 5. A number or button from the last menu: do that, no NLU needed.
-6. Otherwise ask NLU what the person wants, and answer or clarify.
+6. Otherwise ask NLU what the person wants, correct it with what the words
+   plainly say (flows/meaning.py: a question is answered, never made a form;
+   a told problem is a report), and answer, act or clarify.
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ from typing import Callable, Optional
 from bot.messages import Option, option_rows, options_from_rows
 from bot.normalise import for_matching
 from flows import answers, reading, safety
+from flows.meaning import REPORTING, answer_instead, what_was_meant
 from flows.forms import GUESS, FormEngine, StepOption, match_choice
 from bot.turn import IntentHandler, Turn
 from nlu.classifier import Understanding
 
 REPORT_AFTER_WORDS = 8  # a story this long flagged darurat by NLU alone is a report
+
 
 
 @dataclass
@@ -43,6 +49,8 @@ class Dialogue:
         if turn.clean.is_empty:
             return self._nothing_to_read(turn)
         if not turn.clean.has_words and not turn.inbound.payload:
+            if turn.inbound.attachments and any(handler(turn) for handler in self.media_handlers):
+                return None  # a photo captioned "🙏": the photo is the message
             if self.forms.active(turn) is not None:
                 turn.say(turn.content.text("emoji_in_form"))  # 😢 at a question: ask it again
                 return self.forms.reask(turn)
@@ -60,8 +68,12 @@ class Dialogue:
         if not in_form and safety.mentions_danger(turn.content, turn.text):
             return safety.show_emergency(turn, offer_report=True)
 
-        if in_form and steer == "cancel":
+        if in_form and steer == "cancel" and (not self.forms.at_consent(turn) or reading.steering(lexicon, turn.text, whole_only=True)):
+            # At the consent question only a bare "ga jadi" cancels; "ga usah, takut
+            # ketahuan" is a refusal, whose answer carries the hotline.
             return self.forms.cancel(turn)
+        if in_form and steer == "back":
+            return self.forms.back(turn)
         if steer == "unsubscribe" and "berhenti_langganan" in self.handlers:
             # "berhenti" / "stop" in any state: no more messages from us first;
             # inside a form the person wants quiet, so the form ends too.
@@ -132,6 +144,16 @@ class Dialogue:
             # NLU's darurat without a danger cue is not trusted (see flows/safety.py):
             # a long story is a report; otherwise the runner-up intent, if sure.
             intent, confidence = _without_darurat(understanding, len(turn.text.split()))
+        meaning = what_was_meant(lexicon, turn.text, intent, confidence, turn.nlu_threshold)
+        intent, confidence = meaning.intent, meaning.confidence
+        if answer_instead(lexicon, turn.text, meaning):
+            # A question never opens a form (issue 23): it is answered, and a
+            # question that also tells of a problem gets the report offered.
+            reporting = intent in REPORTING
+            if answers.answer_question(turn, intent, offer_report=reporting):
+                return None
+            if reporting:
+                return self.offer_report(turn)
         if (confidence < turn.nlu_threshold or intent == "di_luar_topik") and answers.answer_if_known(turn):
             return None
         if turn.nlu_down:
@@ -167,13 +189,23 @@ class Dialogue:
             turn.say(turn.content.text("let_us_continue"))
             return True
         understanding = turn.understand()
-        if understanding.confidence < turn.nlu_threshold or not answers.can_answer(turn, understanding.intent):
+        sure = understanding.confidence >= turn.nlu_threshold
+        question = reading.looks_like_question(reading.load_lexicon(turn.content.directory), turn.text)
+        if not question and not (sure and answers.can_answer(turn, understanding.intent)):
             return False
-        if not answers.short_answer(turn, turn.text, understanding.intent):
+        if not answers.short_answer(turn, turn.text, understanding.intent if sure else None):
             return False
         turn.record("question_in_form", intent=understanding.intent)
         turn.say(turn.content.text("let_us_continue"))
         return True
+
+    def offer_report(self, turn: Turn) -> None:
+        """A question about a problem that no entry answers: how to report
+        and the hotline, with the report one tap away (never the form itself)."""
+        options = [Option("lapor_masalah", turn.content.text("report_offer_option")), Option("menu", turn.content.text("menu_option"))]
+        turn.conversation.options = option_rows(options)
+        turn.record("report_offered")
+        turn.say(turn.content.fill(turn.content.text("report_question_hint")), options)
 
     # --- standard replies ------------------------------------------------------
     def tell_hotlines(self, turn: Turn) -> None:

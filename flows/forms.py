@@ -241,6 +241,12 @@ class FormEngine:
     def active(self, turn: Turn) -> Optional[FormSpec]:
         return self.specs.get(turn.conversation.flow or "")
 
+    def at_consent(self, turn: Turn) -> bool:
+        """Whether the open question asks for consent to use the person's data."""
+        spec = self.active(turn)
+        step = next((s for s in spec.steps if s.slot == turn.conversation.step), None) if spec else None
+        return step is not None and step.type == "consent"
+
     # --- one answer ----------------------------------------------------------
     def answer(self, turn: Turn) -> None:
         spec = self.active(turn)
@@ -365,6 +371,13 @@ class FormEngine:
         if step.type in ("choice", "village", "training", "country"):
             options = self._options(turn, step)
             chosen = match_choice(turn, options)
+            if (
+                chosen is None
+                and step.type == "village"
+                and reading.village_not_listed(lexicon, turn.text)
+                and self._read_choice(turn, step, options, lexicon) is None
+            ):
+                return self._village_not_listed(turn)
             if chosen is None and reading.looks_like_question(lexicon, turn.text) and self._interrupted(turn):
                 return self._reask(turn, step)  # "biaya ke hongkong berapa?" at "which country?"
             chosen = chosen or self._read_choice(turn, step, options, lexicon)
@@ -378,12 +391,18 @@ class FormEngine:
                     return value
             return self._missed(turn, step, len(options))
         if step.type == "consent":
+            if reading.wants_number_instead(lexicon, turn.text):
+                # "ga mau datanya dicatat, nomor pengaduannya aja berapa": a no,
+                # and the refusal's answer carries the hotline (issue 23).
+                return _DECLINED
             if reading.looks_like_question(lexicon, turn.text) and _starts_with_question(lexicon, turn.text):
                 return self._explain_consent(turn, step)
             if reading.says_dont_know(lexicon, turn.text):
                 # "ga tau" is not a refusal: say why we ask, and ask again.
                 return self._explain_consent(turn, step)
             decision = yes_or_no(turn)
+            if decision is None and reading.steering(lexicon, turn.text) == "cancel":
+                decision = False  # "eh udah deh ga jadi aja, lain kali": a refusal, answered with the hotline
             if decision is True:
                 turn.contact.consent_at = turn.contact.consent_at or turn.now
                 turn.record("consent_given", slot=step.slot)
@@ -458,6 +477,35 @@ class FormEngine:
             turn.say(self.content.text("question_in_form"))
             return True
         return False
+
+    def back(self, turn: Turn) -> None:
+        """"eh salah": the answer just given is taken back and its question
+        asked again (issue 23); at the first question, that question again."""
+        spec = self.active(turn)
+        assert spec is not None
+        slots = dict(turn.conversation.slots or {})
+        current = turn.conversation.step or ""
+        if current == CONFIRM_STEP:
+            return self._show_summary(turn, spec)
+        order = [step.slot for step in spec.steps]
+        before = order[: order.index(current)] if current in order else order
+        filled = [slot for slot in before if slot in slots and not slot.startswith(GUESS)]
+        turn.record("form_back", flow=spec.name, step=current)
+        if not filled:
+            return self.reask(turn)
+        slots.pop(filled[-1])
+        turn.conversation.slots = slots
+        turn.say(self.content.texts["form_back"])
+        return self._ask(turn, spec.step(filled[-1]))
+
+    def _village_not_listed(self, turn: Turn) -> None:
+        """"desa saya ga ada di daftar": never a wrong village (its satgas
+        would get someone else's report). The form is put aside (*lanjut*
+        brings it back) and the person gets who else can help (issue 23)."""
+        turn.record("village_not_listed", flow=turn.conversation.flow)
+        self.suspend(turn)
+        turn.say(self.content.fill(self.content.texts["village_not_listed"]))
+        return None
 
     def _explain_consent(self, turn: Turn, step: Step) -> None:
         turn.say(self.content.fill(step.why) if step.why else self.content.text("consent_why_default"))

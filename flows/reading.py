@@ -42,6 +42,34 @@ class Lexicon:
     greetings: frozenset[str] = frozenset()
     hotline_number_words: frozenset[str] = frozenset()
     hotline_about_words: frozenset[str] = frozenset()
+    hotline_where_words: frozenset[str] = frozenset()
+    # Words people wrap around what they mean ("eh", "aja deh", "dulu", "ya min").
+    fillers: frozenset[str] = frozenset()
+    # The steering phrases with those fillers taken out, compared with a message
+    # that had them taken out too.
+    steering_plain: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # One-word steering that counts inside a longer message ("udah batal aja").
+    steering_alone_ok: frozenset[str] = frozenset()
+    # Question words that make a question wherever they stand ("harus lapor ke disnaker ga").
+    question_anywhere: frozenset[str] = frozenset()
+    question_tails: frozenset[str] = frozenset()
+    # "gaji adik saya belum dibayar": a concrete problem told, not a topic asked about.
+    problem_phrases: frozenset[str] = frozenset()
+    # "status ADU-7K3P gimana", "laporan saya sampai mana": an existing report asked about.
+    status_words: frozenset[str] = frozenset()
+    # "mung takon", "nanya aja": the writer marks a question as hypothetical.
+    just_asking: frozenset[str] = frozenset()
+    # "mau lapor, ...": a report asked for in so many words.
+    report_requests: frozenset[str] = frozenset()
+    # "pelatihan", "kursus": a question about registering that names a training.
+    training_words: frozenset[str] = frozenset()
+    # "desa saya ga ada di daftar" at the village question.
+    not_listed: frozenset[str] = frozenset()
+    village_words: frozenset[str] = frozenset()
+    # Words between a relative and the possessive ("kakak perempuan saya").
+    relative_qualifiers: frozenset[str] = frozenset()
+    # Follow-ups to the last answer in words: detail, source.
+    followups: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 def _words(raw: Any, where: str) -> frozenset[str]:
@@ -70,6 +98,11 @@ def load_lexicon(directory: Path) -> Lexicon:
                 entries[word] = int(value)
         return entries
 
+    steering = {
+        str(key): _words(words, f"{path} -> steering -> {key}")
+        for key, words in (raw.get("steering") or {}).items()
+    }
+    fillers = _words(raw.get("fillers") or [], f"{path} -> fillers")
     return Lexicon(
         yes=_words(raw.get("yes_words"), f"{path} -> yes_words"),
         no=_words(raw.get("no_words"), f"{path} -> no_words"),
@@ -98,9 +131,27 @@ def load_lexicon(directory: Path) -> Lexicon:
         greetings=_words(raw.get("greetings") or [], f"{path} -> greetings"),
         hotline_number_words=_words((raw.get("hotline_question") or {}).get("number_words", []), f"{path} -> hotline_question"),
         hotline_about_words=_words((raw.get("hotline_question") or {}).get("about_words", []), f"{path} -> hotline_question"),
-        steering={
-            str(key): _words(words, f"{path} -> steering -> {key}")
-            for key, words in (raw.get("steering") or {}).items()
+        hotline_where_words=_words((raw.get("hotline_question") or {}).get("where_words", []), f"{path} -> hotline_question"),
+        steering=steering,
+        fillers=fillers,
+        steering_plain={
+            kind: frozenset(" ".join(w for w in phrase.split() if w not in fillers) or phrase for phrase in words)
+            for kind, words in steering.items()
+        },
+        steering_alone_ok=_words(raw.get("steering_alone_ok") or [], f"{path} -> steering_alone_ok"),
+        question_anywhere=_words(raw.get("question_anywhere") or [], f"{path} -> question_anywhere"),
+        question_tails=_words(raw.get("question_tails") or [], f"{path} -> question_tails"),
+        problem_phrases=_words(raw.get("problem_phrases") or [], f"{path} -> problem_phrases"),
+        status_words=_words(raw.get("status_words") or [], f"{path} -> status_words"),
+        just_asking=_words(raw.get("just_asking") or [], f"{path} -> just_asking"),
+        report_requests=_words(raw.get("report_requests") or [], f"{path} -> report_requests"),
+        training_words=_words(raw.get("training_words") or [], f"{path} -> training_words"),
+        not_listed=_words(raw.get("village_not_listed") or [], f"{path} -> village_not_listed"),
+        village_words=_words(raw.get("village_words") or [], f"{path} -> village_words"),
+        relative_qualifiers=_words(raw.get("relative_qualifiers") or [], f"{path} -> relative_qualifiers"),
+        followups={
+            str(key): _words(words, f"{path} -> followups -> {key}")
+            for key, words in (raw.get("followups") or {}).items()
         },
     )
 
@@ -159,13 +210,21 @@ def says_dont_know(lexicon: Lexicon, text: str) -> bool:
 
 # --- questions --------------------------------------------------------------
 def looks_like_question(lexicon: Lexicon, text: str) -> bool:
-    """A question typed where an answer was expected ("lho emang bikin paspor harus bayar?")."""
-    if text.rstrip().endswith("?"):
-        return True
+    """A question, however it is typed: "?" at the end, a question word among
+    the first three words ("lho emang bikin paspor harus bayar?"), a question
+    word that asks wherever it stands ("pas pulang cuti lapor ke mana"), or a
+    closing "ga"/"ora"/"teu" ("harus lapor ke disnaker ga", issue 23)."""
+    if "?" in text:
+        return True  # "jenazahe sing mulihke sopo? mung takon": the mark need not end the message
     tokens = _tokens(text)
     if len(tokens) < 3:
         return False
-    return any(_starts_with(tokens[i:], lexicon.question_words) for i in range(min(3, len(tokens))))
+    if any(_starts_with(tokens[i:], lexicon.question_words) for i in range(min(3, len(tokens)))):
+        return True
+    if any(_contains(tokens, phrase) for phrase in lexicon.question_anywhere):
+        return True
+    trimmed = [t for t in tokens if t not in _PARTICLES]
+    return bool(trimmed) and trimmed[-1] in lexicon.question_tails
 
 
 # --- who is writing ---------------------------------------------------------
@@ -182,7 +241,10 @@ def relative_in(lexicon: Lexicon, text: str) -> Optional[str]:
             base = _strip_possessive(lexicon, token, words)
             if base is None:
                 continue
-            following = tokens[index + 1] if index + 1 < len(tokens) else ""
+            after = index + 1
+            while after < len(tokens) and after <= index + 3 and tokens[after] in lexicon.relative_qualifiers:
+                after += 1  # "kakak perempuan saya", "adik laki laki kula"
+            following = tokens[after] if after < len(tokens) else ""
             before = tokens[index - 1] if index else ""
             if base != token or following in lexicon.possessive_words or before in ("my", "our"):
                 return relation  # "adik saya", "adikku", English "my sister"
@@ -326,6 +388,84 @@ def _edit_distance_at_most_one(a: str, b: str) -> bool:
     return edits + (len(a) - i) <= 1
 
 
+# "lewat wa aja" names the channel to be reached on, and "ga bisa dihubungi" tells
+# a story: neither asks for a number.
+_CHANNEL_WORDS = {"wa", "whatsapp", "no", "cc", "hubungi", "ngubungi", "nelpon"}
+_NUMBER_EXTRA = {"nomernya", "nomornya", "nomere", "nomerna", "nomorna", "nmrnya", "ditelpon", "ditelepon", "nelepon", "telepon"}
+
+
+def wants_number_instead(lexicon: Lexicon, text: str) -> bool:
+    """At the consent question: a phone number asked for instead of saying
+    yes ("ga mau data sy dicatat, nomer pengaduannya aja brp")."""
+    tokens = _tokens(text)
+    if not tokens or len(tokens) > 20:
+        return False
+    number = any(
+        _contains(tokens, phrase) for phrase in lexicon.hotline_number_words if phrase not in _CHANNEL_WORDS
+    ) or bool(_NUMBER_EXTRA & set(tokens))
+    if not number:
+        return False
+    refuses = any(_contains(tokens, phrase) for phrase in lexicon.no if len(phrase) >= 2) or any(
+        _contains(tokens, phrase) for phrase in ("takut", "sieun", "wedi", "ajrih", "mending", "langsung")
+    )
+    return refuses or looks_like_question(lexicon, text)
+
+
+def asks_about_own_report(lexicon: Lexicon, text: str) -> bool:
+    """"status ADU-ZZ9Q gimana", "laporan saya sudah sampai mana": a question
+    about a report already made, which the status card answers."""
+    tokens = _tokens(text)
+    return any(_contains(tokens, phrase) for phrase in lexicon.status_words)
+
+
+def asks_to_report(lexicon: Lexicon, text: str) -> bool:
+    """"mau lapor, majikan anak saya ..." asks for a report in so many words,
+    near the start, whatever the story that follows sounds like to NLU."""
+    tokens = _tokens(text)
+    return any(_contains(tokens, phrase) for phrase in lexicon.report_requests)
+
+
+def opens_with_report_request(lexicon: Lexicon, text: str) -> bool:
+    """"bu kula badhe lapor, ... kangge punapa?": the report is asked for
+    first; a question that follows is part of the story."""
+    tokens = [t for t in _tokens(text) if t not in _PARTICLES][:5]
+    return any(_contains(tokens, phrase) for phrase in lexicon.report_requests)
+
+
+def just_asking(lexicon: Lexicon, text: str) -> bool:
+    """"mung takon", "nanya aja", "naros wungkul": the writer says the question
+    is hypothetical, so a danger word in it is not a present danger."""
+    tokens = _tokens(text)
+    return any(_contains(tokens, phrase) for phrase in lexicon.just_asking)
+
+
+def tells_a_problem(lexicon: Lexicon, text: str) -> bool:
+    """"gaji adik saya di malaysia belum dibayar": a worker's concrete problem
+    (words.yml `problem_phrases`), which makes a statement a report and a
+    question an occasion to offer one."""
+    tokens = _tokens(text)
+    return any(_contains(tokens, phrase) for phrase in lexicon.problem_phrases)
+
+
+def names_training(lexicon: Lexicon, text: str) -> bool:
+    """"daftare pelatihan batik kepriben" is about a training; "anak sma udah
+    bisa daftar?" is about migrating, and is answered as a question."""
+    tokens = _tokens(text)
+    return any(token.startswith(word) for token in tokens for word in lexicon.training_words)
+
+
+def village_not_listed(lexicon: Lexicon, text: str) -> bool:
+    """At the village question, a message that says the village is not among
+    the options ("desa saya ga ada", "bukan semua", "desaku ora ono"), or
+    names a village ("desa Sukamaju") that matched none of them."""
+    tokens = _tokens(text)
+    if not tokens or len(tokens) > 14:
+        return False
+    if any(_contains(tokens, phrase) for phrase in lexicon.not_listed):
+        return True
+    return tokens[0] in lexicon.village_words and len(tokens) >= 2
+
+
 # --- danger cues -------------------------------------------------------------
 def has_danger_cue(lexicon: Lexicon, text: str) -> bool:
     lowered = for_matching(text)
@@ -385,20 +525,53 @@ def asks_for_hotline(lexicon: Lexicon, text: str) -> bool:
         return False
     asks_number = any(_contains(tokens, phrase) for phrase in lexicon.hotline_number_words)
     about = any(_contains(tokens, phrase) for phrase in lexicon.hotline_about_words)
-    return asks_number and about
+    # "terus saya harus telpon kemana?": a short question where to call is
+    # about the hotline too, even without naming an office (issue 23).
+    where = len(tokens) <= 10 and any(_contains(tokens, phrase) for phrase in lexicon.hotline_where_words)
+    return asks_number and (about or where)
 
 
-_STEERING_TAILS = {"aja", "saja", "deh", "dong", "ya", "sih", "wae", "mawon", "lah", "kok", "ah", "yah", "nya", "pak", "bu", "kak", "min"}
+def _without_fillers(lexicon: Lexicon, tokens: Sequence[str]) -> list[str]:
+    return [token for token in tokens if token not in lexicon.fillers]
 
 
-def steering(lexicon: Lexicon, text: str) -> Optional[str]:
-    """"batal", "menu", "lanjut", "petugas": only when that is the whole message
-    (give or take "aja deh": "ga jadi aja deh" cancels)."""
+def steering(lexicon: Lexicon, text: str, whole_only: bool = False) -> Optional[str]:
+    """What a message that steers the conversation asks for, in everyday words.
+
+    "batal", "menu", "petugas" alone, and the same wrapped in the fillers
+    people type around them ("udah ah ga jadi, nanti dulu", "ya udah batal
+    aja", "tolong hapus aja data saya ya min"): the fillers of words.yml are
+    dropped from the message and from the listed phrases before comparing,
+    so a yes-word next to a cancel-word does not make a yes. A short message
+    that contains a cancel, delete, person or stop phrase steers too, unless
+    it reads as a question ("kalau ga jadi berangkat uangnya balik ga?").
+    Deleting beats talking to a person, which beats stopping messages, which
+    beats cancelling (issue 23).
+    """
     tokens = _tokens(text)
-    while len(tokens) > 1 and tokens[-1] in _STEERING_TAILS:
-        tokens = tokens[:-1]
-    typed = " ".join(tokens)
-    for kind, words in lexicon.steering.items():
-        if typed in words:
+    kept = _without_fillers(lexicon, tokens) or tokens
+    typed = " ".join(kept)
+    plain = lexicon.steering_plain
+    for kind in STEERING_ORDER:
+        if typed in lexicon.steering.get(kind, frozenset()) or typed in plain.get(kind, frozenset()):
             return kind
+    if whole_only or not tokens or len(tokens) > STEERING_MAX_WORDS:
+        return None
+    question = looks_like_question(lexicon, text)
+    for kind in CONTAINED_KINDS:
+        if question and kind not in ASKED_KINDS:
+            continue
+        for phrase in plain.get(kind, frozenset()):
+            if (len(phrase.split()) >= 2 or phrase in lexicon.steering_alone_ok) and _contains(kept, phrase):
+                return kind
     return None
+
+
+# Steering kinds in the order they win when a message holds two of them.
+STEERING_ORDER = ("delete_data", "agent", "unsubscribe", "cancel", "back", "resubscribe", "menu", "resume")
+# Kinds that steer even inside a longer message (a few words); "menu" and
+# "lanjut" only as the whole message: "lanjut kerja di taiwan" is no command.
+CONTAINED_KINDS = ("delete_data", "agent", "unsubscribe", "cancel")
+# Requests people phrase as questions ("bisa ngomong sama orang aja ga?").
+ASKED_KINDS = ("delete_data", "agent")
+STEERING_MAX_WORDS = 14

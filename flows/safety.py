@@ -39,15 +39,29 @@ FULL_TEXT_EVERY = timedelta(hours=24)
 _KRAMA_PASSIVE = re.compile(r"\bdipun\s*")
 
 
-def mentions_danger(content: Content, text: str) -> bool:
+def without_benign(content: Content, text: str) -> str:
+    """The message with the spans that only look like danger blanked out
+    ("bapak saya sudah lama meninggal, surat izinnya siapa yang tanda tangan?",
+    "nomor darurat kbri berapa"): content/safety.yml `not_danger_patterns`."""
     lowered = text.casefold()
+    for benign in content.not_danger_patterns:
+        lowered = benign.sub(" ", lowered)
+    return lowered
+
+
+_PUNCTUATION = re.compile(r"[,.;:!?()\"']+")
+
+
+def mentions_danger(content: Content, text: str) -> bool:
+    # Commas between clauses ("sakit, ora digawa nang dokter") must not hide a pattern.
+    lowered = " ".join(_PUNCTUATION.sub(" ", without_benign(content, text)).split())
     # Javanese krama "dipun gebugi" is the ngoko/Indonesian "digebugi": one set of patterns reads both.
     plain = _KRAMA_PASSIVE.sub("di", lowered)
     return any(pattern.search(lowered) or pattern.search(plain) for pattern in content.danger_patterns)
 
 
 def has_cue(turn: Turn) -> bool:
-    return reading.has_danger_cue(reading.load_lexicon(turn.content.directory), turn.text)
+    return reading.has_danger_cue(reading.load_lexicon(turn.content.directory), without_benign(turn.content, turn.text))
 
 
 def nlu_says_danger(turn: Turn, ask: bool = False) -> bool:
@@ -72,6 +86,12 @@ def nlu_says_danger(turn: Turn, ask: bool = False) -> bool:
         return cue and runner_up.get("darurat", 0.0) >= RUNNER_UP_MIN_CONFIDENCE
     if understanding.confidence < DARURAT_MIN_CONFIDENCE:
         return False
+    if reading.just_asking(reading.load_lexicon(turn.content.directory), turn.text):
+        return False  # "nek pmi mati neng luar negeri ... mung takon": the writer says so
+    if reading.looks_like_question(reading.load_lexicon(turn.content.directory), turn.text):
+        # "nek pmi mati neng luar negeri, sing mulihke sopo?": a question with
+        # a danger word and no danger pattern counts only when NLU is very sure.
+        return cue and understanding.confidence >= LONG_MESSAGE_CONFIDENCE
     return cue or (words >= LONG_MESSAGE_WORDS and understanding.confidence >= LONG_MESSAGE_CONFIDENCE)
 
 

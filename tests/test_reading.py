@@ -121,3 +121,54 @@ def test_an_unquoted_yes_in_words_yml_is_refused(tmp_path: Path) -> None:
             reading.load_lexicon(tmp_path / "content")
     finally:
         reading.load_lexicon.cache_clear()
+
+
+# --- issue 23: steering words wrapped in fillers, questions wherever the question word stands ---
+STEERING_WITH_FILLERS = {
+    "eh udah deh ga jadi aja, lain kali": "cancel",
+    "hmm kayaknya nanti aja deh min": "cancel",
+    "iya deh batal aja": "cancel",
+    "wis ah ra sido": "cancel",
+    "muhun teu jadi atuh": "cancel",
+    "tolong hapusin aja data saya ya kak": "delete_data",
+    "data sy dihapus aja ya min, takut": "delete_data",
+    "mending ngobrol sama orang aja deh bisa ga": "agent",
+    "sama petugasnya aja pak": "agent",
+    "udah jangan kirimin pesan lagi ya": "unsubscribe",
+    "eh salah ketik": "back",
+}
+NOT_STEERING = [
+    "kalau ga jadi berangkat uangnya balik ga?",  # a question, not a cancel
+    "ga usah bayar kan kalau lewat p3mi?",
+    "iya", "ya", "Siti Aminah", "anak saya mau keluar dari majikan",
+]
+QUESTIONS_ANYWHERE = [
+    "pas pulang cuti wajib lapor ke kantor desa ga", "paspor ilang lapor nangdi", "data abdi disimpen dimana",
+    "kudu izin bojo ora", "pindah majikan kenging teu",
+]
+
+
+@pytest.mark.parametrize("text,kind", STEERING_WITH_FILLERS.items())
+def test_steering_words_are_read_through_the_fillers(text: str, kind: str) -> None:
+    assert reading.steering(LEXICON, text) == kind
+
+
+@pytest.mark.parametrize("text", NOT_STEERING)
+def test_questions_and_answers_that_contain_a_steering_word_do_not_steer(text: str) -> None:
+    assert reading.steering(LEXICON, text) in (None,)
+
+
+@pytest.mark.parametrize("text", QUESTIONS_ANYWHERE)
+def test_a_question_word_at_the_end_makes_a_question(text: str) -> None:
+    assert reading.looks_like_question(LEXICON, text)
+
+
+def test_a_relative_named_with_a_gender_word_is_still_a_relative() -> None:
+    assert reading.relative_in(LEXICON, "kakak perempuan saya di singapura") == "saudara"
+    assert reading.relative_in(LEXICON, "adik lanang kula ten taiwan") == "saudara"
+
+
+def test_a_village_not_in_the_list() -> None:
+    assert reading.village_not_listed(LEXICON, "desa saya ga ada di daftar")
+    assert reading.village_not_listed(LEXICON, "desa Karangsari")
+    assert not reading.village_not_listed(LEXICON, "2")
