@@ -21,6 +21,7 @@ from bot.turn import Turn
 
 CONFIRM_STEP = "_konfirmasi"
 STORY_WORDS = 8  # an answer this long also tells the story
+LAST_ANSWERED = "form_last_answered"  # the step the person answered last ("eh salah" takes it back)
 GUESS = "_tebakan_"  # slot prefix: a value guessed from one word of the first message, to confirm
 EDIT_STEP = "_ubah"
 STEP_TYPES = {"choice", "text", "phone", "consent", "country", "village", "training"}
@@ -487,16 +488,16 @@ class FormEngine:
         current = turn.conversation.step or ""
         if current == CONFIRM_STEP:
             return self._show_summary(turn, spec)
-        order = [step.slot for step in spec.steps]
-        before = order[: order.index(current)] if current in order else order
-        filled = [slot for slot in before if slot in slots and not slot.startswith(GUESS)]
         turn.record("form_back", flow=spec.name, step=current)
-        if not filled:
+        last = (turn.state or {}).get(LAST_ANSWERED)
+        # The question the person answered last (not one filled from their first message).
+        if not last or last not in slots or last not in {step.slot for step in spec.steps}:
             return self.reask(turn)
-        slots.pop(filled[-1])
+        slots.pop(last)
         turn.conversation.slots = slots
+        turn.forget(LAST_ANSWERED)
         turn.say(self.content.texts["form_back"])
-        return self._ask(turn, spec.step(filled[-1]))
+        return self._ask(turn, spec.step(last))
 
     def _village_not_listed(self, turn: Turn) -> None:
         """"desa saya ga ada di daftar": never a wrong village (its satgas
@@ -569,6 +570,7 @@ class FormEngine:
         if step.type == "country":
             self._warn_about_country(turn, str(value))
         turn.forget(f"missed_{step.slot}")
+        turn.remember(LAST_ANSWERED, step.slot)
         turn.record("slot_filled", flow=turn.conversation.flow, slot=step.slot)
 
     def _applies(self, step: Step, slots: Mapping[str, Any]) -> bool:
@@ -707,6 +709,7 @@ class FormEngine:
         turn.conversation.slots = {}
         turn.conversation.options = []
         turn.forget("editing")
+        turn.forget(LAST_ANSWERED)
 
 
 class _Declined:

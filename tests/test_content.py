@@ -72,13 +72,3 @@ def test_broken_yaml_and_bad_pattern_are_reported(tmp_path: Path) -> None:
         load_content(content_dir)
 
 
-
-def test_the_intent_model_learns_every_knowledge_question() -> None:
-    """nlu/data/intents_knowledge.yml is generated from content/knowledge (issue 23):
-    a knowledge question the model never saw looked like a report to it."""
-    from nlu.knowledge_examples import GENERATED, knowledge_questions, render
-
-    assert GENERATED.read_text(encoding="utf-8") == render(), "run: ./dev py -m nlu.knowledge_examples"
-    questions = knowledge_questions()
-    assert sum(len(v) for v in questions.values()) > 1000
-    assert set(questions) <= {"tanya_syarat", "tanya_prosedur", "tanya_biaya", "cek_agen", "tanya_pelindungan", "tanya_usaha"}
