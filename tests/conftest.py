@@ -1,9 +1,18 @@
 """Shared fixtures: the real trained NLU model (loaded once per test session) and
-real databases, SQLite and PostgreSQL, each test on a fresh database."""
+real databases, SQLite and PostgreSQL, each test on a fresh database.
+
+The schema is migrated once per session (issue 25): each test gets its own copy
+of a migrated database (a copied file on SQLite, `CREATE DATABASE ... TEMPLATE`
+on PostgreSQL), exactly what a fresh migration leaves, so tests stay as
+isolated as before without paying for the migration every time. The bot still
+runs `migrate` at start, which finds the schema at head; migrating from an empty
+database is what builds the templates, and tests that start from an empty file
+of their own still do it."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -18,6 +27,7 @@ os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 from bot.app import Bot, build_bot  # noqa: E402
 from bot.clock import ManualClock  # noqa: E402
 from bot.config import PROJECT_ROOT, Settings  # noqa: E402
+from bot.storage.db import make_engine, migrate  # noqa: E402
 from nlu.classifier import Understanding, load_classifier  # noqa: E402
 from nlu.model_files import current_model_path  # noqa: E402
 from nlu.worker_client import WorkerClassifier  # noqa: E402
@@ -86,17 +96,46 @@ def _postgres_available() -> bool:
         return False
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for one test, dropped afterwards."""
+def _require_postgres() -> None:
     if not _postgres_available():
         if os.environ.get("DESMIGRAS_REQUIRE_POSTGRES"):
             pytest.fail(f"PostgreSQL is required but not reachable at {POSTGRES_URL}")
         pytest.skip("PostgreSQL not reachable")
-    name = f"desmigras_t_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """The name of a PostgreSQL database migrated once for the session, the
+    template of every test's database; dropped at the end. Connections to it
+    are then refused: CREATE DATABASE ... TEMPLATE needs it unused."""
+    _require_postgres()
+    name = f"desmigras_tpl_{uuid.uuid4().hex[:10]}"
     admin = create_engine(POSTGRES_URL, future=True, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        engine = make_engine(make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False))
+        migrate(engine)
+        engine.dispose()
+        with admin.connect() as connection:
+            connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+        yield name
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_url(request) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A fresh PostgreSQL database for one test (a copy of the migrated
+    template), dropped afterwards."""
+    _require_postgres()
+    template = request.getfixturevalue("postgres_template")
+    name = f"desmigras_t_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_URL, future=True, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
     url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     try:
         yield url
@@ -106,10 +145,25 @@ def postgres_url() -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    """A SQLite file migrated once for the session; each test gets a copy."""
+    path = tmp_path_factory.mktemp("migrated") / "desmigras.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    engine.dispose()
+    # closing the last connection checkpoints the WAL into the file and removes it: the file is the whole database
+    leftovers = [p.name for p in path.parent.iterdir() if p != path]
+    assert leftovers == [], f"the migrated SQLite file is not self-contained: {leftovers}"
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request, tmp_path: Path) -> str:  # type: ignore[no-untyped-def]
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'desmigras.sqlite3'}"
+        path = tmp_path / "desmigras.sqlite3"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
     return request.getfixturevalue("postgres_url")
 
 

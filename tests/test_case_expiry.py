@@ -55,6 +55,7 @@ def warnings_to(bot: Bot, address: str, code: str) -> list[str]:
     return [text for text in outbox_to(bot, address) if IDLE_WARNING in text and code in text]
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # reads content only: once, not per database
 def test_the_shipped_periods_are_a_year_and_a_month(bot: Bot) -> None:
     assert (settings(bot).retention_days, settings(bot).idle_grace_days) == (365, 30)
 

@@ -21,6 +21,7 @@ def test_the_service_runs_on_a_supported_python_with_current_libraries() -> None
     assert int(metadata.version("python-telegram-bot").split(".")[0]) >= 22
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # imports and the model, not the database: once
 def test_a_bot_that_understands_people_carries_no_rasa_or_tensorflow(bot: Bot) -> None:
     assert importlib.util.find_spec("rasa") is None
     assert importlib.util.find_spec("tensorflow") is None
