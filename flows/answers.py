@@ -156,7 +156,7 @@ def answer(turn: Turn, intent: str, understanding: Optional[Understanding] = Non
     vague = len(turn.text.split()) <= VAGUE_WORDS and not match.sure  # "paspor gimana": about what?
     if match.clear and match.best is not None and not vague:
         return send_entry(turn, match.best, country, match=match, report=report)
-    if match.best is not None and not vague and not _close_call(match, finder_for(turn.content).settings.clear_margin):
+    if match.best is not None and not vague and not _close_call(match, finder_for(turn.content).settings.tie_margin):
         # Weak but not torn between two entries: the best answer, with the
         # runners-up one tap away ("Maksud Anda" only for a close call, issue 23).
         return send_entry(turn, match.best, country, how="unsure", match=match, report=report)
@@ -187,17 +187,23 @@ def answer_if_known(turn: Turn) -> bool:
     """When NLU is unsure, a question the knowledge base clearly knows is still
     answered ("kerja di kamboja jadi admin online gaji 15 juta aman gak?")
     instead of "belum paham"."""
-    if len(turn.text.split()) < MIN_WORDS_WITHOUT_INTENT:
+    lexicon = reading.load_lexicon(turn.content.directory)
+    question = reading.looks_like_question(lexicon, turn.text)
+    if len(turn.text.split()) < (MIN_WORDS_IN_A_QUESTION if question else MIN_WORDS_WITHOUT_INTENT):
         return False
     country = _country(turn)
     match = finder_for(turn.content).find(turn.text, None, country)
-    if not match.sure or match.best is None:
-        return False  # without an intent, only a sure match: "zzkw qqxv blorp" must not get an answer
-    send_entry(turn, match.best, country, how="without_intent", match=match)
+    # Without an intent, a sure match; or a clear one when the words ask a
+    # question ("p4mi teh naon"): "zzkw qqxv blorp" never gets an answer.
+    if match.best is None or not (match.sure or (question and match.clear)):
+        return False
+    report = reading.tells_a_problem(lexicon, turn.text)
+    send_entry(turn, match.best, country, how="without_intent", match=match, report=report)
     return True
 
 
 MIN_WORDS_WITHOUT_INTENT = 4
+MIN_WORDS_IN_A_QUESTION = 3
 REPORT = "lapor_masalah"
 REPORT_WORDS = ("lapor", "laporkan", "mau lapor", "lapor aja", "ya lapor", "iya lapor", "lapor satgas", "lapor ke satgas", "lapor dong")
 

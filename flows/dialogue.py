@@ -66,8 +66,21 @@ class Dialogue:
         if in_form and steer is None and safety.is_danger(turn, ask_nlu=True):
             return self.forms.danger_in_form(turn)
         if not in_form and safety.mentions_danger(turn.content, turn.text):
+            if safety.asks_about_danger(turn):
+                return self.answer_danger_question(turn)
             return safety.show_emergency(turn, offer_report=True)
 
+        if (
+            in_form
+            and not self.forms.at_consent(turn)
+            and not self.forms.at_phone(turn)
+            and not any(ch.isdigit() for ch in turn.text)
+            and reading.wants_numbers_not_the_form(lexicon, turn.text)
+        ):
+            # "ga usah disimpen datanya, kasih nomor yg bisa sy telpon aja" at any
+            # question: the form ends (nothing kept) and the numbers come at once.
+            self.forms.cancel(turn)
+            return self.tell_hotlines(turn)
         if in_form and steer == "cancel" and (not self.forms.at_consent(turn) or reading.steering(lexicon, turn.text, whole_only=True)):
             # At the consent question only a bare "ga jadi" cancels; "ga usah, takut
             # ketahuan" is a refusal, whose answer carries the hotline.
@@ -138,6 +151,8 @@ class Dialogue:
 
         understanding = turn.understand()
         if safety.nlu_says_danger(turn):
+            if safety.asks_about_danger(turn):
+                return self.answer_danger_question(turn)
             return safety.show_emergency(turn, offer_report=True)
         intent, confidence = understanding.intent, understanding.confidence
         if intent == "darurat":
@@ -154,6 +169,9 @@ class Dialogue:
                 return None
             if reporting:
                 return self.offer_report(turn)
+            if intent == "daftar_pelatihan" and "info_pelatihan" in self.handlers:
+                # "hoyong ngiring pelatihan, kumaha?" with no training named: the list, not a form.
+                return self.dispatch(turn, "info_pelatihan", understanding)
         if (confidence < turn.nlu_threshold or intent == "di_luar_topik") and answers.answer_if_known(turn):
             return None
         if turn.nlu_down:
@@ -193,11 +211,25 @@ class Dialogue:
         question = reading.looks_like_question(reading.load_lexicon(turn.content.directory), turn.text)
         if not question and not (sure and answers.can_answer(turn, understanding.intent)):
             return False
+        if not question and len(turn.text.split()) < answers.MIN_WORDS_WITHOUT_INTENT:
+            return False  # "lewat wa mawon" at the phone question is an answer, however sure NLU is of a topic
         if not answers.short_answer(turn, turn.text, understanding.intent if sure else None):
             return False
         turn.record("question_in_form", intent=understanding.intent)
         turn.say(turn.content.text("let_us_continue"))
         return True
+
+    def answer_danger_question(self, turn: Turn) -> None:
+        """A question about danger that is not a danger now ("pmi yg kabur dari
+        majikan jadi ilegal ga?", "suami sy meninggal 2019, perlu surat apa?"):
+        the answer, the report one word away, and the hotline in one line in case
+        it is happening now. Nothing to answer with: the emergency text."""
+        understanding = turn.understand()
+        intent = understanding.intent if understanding.intent in answers.KB_INTENTS else None
+        if not answers.answer_question(turn, intent, offer_report=True):
+            return safety.show_emergency(turn, offer_report=True)
+        turn.record("danger_question_answered")
+        turn.say(turn.content.fill(turn.content.text("danger_question_note")))
 
     def offer_report(self, turn: Turn) -> None:
         """A question about a problem that no entry answers: how to report

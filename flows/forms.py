@@ -30,7 +30,9 @@ STEP_TYPES = {"choice", "text", "phone", "consent", "country", "village", "train
 CORRECTION_WORDS = {
     "salah", "ganti", "ubah", "diubah", "diganti", "keliru", "koreksi", "ralat", "benerin", "edit", "bukan",
     "lepat", "klentu", "salah ketik", "typo", "ngganti", "gentos", "robah", "lain",
+    "dudu", "sanes", "lain", "baleni", "ulang", "ulangi", "dibenerin", "dibetulkan", "betulkan",
 }
+CORRECTION_MAX_WORDS = 14
 PHONE_PATTERN = re.compile(r"^(?:\+?62|0)8[1-9][0-9]{6,11}$")
 
 
@@ -244,9 +246,16 @@ class FormEngine:
 
     def at_consent(self, turn: Turn) -> bool:
         """Whether the open question asks for consent to use the person's data."""
+        return self._open_step_type(turn) == "consent"
+
+    def at_phone(self, turn: Turn) -> bool:
+        """Whether the open question asks for a phone number."""
+        return self._open_step_type(turn) == "phone"
+
+    def _open_step_type(self, turn: Turn) -> Optional[str]:
         spec = self.active(turn)
         step = next((s for s in spec.steps if s.slot == turn.conversation.step), None) if spec else None
-        return step is not None and step.type == "consent"
+        return step.type if step is not None else None
 
     # --- one answer ----------------------------------------------------------
     def answer(self, turn: Turn) -> None:
@@ -261,6 +270,9 @@ class FormEngine:
             step = spec.step(step_name)
         except KeyError:  # the form was edited under a running conversation
             return self._ask_next(turn, spec)
+        earlier = self._earlier_step_corrected(turn, spec, step)
+        if earlier is not None:
+            return self._ask_again(turn, spec, earlier)
         value = self._parse(turn, step)
         if value is None:
             return
@@ -390,6 +402,19 @@ class FormEngine:
                 value = turn.understand().entity(step.entity)
                 if value and any(o.value == value for o in options):
                     return value
+            other = next((o for o in options if o.value in OTHER_VALUES), None)
+            if (
+                other is not None
+                and step.type == "choice"
+                and len(turn.text.split()) >= 2
+                and turn.clean.has_words
+                and not reading.looks_like_question(lexicon, turn.text)
+            ):
+                # "ga dikasih libur" at "Apa masalahnya?": their own words fit no
+                # option, so it is "Lainnya" (the satgas reads the words), never a loop.
+                turn.record("other_option_taken", flow=turn.conversation.flow, step=step.slot)
+                turn.say(self.content.text("other_option_taken", label=other.label))
+                return other.value
             return self._missed(turn, step, len(options))
         if step.type == "consent":
             if reading.wants_number_instead(lexicon, turn.text):
@@ -417,6 +442,14 @@ class FormEngine:
             phone = normalise_phone(turn.text)
             if phone:
                 return phone
+            if reading.means_this_number(lexicon, turn.text):
+                # "nomor ini aja": on WhatsApp the number they write from (shown in
+                # the summary); Telegram does not tell us a number, so we ask for it.
+                own = normalise_phone(turn.contact.address) if turn.contact.channel in PHONE_CHANNELS else None
+                if own:
+                    return own
+                turn.say(self.content.text("phone_this_chat_unknown"))
+                return None
             if self._question_answered(turn, lexicon):
                 return self._reask(turn, step)
             turn.say(self.content.text("phone_invalid"))
@@ -498,6 +531,29 @@ class FormEngine:
         turn.forget(LAST_ANSWERED)
         turn.say(self.content.texts["form_back"])
         return self._ask(turn, spec.step(last))
+
+    def _earlier_step_corrected(self, turn: Turn, spec: FormSpec, step: Step) -> Optional[Step]:
+        """"eh namanya salah", "negarane dudu taiwan ding": a correction word and
+        the name of a question already answered, typed at a later question
+        (issue 23). Short messages only: a story may say "salah" and "negara"."""
+        if step.type == "text" and step.slot == spec.story_slot:
+            return None
+        if len(turn.text.split()) > CORRECTION_MAX_WORDS:
+            return None
+        named = self._step_named(turn, spec)
+        if named is None or named.slot == step.slot or named.type == "consent":
+            return None
+        return named
+
+    def _ask_again(self, turn: Turn, spec: FormSpec, step: Step) -> None:
+        """The named answer is taken back and its question asked again; the
+        questions after it that were answered keep their answers."""
+        slots = dict(turn.conversation.slots or {})
+        slots.pop(step.slot, None)
+        turn.conversation.slots = slots
+        turn.record("form_back", flow=spec.name, step=turn.conversation.step, to=step.slot)
+        turn.say(self.content.texts["form_back_named"])
+        return self._ask(turn, step)
 
     def _village_not_listed(self, turn: Turn) -> None:
         """"desa saya ga ada di daftar": never a wrong village (its satgas
@@ -761,8 +817,10 @@ def _step_names(step: Step) -> tuple[str, ...]:
     """How people name a question when correcting it: its label words and slot."""
     names = {for_matching(step.slot.replace("_", " "))}
     names.update(w for w in for_matching(step.label).split() if len(w) >= 4 and w not in ("dengan", "untuk", "tempat"))
-    extra = {"negara": ("negaranya", "negara"), "nomor_hp": ("nomor", "nomornya", "hp", "no hp", "nomer"),
-             "nama_pekerja": ("nama", "namanya"), "nama": ("nama", "namanya"), "desa": ("desa", "desanya"),
+    names_of = ("nama", "namanya", "jeneng", "jenenge", "jenengku", "jenengipun", "asmane", "namina", "ngaranna", "wastanipun")
+    extra = {"negara": ("negaranya", "negara", "negarane", "negarana", "nagara", "nagarana", "negoro", "negorone"),
+             "nomor_hp": ("nomor", "nomornya", "hp", "no hp", "nomer", "nomere", "nomerna"),
+             "nama_pekerja": names_of, "nama": names_of, "desa": ("desa", "desanya", "desane", "desana", "deso", "desoku"),
              "majikan": ("majikan", "majikannya", "agen", "pt"), "cerita": ("cerita", "ceritanya", "kronologi")}
     names.update(extra.get(step.slot, ()))
     return tuple(sorted(names))
@@ -788,6 +846,12 @@ def _bare_relative(lexicon: reading.Lexicon, text: str) -> Optional[str]:
 
 
 PHONE_IN_TEXT = re.compile(r"(?:\+\s?62|62|0)[\s\-.]*8[\d\s\-.]{7,18}\d")
+
+
+# The option a free answer falls to when it fits no other ("Lainnya").
+OTHER_VALUES = frozenset({"lainnya"})
+# Channels whose address is the person's own phone number (see bot.messages.Inbound.channel).
+PHONE_CHANNELS = frozenset({"whatsapp"})
 
 
 def normalise_phone(text: str) -> Optional[str]:

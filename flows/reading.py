@@ -70,6 +70,18 @@ class Lexicon:
     relative_qualifiers: frozenset[str] = frozenset()
     # Follow-ups to the last answer in words: detail, source.
     followups: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # "ga usah disimpan datanya": the person does not want their data kept.
+    no_data: frozenset[str] = frozenset()
+    # Chat spellings read as the word they stand for ("jgn" -> "jangan", "gajadi" -> "ga jadi").
+    spelling: Mapping[str, str] = field(default_factory=dict)
+    # A question ABOUT danger, not danger now (see asks_about_danger).
+    danger_question: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # "nomor ini aja", "lewat wa mawon" at a phone question: the number they write from.
+    this_number: frozenset[str] = frozenset()
+    # Short kin words people also use to address whoever answers ("mbak, aku ...").
+    address_words: frozenset[str] = frozenset()
+    # Pronouns that, right after such an address, begin the writer's own story.
+    first_person: frozenset[str] = frozenset()
 
 
 def _words(raw: Any, where: str) -> frozenset[str]:
@@ -103,6 +115,7 @@ def load_lexicon(directory: Path) -> Lexicon:
         for key, words in (raw.get("steering") or {}).items()
     }
     fillers = _words(raw.get("fillers") or [], f"{path} -> fillers")
+    spelling = _spelling_table(raw.get("spelling") or {}, f"{path} -> spelling")
     return Lexicon(
         yes=_words(raw.get("yes_words"), f"{path} -> yes_words"),
         no=_words(raw.get("no_words"), f"{path} -> no_words"),
@@ -134,8 +147,22 @@ def load_lexicon(directory: Path) -> Lexicon:
         hotline_where_words=_words((raw.get("hotline_question") or {}).get("where_words", []), f"{path} -> hotline_question"),
         steering=steering,
         fillers=fillers,
+        danger_question={
+            str(kind): _words(words, f"{path} -> danger_question -> {kind}")
+            for kind, words in (raw.get("danger_question") or {}).items()
+        },
+        this_number=_words(raw.get("this_number") or [], f"{path} -> this_number"),
+        address_words=_words(raw.get("address_words") or [], f"{path} -> address_words"),
+        first_person=_words(raw.get("first_person") or [], f"{path} -> first_person"),
+        spelling=spelling,
+        no_data=frozenset(
+            " ".join(w for w in _respell(spelling, phrase.split()) if w not in fillers)
+            for phrase in _words(raw.get("no_data") or [], f"{path} -> no_data")
+        ),
         steering_plain={
-            kind: frozenset(" ".join(w for w in phrase.split() if w not in fillers) or phrase for phrase in words)
+            kind: frozenset(
+                " ".join(w for w in _respell(spelling, phrase.split()) if w not in fillers) or phrase for phrase in words
+            )
             for kind, words in steering.items()
         },
         steering_alone_ok=_words(raw.get("steering_alone_ok") or [], f"{path} -> steering_alone_ok"),
@@ -158,6 +185,30 @@ def load_lexicon(directory: Path) -> Lexicon:
 
 def _tokens(text: str) -> list[str]:
     return for_matching(text).split()
+
+
+def _spelling_table(raw: Any, where: str) -> dict[str, str]:
+    if not isinstance(raw, dict):
+        raise ContentError(f"{where}: tulis kata baku: [ejaan, ejaan, ...]")
+    table: dict[str, str] = {}
+    for standard, spellings in raw.items():
+        for spelled in _words(spellings, f"{where} -> {standard}"):
+            table[spelled] = for_matching(str(standard))
+    return table
+
+
+_REDUPLICATED = re.compile(r"^([a-z]{3,})2$")
+
+
+def _respell(spelling: Mapping[str, str], tokens: Sequence[str]) -> list[str]:
+    """"jgn kirim2 pesan" -> "jangan kirim pesan": chat spellings and the "2"
+    of a doubled word, so one listed phrase reads every way it is typed."""
+    words: list[str] = []
+    for token in tokens:
+        doubled = _REDUPLICATED.match(token)
+        token = doubled.group(1) if doubled else token
+        words.extend(spelling.get(token, token).split())
+    return words
 
 
 def _starts_with(tokens: Sequence[str], words: Iterable[str]) -> Optional[str]:
@@ -224,7 +275,26 @@ def looks_like_question(lexicon: Lexicon, text: str) -> bool:
     if any(_contains(tokens, phrase) for phrase in lexicon.question_anywhere):
         return True
     trimmed = [t for t in tokens if t not in _PARTICLES]
-    return bool(trimmed) and trimmed[-1] in lexicon.question_tails
+    if trimmed and trimmed[-1] in lexicon.question_tails:
+        return True
+    return _asks_before_a_clause(lexicon, text)
+
+
+# "bpjs nanggung santunan ora, nek pmi tilar donya ...": a yes/no question
+# closed by one of these words, then a comma or an "if" clause.
+_CLAUSE_TAILS = {"ga", "gak", "gk", "nggak", "ngga", "enggak", "engga", "ora", "teu", "henteu", "mboten", "kah", "po", "to", "tah"}
+_IF_WORDS = {"nek", "yen", "kalau", "kalo", "klo", "lamun", "upami", "menawi", "misal", "misalnya", "if"}
+
+
+def _asks_before_a_clause(lexicon: Lexicon, text: str) -> bool:
+    for clause in re.split(r"[,;]", text)[:-1]:
+        words = [t for t in _tokens(clause) if t not in _PARTICLES]
+        if len(words) >= 3 and words[-1] in _CLAUSE_TAILS:
+            return True
+    tokens = _tokens(text)
+    return any(
+        tokens[i] in _CLAUSE_TAILS and tokens[i + 1] in _IF_WORDS and i >= 2 for i in range(len(tokens) - 1)
+    )
 
 
 # --- who is writing ---------------------------------------------------------
@@ -236,7 +306,10 @@ def relative_in(lexicon: Lexicon, text: str) -> Optional[str]:
     a possessive is required unless the word itself is unambiguous.
     """
     tokens = _tokens(text)
+    opening = _address_at_start(lexicon, text, tokens)
     for index, token in enumerate(tokens):
+        if index == opening:
+            continue  # "mbak, aku dikunci": the operator addressed, then the writer's own story
         for relation, words in lexicon.relatives.items():
             base = _strip_possessive(lexicon, token, words)
             if base is None:
@@ -248,6 +321,28 @@ def relative_in(lexicon: Lexicon, text: str) -> Optional[str]:
             before = tokens[index - 1] if index else ""
             if base != token or following in lexicon.possessive_words or before in ("my", "our"):
                 return relation  # "adik saya", "adikku", English "my sister"
+    return None
+
+
+def _address_at_start(lexicon: Lexicon, text: str, tokens: list[str]) -> Optional[int]:
+    """The index of a kin word used as an address at the start of a message:
+    "mbak, ..." (a comma after it), or a short address word followed by the
+    writer's own pronoun ("kak aku dikunciin", "teh abdi teu meunang kaluar").
+    A person in danger who writes so must get the text for the person in
+    danger, not the one for a relative at home; "kakak saya" and "mbakku" stay
+    relatives."""
+    index = 0
+    while index < len(tokens) and tokens[index] in lexicon.greetings:
+        index += 1  # "halo mbak, ..."
+    if index >= len(tokens):
+        return None
+    word = tokens[index]
+    first = re.search(rf"(?i)\b{re.escape(word)}\b", text)
+    if first is not None and text[first.end():].lstrip()[:1] in (",", ".", "!", ":"):
+        return index
+    following = tokens[index + 1] if index + 1 < len(tokens) else ""
+    if word in lexicon.address_words and following in lexicon.first_person:
+        return index
     return None
 
 
@@ -411,6 +506,21 @@ def wants_number_instead(lexicon: Lexicon, text: str) -> bool:
     return refuses or looks_like_question(lexicon, text)
 
 
+_NUMBER_WORDS = {"nomor", "nomer", "nmr", "no", "hotline", "kontak", "nomere", "nomornya", "nomernya", "nomerna", "nomorna"}
+
+
+def wants_numbers_not_the_form(lexicon: Lexicon, text: str) -> bool:
+    """Inside a form, "ga usah disimpen datanya, kasih nomor yg bisa sy telpon
+    aja": the person does not want their data kept and asks for a number
+    instead (issue 23). Both halves are needed, so a story that mentions a
+    phone ("wis tak telpon ora diangkat") is never read so."""
+    tokens = _respell(lexicon.spelling, _tokens(text))
+    if not tokens or len(tokens) > 20 or not _NUMBER_WORDS & set(tokens):
+        return False
+    kept = _without_fillers(lexicon, tokens)
+    return any(_contains(kept, phrase) for phrase in lexicon.no_data)
+
+
 def asks_about_own_report(lexicon: Lexicon, text: str) -> bool:
     """"status ADU-ZZ9Q gimana", "laporan saya sudah sampai mana": a question
     about a report already made, which the status card answers."""
@@ -430,6 +540,43 @@ def opens_with_report_request(lexicon: Lexicon, text: str) -> bool:
     first; a question that follows is part of the story."""
     tokens = [t for t in _tokens(text) if t not in _PARTICLES][:5]
     return any(_contains(tokens, phrase) for phrase in lexicon.report_requests)
+
+
+_YEAR = re.compile(r"\b(19[5-9]\d|20[0-3]\d)\b")
+
+
+def asks_about_danger(lexicon: Lexicon, text: str) -> bool:
+    """A question about danger that is not a danger now (issue 23): about
+    others or in general ("pmi yg kabur dari majikan jadi ilegal ga?"),
+    hypothetical ("lamun aya pmi nu disiksa, saha nu ngabela?"), in the past
+    ("baheula abdi kabur ..., ayeuna tiasa angkat deui?", "meninggal 2019"), or a
+    death and the papers it needs ("bojoku wis seda, surat status opo sing
+    perlu"). A word of the present ("masih", "sekarang", "tadi", "tolong")
+    keeps it a danger, unless "sekarang" only asks what is possible now
+    ("ayeuna tiasa ..."). The caller still gives the hotline with the answer."""
+    tokens = _tokens(text)
+    kinds = lexicon.danger_question
+    if not tokens or _speaks_of_now(tokens, kinds.get("now", frozenset()), kinds.get("modal", frozenset())):
+        return False
+    if just_asking(lexicon, text):
+        return True
+    asks = looks_like_question(lexicon, text) or any(token in lexicon.question_words for token in tokens)
+    if not asks:
+        return False
+    framed = any(_contains(tokens, phrase) for phrase in kinds.get("general", frozenset()) | kinds.get("past", frozenset()))
+    papers = any(token in kinds.get("death", frozenset()) for token in tokens) and any(
+        _contains(tokens, phrase) for phrase in kinds.get("papers", frozenset())
+    )
+    return framed or papers or bool(_YEAR.search(text))
+
+
+def _speaks_of_now(tokens: Sequence[str], now: frozenset[str], modal: frozenset[str]) -> bool:
+    for index, token in enumerate(tokens):
+        if token in now:
+            following = tokens[index + 1 : index + 3]
+            if not any(word in modal for word in following):
+                return True
+    return any(" " in phrase and _contains(tokens, phrase) for phrase in now)
 
 
 def just_asking(lexicon: Lexicon, text: str) -> bool:
@@ -464,6 +611,15 @@ def village_not_listed(lexicon: Lexicon, text: str) -> bool:
     if any(_contains(tokens, phrase) for phrase in lexicon.not_listed):
         return True
     return tokens[0] in lexicon.village_words and len(tokens) >= 2
+
+
+def means_this_number(lexicon: Lexicon, text: str) -> bool:
+    """At a phone question, "nomor ini aja" / "lewat wa mawon" / "nomer ieu
+    wae": the number the person is writing from, not a question to answer."""
+    tokens = _without_fillers(lexicon, _tokens(text))
+    if not tokens or len(tokens) > 6:
+        return False
+    return any(_contains(tokens, " ".join(_without_fillers(lexicon, phrase.split()))) for phrase in lexicon.this_number)
 
 
 # --- danger cues -------------------------------------------------------------
@@ -548,7 +704,7 @@ def steering(lexicon: Lexicon, text: str, whole_only: bool = False) -> Optional[
     Deleting beats talking to a person, which beats stopping messages, which
     beats cancelling (issue 23).
     """
-    tokens = _tokens(text)
+    tokens = _respell(lexicon.spelling, _tokens(text))
     kept = _without_fillers(lexicon, tokens) or tokens
     typed = " ".join(kept)
     plain = lexicon.steering_plain

@@ -60,6 +60,12 @@ def mentions_danger(content: Content, text: str) -> bool:
     return any(pattern.search(lowered) or pattern.search(plain) for pattern in content.danger_patterns)
 
 
+def asks_about_danger(turn: Turn) -> bool:
+    """A question about danger, not a danger now (flows.reading.asks_about_danger):
+    answered, with the hotline under the answer, instead of the emergency text."""
+    return reading.asks_about_danger(reading.load_lexicon(turn.content.directory), turn.text)
+
+
 def has_cue(turn: Turn) -> bool:
     return reading.has_danger_cue(reading.load_lexicon(turn.content.directory), without_benign(turn.content, turn.text))
 

@@ -148,6 +148,7 @@ class Harness:
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
         self.senders = 0
+        self.messages = 0  # every message its own id: a repeated id is a provider retry, dropped as a duplicate
 
     def new_person(self) -> str:
         self.senders += 1
@@ -169,8 +170,9 @@ class Harness:
     def send(self, address: str, text: str) -> Seen:
         before = self.where(address)
         mark = self.last_event_id()
+        self.messages += 1
         replies: list[Outbound] = self.bot.core.handle(
-            Inbound(channel="console", sender=address, text=text, message_id=f"blind-{address}-{self.senders}-{mark}")
+            Inbound(channel="console", sender=address, text=text, message_id=f"blind-{address}-{self.messages}")
         )
         with self.bot.sessions() as session:
             contact_id = session.execute(
@@ -239,7 +241,9 @@ DEFAULTS = {
 PERSONA_PARTICIPANT = {"purna": "purna pmi", "keluarga": "keluarga pmi", "calon": "calon pmi", "pmi": "purna pmi"}
 
 
-def facts_answer(step: Optional[str], facts: dict[str, Any], flow: Optional[str] = None, persona: str = "") -> str:
+def facts_answer(
+    step: Optional[str], facts: dict[str, Any], flow: Optional[str] = None, persona: str = "", address: str = ""
+) -> str:
     """The person's own words for the question the bot is asking now."""
     if flow == "daftar_pelatihan" and step == "hubungan":
         return PERSONA_PARTICIPANT.get(persona, "calon pmi")
@@ -247,6 +251,9 @@ def facts_answer(step: Optional[str], facts: dict[str, Any], flow: Optional[str]
         value = facts.get(key)
         if value not in (None, ""):
             return str(value)
+    if step == "nomor_hp" and address:
+        # Each person their own number: one number registers once per training.
+        return "0" + address[2:]
     return DEFAULTS.get(step or "", "ga tau")
 
 
@@ -274,7 +281,7 @@ def play_conversation(harness: Harness, item: dict[str, Any]) -> ConversationRes
                 flow, step = harness.where(address)
                 if flow is None or (count == "until_confirm" and step == CONFIRM):
                     break
-                seen = harness.send(address, facts_answer(step, facts, flow, str(item.get("persona") or "")))
+                seen = harness.send(address, facts_answer(step, facts, flow, str(item.get("persona") or ""), address))
                 seen_here.append(seen)
                 transcript.append(f"Anda> {seen.text}\nBot> {seen.replies}")
             for outcome in turn.get("expect") or []:

@@ -20,7 +20,7 @@ import yaml
 
 from bot.config import PROJECT_ROOT
 from bot.content import load_content
-from bot.knowledge import KnowledgeFinder, load_knowledge, topic_shorts
+from bot.knowledge import KnowledgeFinder, load_knowledge, load_same_words, topic_shorts
 from bot.messages import Option, Outbound
 
 
@@ -39,9 +39,10 @@ def first_message(content, finder: KnowledgeFinder, text: str) -> tuple[object, 
     return match, content.fill(topic_shorts(content).get(intent, ""))
 
 
-def evaluate(path: Path, content_dir: Path = PROJECT_ROOT / "content") -> dict[str, float]:
+def evaluate(path: Path, content_dir: Path = PROJECT_ROOT / "content", same_words: bool = True) -> dict[str, float]:
     content = load_content(content_dir)
-    finder = KnowledgeFinder(load_knowledge(content_dir / "knowledge", content))
+    table = load_same_words(content_dir / "same_words.yml") if same_words else {}
+    finder = KnowledgeFinder(load_knowledge(content_dir / "knowledge", content), same_words=table)
     questions = yaml.safe_load(path.read_text(encoding="utf-8"))["questions"]
     per_lang: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
     clear_hits: list[bool] = []
@@ -79,8 +80,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("file", type=Path, help="held-out YAML: questions: [{text, entry, lang}]")
     parser.add_argument("--json", type=Path, help="where to write the figures (default reports/<name>.json)")
+    parser.add_argument("--without-same-words", action="store_true", help="ignore content/same_words.yml (to compare)")
     args = parser.parse_args()
-    figures = evaluate(args.file)
+    figures = evaluate(args.file, same_words=not args.without_same_words)
     out = args.json or PROJECT_ROOT / "reports" / f"{args.file.stem}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"file": str(args.file), **figures}, indent=2))

@@ -24,6 +24,7 @@ turn, and what the bot's replies to that turn must (or must not) contain:
           category: tppo
           urgent: true
         no_case: true                  # or: no case was created
+        channel: whatsapp              # optional: the person writes on WhatsApp (default: console)
 
 Matching is on plain text (as WhatsApp shows it), so a test reads like the chat.
 """
@@ -57,6 +58,10 @@ class Scenario:
     unhappy: bool = False
     case: dict[str, Any] = field(default_factory=dict)
     no_case: bool = False
+    channel: str = "console"
+
+
+CHANNELS = {"console", "whatsapp", "telegram"}
 
 
 def load_scenarios(directory: Path = CONVERSATIONS) -> list[Scenario]:
@@ -74,6 +79,8 @@ def load_scenarios(directory: Path = CONVERSATIONS) -> list[Scenario]:
             unknown_case = set(item.get("case") or {}) - CASE_FIELDS
             if unknown_case:
                 raise ValueError(f"{where}: unknown case fields {sorted(unknown_case)}")
+            if item.get("channel", "console") not in CHANNELS:
+                raise ValueError(f"{where}: channel must be one of {sorted(CHANNELS)}")
             scenarios.append(
                 Scenario(
                     name=str(item["name"]),
@@ -82,6 +89,7 @@ def load_scenarios(directory: Path = CONVERSATIONS) -> list[Scenario]:
                     unhappy=bool(item.get("unhappy", False)),
                     case=dict(item.get("case") or {}),
                     no_case=bool(item.get("no_case", False)),
+                    channel=str(item.get("channel", "console")),
                 )
             )
     names = [s.name for s in scenarios]
@@ -98,7 +106,8 @@ def newest_case(bot: Bot) -> Optional[Case]:
 
 def play(bot: Bot, scenario: Scenario, sender: str = "6281200000077") -> str:
     """Play the scenario; raise AssertionError with the transcript on the first miss."""
-    person = Chat(bot, sender=sender)
+    # On WhatsApp the address is the person's number in E.164 (as Twilio sends it).
+    person = Chat(bot, sender="+" + sender if scenario.channel == "whatsapp" else sender, channel=scenario.channel)
     satgas_chats: dict[str, Chat] = {}
     transcript: list[str] = []
     for index, turn in enumerate(scenario.turns):

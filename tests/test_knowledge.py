@@ -197,3 +197,33 @@ def test_menu_choice_gets_the_short_topic_answer(chat: Chat, bot) -> None:  # ty
 
 
 AMBIGUOUS = "paspor gimana"
+
+
+# --- words with the same meaning (content/same_words.yml) ----------------------------------
+def test_same_words_read_regional_words_as_the_standard_one(tmp_path: Path) -> None:
+    from bot.knowledge import load_same_words
+
+    table = load_same_words(CONTENT / "same_words.yml")
+    assert table["yuswa"] == "umur" and table["leungit"] == "hilang" and table["kudu"] == "harus"
+    # "mati" is not "meninggal": a passport or a phone "mati" has expired or is off.
+    assert "mati" not in table
+
+
+def test_a_word_listed_under_two_standard_words_is_refused(tmp_path: Path) -> None:
+    from bot.knowledge import load_same_words
+
+    path = tmp_path / "same_words.yml"
+    path.write_text("same_words:\n  umur: [usia]\n  tahun: [usia]\n", encoding="utf-8")
+    with pytest.raises(ContentError, match="usia"):
+        load_same_words(path)
+    path.write_text("same_words:\n  benar: [bener, true]\n", encoding="utf-8")
+    with pytest.raises(ContentError, match="benar"):
+        load_same_words(path)
+
+
+def test_the_finder_reads_a_sundanese_age_question_like_an_indonesian_one(entries: tuple[Entry, ...]) -> None:
+    from bot.knowledge import load_same_words
+
+    finder = KnowledgeFinder(entries, same_words=load_same_words(CONTENT / "same_words.yml"))
+    assert finder.prepare("Yuswa kedah sabaraha?") == "umur harus berapa"
+    assert finder.find("yuswa minimal kangge daftar pmi pinten").best.id == "syarat_usia_minimal"

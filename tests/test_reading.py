@@ -77,7 +77,15 @@ def test_relatives_of_the_writer(text: str, relation: str) -> None:
     assert reading.relative_in(LEXICON, text) == relation
 
 
-@pytest.mark.parametrize("text", ["Ibu, mau tanya", "mas, gimana caranya", "saya sendiri", "aku dipukul"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ibu, mau tanya", "mas, gimana caranya", "saya sendiri", "aku dipukul",
+        # The operator addressed first, then the writer's own story: the writer is the worker.
+        "teh abdi teu meunang kaluar ti imah", "kak aku dikunciin di kamar sama bos", "mas kula mboten angsal medal",
+        "mbak, saya di sini ga digaji",
+    ],
+)
 def test_address_terms_alone_are_not_relatives(text: str) -> None:
     assert reading.relative_in(LEXICON, text) is None
 
@@ -172,3 +180,31 @@ def test_a_village_not_in_the_list() -> None:
     assert reading.village_not_listed(LEXICON, "desa saya ga ada di daftar")
     assert reading.village_not_listed(LEXICON, "desa Karangsari")
     assert not reading.village_not_listed(LEXICON, "2")
+
+
+@pytest.mark.parametrize(
+    ("text", "means"),
+    [
+        ("nomor ini aja kak", True), ("pake nomer wa ini", True), ("lewat wa wae", True), ("nomer niki mawon", True),
+        ("nomer ieu wae teh", True), ("same number", True), ("wa", True),
+        ("ga punya hp", False), ("nanti saya kabari nomornya", False), ("biaya ke taiwan berapa", False),
+    ],
+)
+def test_this_number_at_a_phone_question(text: str, means: bool) -> None:
+    assert reading.means_this_number(LEXICON, text) is means
+
+
+@pytest.mark.parametrize(
+    ("text", "question"),
+    [
+        ("asuransi nanggung ga, kalo kecelakaan di kapal", True),
+        ("majikan boleh motong gaji ora nek aku lara", True),
+        ("sing mbayar tiket mulih sopo", True),
+        ("yg ngurus visa kerja siapa", True),
+        ("gaji adik saya belum, padahal udah 3 bulan", False),
+        ("dia ga bisa dihubungi, hp nya mati", False),
+        ("anak saya kerja di taiwan sudah 2 tahun", False),
+    ],
+)
+def test_a_question_closed_before_an_if_clause_or_by_a_question_word(text: str, question: bool) -> None:
+    assert reading.looks_like_question(LEXICON, text) is question
