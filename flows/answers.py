@@ -43,7 +43,7 @@ FOLLOW_UP_MARKERS = (
     "kalau", "kalo", "klo", "klw", "kl", "terus", "trus", "trs", "lalu", "lha", "la", "nek", "yen", "menawi",
     "lamun", "ari", "upami", "bagaimana dengan", "gimana dengan", "gmn dengan", "kumaha", "piye", "trz", "terusnya",
 )
-MAX_FOLLOW_UP_WORDS = 5
+MAX_FOLLOW_UP_WORDS = 8
 
 
 # --- rendering ---------------------------------------------------------------------
@@ -234,10 +234,12 @@ SHORT_IN_FORM = 300
 def short_answer(turn: Turn, text: str, intent: Optional[str]) -> bool:
     """A question in the middle of a form: the entry's answer cut to its first
     sentences (≤300 characters, issue 23), no options (the form's question
-    comes next). False when no entry clearly fits."""
-    match = finder_for(turn.content).find(text, intent if intent in KB_INTENTS else None, _country(turn))
-    if not match.clear or match.best is None:
-        return False
+    comes next). The best entry even when not clear (a short answer beats
+    "I cannot answer that now"); False when nothing fits or two entries tie."""
+    finder = finder_for(turn.content)
+    match = finder.find(text, intent if intent in KB_INTENTS else None, _country(turn))
+    if match.best is None or (not match.clear and _close_call(match, finder.settings.tie_margin)):
+        return False  # nothing fits, or two entries tie: the form goes on and the question waits
     turn.say(_with_mark(turn, _first_sentences(turn.content.fill(match.best.answer), SHORT_IN_FORM), match.best.verified))
     turn.record("answered", intent=match.best.intent, entry=match.best.id, how="in_form")
     return True
@@ -281,24 +283,27 @@ def followup_asked(lexicon: reading.Lexicon, text: str) -> Optional[str]:
     jangkep": DETAIL or SOURCE for the last answer, in everyday words with
     fillers (content/words.yml `followups`), or None. A short message only:
     a longer one is a new question."""
-    tokens = for_matching(text).split()
-    if not tokens or len(tokens) > 8:
+    tokens = reading.respelled(lexicon, text)
+    if not tokens or len(tokens) > FOLLOW_UP_MAX_WORDS:
         return None
     kept = [t for t in tokens if t not in lexicon.fillers] or tokens
     typed = f" {' '.join(kept)} "
     for value, kind in ((SOURCE, "source"), (DETAIL, "detail")):
-        words = lexicon.followups.get(kind, frozenset())
+        words = reading.followup_phrases(lexicon, kind)
         if typed.strip() in words:
             return value
         # "dari mana infonya min? takut hoax", "menika sumberipun saking pundi":
-        # a phrase of two words or more, or a long enough single word, inside.
-        if len(kept) <= 6 and any(
-            f" {w} " in typed for w in words if (" " in w or len(w) >= 6) and w not in FOLLOW_UP_MARKERS
-        ):
+        # a phrase of two words or more inside (up to 16 words: "itu aturannya dr
+        # mana ya min, biar sy bisa tunjukin ke sponsor"), or a long enough single
+        # word inside a short message.
+        if any(f" {w} " in typed for w in words if " " in w and w not in FOLLOW_UP_MARKERS):
+            return value
+        if len(kept) <= 6 and any(f" {w} " in typed for w in words if len(w) >= 6 and w not in FOLLOW_UP_MARKERS):
             return value
     return None
 
 
+FOLLOW_UP_MAX_WORDS = 16
 OPENING_CHARS = 450
 
 
@@ -403,7 +408,10 @@ def _follow_up_question(turn: Turn, typed: str, last: dict) -> bool:
     padded = f" {typed} "
     starts = any(padded.startswith(f" {marker} ") for marker in FOLLOW_UP_MARKERS)
     only_country = named is not None and len(words) <= 2
-    if not (starts or only_country):
+    # "alamat websitenya apa", "ti iraha kitu dilarangna": a short question right
+    # after an answer is read with that answer's topic when it is unclear alone.
+    asks = not (starts or only_country) and reading.looks_like_question(reading.load_lexicon(turn.content.directory), turn.text)
+    if not (starts or only_country or asks):
         return False
     markers = {w for m in FOLLOW_UP_MARKERS for w in m.split()} | {"gimana", "gmn", "bagaimana", "dong", "nya"}
     only_place = named is not None and len([w for w in words if w not in markers]) <= 2
@@ -424,6 +432,8 @@ def _follow_up_question(turn: Turn, typed: str, last: dict) -> bool:
     if match.clear and match.best is not None and (named is None or not match.best.countries or named in match.best.countries):
         send_entry(turn, match.best, country, how="follow_up")
         return True
+    if asks:
+        return False  # unclear even with the last topic: the dialogue asks NLU as for any question
     if named and named in turn.content.countries and turn.content.countries[named].note is not None:
         note = turn.content.countries[named]
         # The note's opening only: a whole country note is topic-length (issue 16).

@@ -17,6 +17,8 @@
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -74,7 +76,7 @@ class Dialogue:
             in_form
             and not self.forms.at_consent(turn)
             and not self.forms.at_phone(turn)
-            and not any(ch.isdigit() for ch in turn.text)
+            and not re.search(r"\d{6,}", turn.text.replace(" ", "").replace("-", ""))  # a number given, not asked for
             and reading.wants_numbers_not_the_form(lexicon, turn.text)
         ):
             # "ga usah disimpen datanya, kasih nomor yg bisa sy telpon aja" at any

@@ -33,6 +33,9 @@ CORRECTION_WORDS = {
     "dudu", "sanes", "lain", "baleni", "ulang", "ulangi", "dibenerin", "dibetulkan", "betulkan",
 }
 CORRECTION_MAX_WORDS = 14
+# Words that say an earlier answer was wrong (a correction in the middle of a form).
+ERROR_WORDS = {"salah", "keliru", "ralat", "koreksi", "typo", "lepat", "klentu", "dudu", "sanes", "baleni", "ulangi", "benerin",
+               "dibenerin", "betulkan", "dibetulkan", "salahe", "salahna"}
 PHONE_PATTERN = re.compile(r"^(?:\+?62|0)8[1-9][0-9]{6,11}$")
 
 
@@ -533,9 +536,12 @@ class FormEngine:
         return self._ask(turn, spec.step(last))
 
     def _earlier_step_corrected(self, turn: Turn, spec: FormSpec, step: Step) -> Optional[Step]:
-        """"eh namanya salah", "negarane dudu taiwan ding": a correction word and
-        the name of a question already answered, typed at a later question
-        (issue 23). Short messages only: a story may say "salah" and "negara"."""
+        """"eh namanya salah", "negarane dudu taiwan ding": a word that says an
+        answer was wrong and the name of a question already answered, typed at
+        a later question (issue 23). Short messages only: a story may say
+        "salah" and "negara"; "diganti majikan" at "what happened?" is an answer."""
+        if not set(for_matching(turn.text).split()) & ERROR_WORDS:
+            return None
         if step.type == "text" and step.slot == spec.story_slot:
             return None
         if len(turn.text.split()) > CORRECTION_MAX_WORDS:

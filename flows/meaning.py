@@ -9,7 +9,8 @@ corrects NLU's intent with the readers of flows/reading.py, in a fixed order
 (issue 23; danger and steering words were decided before NLU was asked):
 
 1. A message that asks for a report in its first words is a report, even
-   when a question follows ("bu kula badhe lapor, ... kangge punapa?").
+   when a question follows ("bu kula badhe lapor, ... kangge punapa?"); so is
+   a long story of a problem that asks for help ("... tlg dicatat ya min").
 2. Otherwise a question is a question: it is answered, never turned into a
    form (`answer_instead`), and when it also tells of a problem the answer
    offers the report.
@@ -41,8 +42,19 @@ class Meaning:
     question: bool
 
 
+STORY_WORDS = 20
+
+
 def what_was_meant(lexicon: reading.Lexicon, text: str, intent: str, confidence: float, threshold: float) -> Meaning:
     """NLU's intent corrected by what the words plainly say (see the module's order)."""
+    if (
+        len(text.split()) >= STORY_WORDS
+        and (intent in REPORTING or reading.tells_a_problem(lexicon, text))
+        and reading.asks_for_help(lexicon, text)
+    ):
+        # A long story of a problem that ends "sy ga tau harus gmn, tlg dicatat ya":
+        # a report, though it holds a question word (issue 23).
+        return Meaning(REPORT, max(confidence, threshold), False)
     question = reading.looks_like_question(lexicon, text) and not reading.opens_with_report_request(lexicon, text)
     if not question and intent not in KEEPS_ITS_INTENT and reading.tells_a_problem(lexicon, text):
         return Meaning(REPORT, max(confidence, threshold), question)

@@ -70,6 +70,8 @@ class Lexicon:
     relative_qualifiers: frozenset[str] = frozenset()
     # Follow-ups to the last answer in words: detail, source.
     followups: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # "tlg dicatat ya", "aku bingung kudu piye": a story that asks for help, not information.
+    help_requests: frozenset[str] = frozenset()
     # "ga usah disimpan datanya": the person does not want their data kept.
     no_data: frozenset[str] = frozenset()
     # Chat spellings read as the word they stand for ("jgn" -> "jangan", "gajadi" -> "ga jadi").
@@ -155,6 +157,10 @@ def load_lexicon(directory: Path) -> Lexicon:
         address_words=_words(raw.get("address_words") or [], f"{path} -> address_words"),
         first_person=_words(raw.get("first_person") or [], f"{path} -> first_person"),
         spelling=spelling,
+        help_requests=frozenset(
+            " ".join(w for w in _respell(spelling, phrase.split()) if w not in fillers)
+            for phrase in _words(raw.get("help_requests") or [], f"{path} -> help_requests")
+        ),
         no_data=frozenset(
             " ".join(w for w in _respell(spelling, phrase.split()) if w not in fillers)
             for phrase in _words(raw.get("no_data") or [], f"{path} -> no_data")
@@ -185,6 +191,16 @@ def load_lexicon(directory: Path) -> Lexicon:
 
 def _tokens(text: str) -> list[str]:
     return for_matching(text).split()
+
+
+def respelled(lexicon: Lexicon, text: str) -> list[str]:
+    """The message's words with chat spellings read as the words they stand for."""
+    return _respell(lexicon.spelling, _tokens(text))
+
+
+def followup_phrases(lexicon: Lexicon, kind: str) -> frozenset[str]:
+    """words.yml `followups` of one kind, respelled like the messages they are compared with."""
+    return frozenset(" ".join(_respell(lexicon.spelling, w.split())) for w in lexicon.followups.get(kind, frozenset()))
 
 
 def _spelling_table(raw: Any, where: str) -> dict[str, str]:
@@ -507,6 +523,13 @@ def wants_number_instead(lexicon: Lexicon, text: str) -> bool:
 
 
 _NUMBER_WORDS = {"nomor", "nomer", "nmr", "no", "hotline", "kontak", "nomere", "nomornya", "nomernya", "nomerna", "nomorna"}
+
+
+def asks_for_help(lexicon: Lexicon, text: str) -> bool:
+    """"tlg dicatat ya min", "aku bingung kudu piye", "pengin dilaporna ben ana
+    sing ngurusi": the writer asks for something to be done (words.yml `help_requests`)."""
+    kept = _without_fillers(lexicon, _respell(lexicon.spelling, _tokens(text)))
+    return any(_contains(kept, phrase) for phrase in lexicon.help_requests)
 
 
 def wants_numbers_not_the_form(lexicon: Lexicon, text: str) -> bool:
