@@ -586,11 +586,29 @@ def asks_about_danger(lexicon: Lexicon, text: str) -> bool:
     asks = looks_like_question(lexicon, text) or any(token in lexicon.question_words for token in tokens)
     if not asks:
         return False
-    framed = any(_contains(tokens, phrase) for phrase in kinds.get("general", frozenset()) | kinds.get("past", frozenset()))
     papers = any(token in kinds.get("death", frozenset()) for token in tokens) and any(
         _contains(tokens, phrase) for phrase in kinds.get("papers", frozenset())
     )
-    return framed or papers or bool(_YEAR.search(text))
+    if papers:
+        return True
+    hypothetical = any(_contains(tokens, phrase) for phrase in kinds.get("hypothetical", frozenset()))
+    if _writer_in_it(lexicon, tokens, kinds.get("first_person", frozenset())):
+        # The writer's own danger ("majikan sering mukulin saya, harus gimana?",
+        # "katanya majikan mau bunuh saya kalo kabur") is a danger unless the
+        # message opens with "what if" ("kalau saya dipukul, lapor ke mana?").
+        opening = [t for t in tokens[:4] if t not in lexicon.greetings and t not in lexicon.fillers][:2]
+        return any(_contains(opening, phrase) for phrase in kinds.get("hypothetical", frozenset()))
+    framed = any(_contains(tokens, phrase) for phrase in kinds.get("general", frozenset()) | kinds.get("past", frozenset()))
+    return hypothetical or framed or bool(_YEAR.search(text))
+
+
+def _writer_in_it(lexicon: Lexicon, tokens: Sequence[str], first_person: frozenset[str]) -> bool:
+    """"saya", "aku" as the writer themself, not as the possessive of a relative ("adik sy")."""
+    kin = set().union(*lexicon.relatives.values()) if lexicon.relatives else set()
+    return any(
+        token in first_person and not (index and (tokens[index - 1] in kin or tokens[index - 1] in lexicon.relative_qualifiers))
+        for index, token in enumerate(tokens)
+    )
 
 
 def _speaks_of_now(tokens: Sequence[str], now: frozenset[str], modal: frozenset[str]) -> bool:

@@ -208,3 +208,25 @@ def test_this_number_at_a_phone_question(text: str, means: bool) -> None:
 )
 def test_a_question_closed_before_an_if_clause_or_by_a_question_word(text: str, question: bool) -> None:
     assert reading.looks_like_question(LEXICON, text) is question
+
+
+@pytest.mark.parametrize(
+    ("text", "about"),
+    [
+        # questions about danger, not a danger now: answered, with the hotline under the answer
+        ("tkw yang disiksa majikan di arab itu yang nolong siapa", True),
+        ("kalau nanti saya dikurung majikan, harus lapor ke mana?", True),
+        ("bapak sy wafat 2018, surat izinnya yg tanda tangan siapa?", True),
+        # the writer's own danger, ongoing or threatened: the emergency text
+        ("majikan saya selalu mukulin saya, saya harus gimana?", False),
+        ("bos ngancam mau bunuh aku kalau lapor, gimana ini", False),
+        ("dulu sy dipukul, sampai sekarang masih dikurung, gimana?", False),
+        ("tolong, kalau saya kabur nanti ditangkap ga?", False),
+    ],
+)
+def test_a_question_about_danger_is_told_from_a_danger_now(text: str, about: bool) -> None:
+    assert reading.asks_about_danger(LEXICON, text) is about
+
+
+def test_a_relatives_past_danger_asked_about_is_not_the_writers_own() -> None:
+    assert reading.asks_about_danger(LEXICON, "kakak sy pernah kabur dari majikan th 2020, skrg boleh berangkat lagi?")
