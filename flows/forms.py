@@ -399,22 +399,18 @@ class FormEngine:
             chosen = chosen or self._read_choice(turn, step, options, lexicon)
             if chosen is not None:
                 return chosen
-            if self._question_answered(turn, lexicon):
+            other = next((o for o in options if o.value in OTHER_VALUES), None) if step.type == "choice" else None
+            statement = other is not None and not reading.looks_like_question(lexicon, turn.text)
+            if not statement and self._question_answered(turn, lexicon):
                 return self._reask(turn, step)
             if step.entity:
                 value = turn.understand().entity(step.entity)
                 if value and any(o.value == value for o in options):
                     return value
-            other = next((o for o in options if o.value in OTHER_VALUES), None)
-            if (
-                other is not None
-                and step.type == "choice"
-                and len(turn.text.split()) >= 2
-                and turn.clean.has_words
-                and not reading.looks_like_question(lexicon, turn.text)
-            ):
+            if statement and other is not None and len(turn.text.split()) >= 2 and turn.clean.has_words:
                 # "ga dikasih libur" at "Apa masalahnya?": their own words fit no
-                # option, so it is "Lainnya" (the satgas reads the words), never a loop.
+                # option and ask nothing, so it is "Lainnya" (the satgas reads the
+                # words), never a loop and never a knowledge answer.
                 turn.record("other_option_taken", flow=turn.conversation.flow, step=step.slot)
                 turn.say(self.content.text("other_option_taken", label=other.label))
                 return other.value
