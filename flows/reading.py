@@ -157,20 +157,9 @@ def load_lexicon(directory: Path) -> Lexicon:
         address_words=_words(raw.get("address_words") or [], f"{path} -> address_words"),
         first_person=_words(raw.get("first_person") or [], f"{path} -> first_person"),
         spelling=spelling,
-        help_requests=frozenset(
-            " ".join(w for w in _respell(spelling, phrase.split()) if w not in fillers)
-            for phrase in _words(raw.get("help_requests") or [], f"{path} -> help_requests")
-        ),
-        no_data=frozenset(
-            " ".join(w for w in _respell(spelling, phrase.split()) if w not in fillers)
-            for phrase in _words(raw.get("no_data") or [], f"{path} -> no_data")
-        ),
-        steering_plain={
-            kind: frozenset(
-                " ".join(w for w in _respell(spelling, phrase.split()) if w not in fillers) or phrase for phrase in words
-            )
-            for kind, words in steering.items()
-        },
+        help_requests=_plain(_words(raw.get("help_requests") or [], f"{path} -> help_requests"), spelling, fillers),
+        no_data=_plain(_words(raw.get("no_data") or [], f"{path} -> no_data"), spelling, fillers),
+        steering_plain={kind: _plain(words, spelling, fillers) for kind, words in steering.items()},
         steering_alone_ok=_words(raw.get("steering_alone_ok") or [], f"{path} -> steering_alone_ok"),
         question_anywhere=_words(raw.get("question_anywhere") or [], f"{path} -> question_anywhere"),
         question_tails=_words(raw.get("question_tails") or [], f"{path} -> question_tails"),
@@ -201,6 +190,13 @@ def respelled(lexicon: Lexicon, text: str) -> list[str]:
 def followup_phrases(lexicon: Lexicon, kind: str) -> frozenset[str]:
     """words.yml `followups` of one kind, respelled like the messages they are compared with."""
     return frozenset(" ".join(_respell(lexicon.spelling, w.split())) for w in lexicon.followups.get(kind, frozenset()))
+
+
+def _plain(phrases: Iterable[str], spelling: Mapping[str, str], fillers: frozenset[str]) -> frozenset[str]:
+    """Listed phrases as messages are compared with them: chat spellings read,
+    fillers dropped ("tolong dicatat ya" -> "dicatat"); a phrase of fillers only
+    stays as written, so it can never become an empty phrase that fits anything."""
+    return frozenset(" ".join(w for w in _respell(spelling, p.split()) if w not in fillers) or p for p in phrases)
 
 
 def _spelling_table(raw: Any, where: str) -> dict[str, str]:
