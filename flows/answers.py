@@ -195,7 +195,8 @@ def answer_if_known(turn: Turn) -> bool:
     match = finder_for(turn.content).find(turn.text, None, country)
     # Without an intent, a sure match; or a clear one when the words ask a
     # question ("p4mi teh naon"): "zzkw qqxv blorp" never gets an answer.
-    if match.best is None or not (match.sure or (question and match.clear)):
+    # With NLU down the words were not read at all: only a sure match (as before issue 23's second round).
+    if match.best is None or not (match.sure or (question and match.clear and not turn.nlu_down)):
         return False
     report = reading.tells_a_problem(lexicon, turn.text)
     send_entry(turn, match.best, country, how="without_intent", match=match, report=report)

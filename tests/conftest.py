@@ -126,16 +126,11 @@ def postgres_template() -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture
-def postgres_url(request) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """A fresh PostgreSQL database for one test (a copy of the migrated
-    template), dropped afterwards."""
-    _require_postgres()
-    template = request.getfixturevalue("postgres_template")
+def _database_for_one_test(template: str = "") -> Iterator[str]:
     name = f"desmigras_t_{uuid.uuid4().hex[:10]}"
     admin = create_engine(POSTGRES_URL, future=True, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
     url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     try:
         yield url
@@ -143,6 +138,22 @@ def postgres_url(request) -> Iterator[str]:  # type: ignore[no-untyped-def]
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_url(request) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A fresh PostgreSQL database for one test (a copy of the migrated
+    template), dropped afterwards."""
+    _require_postgres()
+    yield from _database_for_one_test(request.getfixturevalue("postgres_template"))
+
+
+@pytest.fixture
+def empty_postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database with no tables at all, for tests that run
+    the migrations themselves (a backfill written by one migration)."""
+    _require_postgres()
+    yield from _database_for_one_test()
 
 
 @pytest.fixture(scope="session")

@@ -94,11 +94,11 @@ def _sid(number: int, part: int) -> str:
     return f"SM{number:030x}{part:02d}"
 
 
-def test_the_status_callback_lookup_uses_indexes_at_size(postgres_url: str) -> None:
+def test_the_status_callback_lookup_uses_indexes_at_size(empty_postgres_url: str) -> None:
     """50,000 messages (every tenth split in two) written before migration
     0008, which backfills their ids; then the callback's statement must reach
     its row by index, with no sequential scan of either table."""
-    engine = make_engine(postgres_url)
+    engine = make_engine(empty_postgres_url)
     config = alembic_config(engine)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
