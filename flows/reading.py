@@ -524,7 +524,7 @@ _NUMBER_WORDS = {"nomor", "nomer", "nmr", "no", "hotline", "kontak", "nomere", "
 def asks_for_help(lexicon: Lexicon, text: str) -> bool:
     """"tlg dicatat ya min", "aku bingung kudu piye", "pengin dilaporna ben ana
     sing ngurusi": the writer asks for something to be done (words.yml `help_requests`)."""
-    kept = _without_fillers(lexicon, _respell(lexicon.spelling, _tokens(text)))
+    kept = _without_fillers(lexicon, respelled(lexicon, text))
     return any(_contains(kept, phrase) for phrase in lexicon.help_requests)
 
 
@@ -533,7 +533,7 @@ def wants_numbers_not_the_form(lexicon: Lexicon, text: str) -> bool:
     aja": the person does not want their data kept and asks for a number
     instead (issue 23). Both halves are needed, so a story that mentions a
     phone ("wis tak telpon ora diangkat") is never read so."""
-    tokens = _respell(lexicon.spelling, _tokens(text))
+    tokens = respelled(lexicon, text)
     if not tokens or len(tokens) > 20 or not _NUMBER_WORDS & set(tokens):
         return False
     kept = _without_fillers(lexicon, tokens)
@@ -741,7 +741,7 @@ def steering(lexicon: Lexicon, text: str, whole_only: bool = False) -> Optional[
     Deleting beats talking to a person, which beats stopping messages, which
     beats cancelling (issue 23).
     """
-    tokens = _respell(lexicon.spelling, _tokens(text))
+    tokens = respelled(lexicon, text)
     kept = _without_fillers(lexicon, tokens) or tokens
     typed = " ".join(kept)
     plain = lexicon.steering_plain
