@@ -28,7 +28,7 @@ from bot.storage.models import Event, InboundMessage, OutboundMessage
 from bot.storage.training_models import Training, TrainingRegistration
 from bot.web import create_app
 from tests.chat import Chat
-from tests.test_complaints import SATGAS_1, SATGAS_2, report_unpaid_wages
+from tests.test_complaints import SATGAS_1, SATGAS_2, outbox_to, report_unpaid_wages
 from tests.test_trainings import sign_up
 
 PASSWORD = "kata-sandi-uji-123"
@@ -155,6 +155,7 @@ PAGES = {  # (method, path, action)
     "case_view": ("GET", "/kelola/kasus/{case}"),
     "case_note": ("POST", "/kelola/kasus/{case}/catat"),
     "case_work": ("POST", "/kelola/kasus/{case}/ambil"),
+    "case_reopen": ("POST", "/kelola/kasus/{case}/buka"),
     "trainings": ("GET", "/kelola/pelatihan"),
     "registrants": ("GET", f"/kelola/pelatihan/{BATIK}"),
     "dashboard": ("GET", "/kelola/dasbor"),
@@ -216,7 +217,7 @@ def test_claim_reply_and_close_on_the_web_reach_the_family_through_the_outbox(co
     page = satgas.client.get(f"/kelola/kasus/{code}").text
     assert "sekarang Anda tangani" in page and "Satgas Jlamprang 1" in page
     satgas.post(f"/kelola/kasus/{code}/balas", teks="Bu, besok saya datang ke rumah jam 9.")
-    satgas.post(f"/kelola/kasus/{code}/selesai", teks="Gaji sudah dibayar agen")
+    satgas.post(f"/kelola/kasus/{code}/selesai", teks="Gaji sudah dibayar agen", yakin="1")
     with bot.sessions() as session:
         to_family = session.execute(
             select(OutboundMessage.text).where(OutboundMessage.address == chat.sender).order_by(OutboundMessage.id)
@@ -430,3 +431,80 @@ def test_a_coordinator_previews_sends_and_follows_a_broadcast_on_the_web(console
     assert report.queued == 3 and created_by == "web:koor"
     assert "masuk antrean 3" in koor.client.get("/kelola/siaran").text
     assert signed_in(console, "satgas1").client.post("/kelola/siaran/kirim", data={"csrf": "x", **fields}).status_code == 403
+
+
+# --- safe actions on the case page (issue 26) ---------------------------------------------------------------
+def claimed_on_the_web(console: Any, chat: Chat) -> tuple[str, Browser]:
+    code = report_unpaid_wages(chat)
+    satgas = signed_in(console, "satgas1")
+    assert satgas.post(f"/kelola/kasus/{code}/ambil").status_code == 303
+    return code, satgas
+
+
+def status_of(bot: Bot, code: str) -> str:
+    with bot.sessions() as session:
+        return session.execute(select(Case.status).where(Case.code == code)).scalar_one()
+
+
+def test_a_referral_needs_a_note_and_a_confirmation_and_the_family_never_reads_an_empty_note(console: Any, bot: Bot, chat: Chat) -> None:
+    code, satgas = claimed_on_the_web(console, chat)
+    page = satgas.client.get(f"/kelola/kasus/{code}").text
+    assert "Ketik" not in page and "kotak balasan" in page, "after a web claim the web does not speak chat commands"
+    empty = satgas.post(f"/kelola/kasus/{code}/rujuk", tujuan="kbri", teks="   ")
+    assert empty.status_code == 400 and "Tulis catatan rujukan" in empty.text
+    unknown = satgas.post(f"/kelola/kasus/{code}/rujuk", tujuan="interpol", teks="sudah dilaporkan")
+    assert unknown.status_code == 400 and "KBRI/KJRI" in unknown.text
+    asked = satgas.post(f"/kelola/kasus/{code}/rujuk", tujuan="kbri", teks="KBRI Kuala Lumpur menghubungi Ibu besok.", yakin="0")
+    assert asked.status_code == 200 and "Ya, rujuk dan kirim" in asked.text
+    assert "KBRI Kuala Lumpur menghubungi Ibu besok." in asked.text and status_of(bot, code) == "diambil", "nothing changes before the button"
+    done = satgas.post(f"/kelola/kasus/{code}/rujuk", tujuan="kbri", teks="KBRI Kuala Lumpur menghubungi Ibu besok.", yakin="1")
+    assert done.status_code == 303 and status_of(bot, code) == "dirujuk"
+    to_family = outbox_to(bot, chat.sender)
+    assert any("dirujuk" in text and "KBRI Kuala Lumpur menghubungi Ibu besok." in text for text in to_family)
+    assert not any("Catatan: -" in text for text in to_family)
+
+
+def test_a_referral_typed_in_chat_without_a_note_is_refused_too(bot: Bot, chat: Chat) -> None:
+    code = report_unpaid_wages(chat)
+    satgas = Chat(bot, sender=SATGAS_1)
+    satgas.send(f"ambil {code}")
+    assert "Mohon tulis isinya" in satgas.says(f"rujuk {code} kbri")
+    assert status_of(bot, code) == "diambil"
+    assert not any("Catatan: -" in text for text in outbox_to(bot, chat.sender))
+
+
+def test_release_tells_the_family_once_and_the_next_claim_says_who_took_over_not_diambil_again(console: Any, bot: Bot, chat: Chat) -> None:
+    code, satgas = claimed_on_the_web(console, chat)
+    assert satgas.post(f"/kelola/kasus/{code}/lepas").status_code == 303 and status_of(bot, code) == "baru"
+    Chat(bot, sender=SATGAS_2).send(f"ambil {code}")
+    to_family = outbox_to(bot, chat.sender)
+    assert sum("sudah diambil" in text for text in to_family) == 1, to_family
+    assert sum("kami alihkan ke petugas satgas desa yang lain" in text for text in to_family) == 1, to_family
+    assert sum("sekarang ditangani oleh Satgas Jlamprang 2" in text for text in to_family) == 1, to_family
+    page = signed_in(console, "satgas2").client.get(f"/kelola/kasus/{code}").text
+    assert "Kasus dilepas ke antrean" in page and "Kasus diambil" in page
+
+
+def test_a_coordinator_reopens_a_referred_case_with_a_reason_and_the_satgas_may_not(console: Any, bot: Bot, chat: Chat) -> None:
+    code, satgas = claimed_on_the_web(console, chat)
+    satgas.post(f"/kelola/kasus/{code}/balas", teks="Bu, saya cek dulu ya.")
+    satgas.post(f"/kelola/kasus/{code}/rujuk", tujuan="disnaker", teks="Disnaker yang menangani gaji.", yakin="1")
+    page = satgas.client.get(f"/kelola/kasus/{code}").text
+    assert "pesan_ke_pelapor" not in page and "Pesan ke keluarga" in page and "Ditutup: dirujuk" in page
+    assert satgas.post(f"/kelola/kasus/{code}/buka", teks="salah rujuk").status_code == 403
+    koor = signed_in(console, "koor")
+    assert "Buka kembali kasus ini" in koor.client.get(f"/kelola/kasus/{code}").text
+    assert koor.post(f"/kelola/kasus/{code}/buka", teks="").status_code == 400
+    assert koor.post(f"/kelola/kasus/{code}/buka", teks="Salah rujuk: gaji ditangani desa dulu").status_code == 303
+    assert status_of(bot, code) == "baru"
+    with bot.sessions() as session:
+        case = session.execute(select(Case).where(Case.code == code)).scalar_one()
+        event = session.execute(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id.desc())).scalars().first()
+        audit = session.execute(select(Event.data).where(Event.kind == "web_action", Event.actor == "web:koor")).scalars().all()
+    assert case.assigned_to is None and case.closed_at is None and case.referred_to is None and case.remind_at is not None
+    assert (event.kind, event.actor, event.note) == ("dibuka_kembali", "web:koor", "Salah rujuk: gaji ditangani desa dulu")
+    assert {"action": "buka", "case": code, "done": True} in audit
+    assert any("dibuka kembali" in text for text in outbox_to(bot, chat.sender))
+    assert any("dibuka kembali oleh koordinator" in text and "Salah rujuk" in text for text in outbox_to(bot, SATGAS_2))
+    again = koor.post(f"/kelola/kasus/{code}/buka", teks="lagi")
+    assert again.status_code == 303 and "masih terbuka" in koor.client.get(f"/kelola/kasus/{code}").text

@@ -23,6 +23,7 @@ from bot.content import ContentError, load_yaml
 from bot.domain.codes import fresh_code
 from bot.storage.complaint_models import (  # the status constants travel with the operations that change them
     CLAIMED,
+    EXPIRED,
     IN_PROGRESS,
     NEW,
     OPEN_STATUSES,
@@ -161,6 +162,26 @@ def close(session: Session, case: Case, member: SatgasMember, status: str, outco
     case.referred_to = target or None
     case.escalate_at = case.remind_at = None
     log(session, case, actor(member), status, now, note=outcome, public=True)
+
+
+REOPENABLE = (RESOLVED, REFERRED, EXPIRED)
+
+
+def reopen(session: Session, case: Case, who: str, reason: str, settings: ComplaintSettings, now: datetime) -> None:
+    """A closed case back in the village's queue, unclaimed, with its timers
+    running again (issue 26: a case referred or closed by mistake had no way
+    back). The reason is the event's note: the audit trail says who and why."""
+    case.status, case.assigned_to, case.claimed_at, case.closed_at = NEW, None, None, None
+    case.outcome = case.referred_to = None
+    case.remind_at = now + timedelta(hours=settings.reminder_hours)
+    if case.urgent:
+        case.escalate_at, case.escalated_at = now + timedelta(minutes=settings.escalation_minutes), None
+    log(session, case, who, "dibuka_kembali", now, note=reason)
+
+
+def was_claimed_before(session: Session, case: Case) -> bool:
+    """Whether someone held this case before (the family was told who then)."""
+    return session.execute(select(CaseEvent.id).where(CaseEvent.case_id == case.id, CaseEvent.kind == "diambil").limit(1)).first() is not None
 
 
 def actor(member: SatgasMember) -> str:

@@ -14,9 +14,9 @@ minute; the console queues directly) and to write the audit trail.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from sqlalchemy import select
 
@@ -35,6 +35,9 @@ class Desk:
     now: datetime
     notify: Callable[[Notification], None]
     audit: Callable[..., None]  # audit(kind, actor=..., **data)
+    # Text keys this front end words its own way: the console does not tell
+    # a satgas to "ketik balas ADU-..." (chat wording) after a click.
+    wording: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class Result:
 
 
 def _say(desk: Desk, done: bool, key: str, **values: Any) -> Result:
-    return Result(done, desk.content.text(key, **values))
+    return Result(done, desk.content.text(desk.wording.get(key, key), **values))
 
 
 def assignee_name(desk: Desk, case: Case) -> str:
@@ -82,6 +85,10 @@ def owned_refusal(desk: Desk, member: SatgasMember, case: Case, verb: str) -> Op
 
 
 def claim(desk: Desk, member: SatgasMember, case: Case) -> Result:
+    """The family hears who holds their case: "sudah diambil" the first time;
+    after a release (which they were told of) "sekarang ditangani oleh", never
+    the same good news twice."""
+    handed_over = cases.was_claimed_before(desk.session, case)
     if not cases.claim(desk.session, case, member, desk.now):
         desk.session.refresh(case)
         if case.status in OPEN_STATUSES:
@@ -97,10 +104,16 @@ def claim(desk: Desk, member: SatgasMember, case: Case) -> Result:
                     proactive=Proactive("kabar_untuk_satgas", {"kode": case.code}),
                 )
             )
-    tell_reporter(
-        desk, case, desk.content.text("reporter_claimed", code=case.code, satgas=member.name),
-        news=f"sudah diambil oleh {member.name} dari satgas PMI desa.",
-    )
+    if handed_over:
+        tell_reporter(
+            desk, case, desk.content.text("reporter_reclaimed", code=case.code, satgas=member.name),
+            news=f"sekarang ditangani oleh {member.name} dari satgas PMI desa.",
+        )
+    else:
+        tell_reporter(
+            desk, case, desk.content.text("reporter_claimed", code=case.code, satgas=member.name),
+            news=f"sudah diambil oleh {member.name} dari satgas PMI desa.",
+        )
     return _say(desk, True, "satgas_claimed", code=case.code)
 
 
@@ -148,14 +161,17 @@ def refer(desk: Desk, member: SatgasMember, case: Case, target: str, outcome: st
     unknown = referral_refusal(desk, target)
     if unknown is not None:
         return unknown
+    if not outcome.strip():
+        # The note goes to the family: "Catatan: -" tells them nothing (issue 26).
+        return _say(desk, False, "satgas_need_text", example=f"rujuk {case.code} {target} sudah dilaporkan ke petugas di sana")
     refusal = owned_refusal(desk, member, case, "rujuk")
     if refusal is not None:
         return refusal
     target_name = settings.referrals[target]
-    cases.close(desk.session, case, member, cases.REFERRED, outcome or "-", desk.now, target=target)
+    cases.close(desk.session, case, member, cases.REFERRED, outcome, desk.now, target=target)
     tell_reporter(
-        desk, case, desk.content.text("reporter_referred", code=case.code, target=target_name, outcome=outcome or "-"),
-        news=f"dirujuk ke {target_name}. Catatan: {outcome or '-'}",
+        desk, case, desk.content.text("reporter_referred", code=case.code, target=target_name, outcome=outcome),
+        news=f"dirujuk ke {target_name}. Catatan: {outcome}",
     )
     return _say(desk, True, "satgas_referred", code=case.code, target=target_name)
 
@@ -165,7 +181,38 @@ def release(desk: Desk, member: SatgasMember, case: Case) -> Result:
     if refusal is not None:
         return refusal
     cases.unclaim(desk.session, case, member, cases.settings_for(desk.content.directory), desk.now)
+    # From now on what the family writes is no longer passed to this member:
+    # they are told the case goes to another officer, and told who when it is
+    # claimed again (claim), so they never write into the void.
+    tell_reporter(
+        desk, case, desk.content.text("reporter_released", code=case.code),
+        news="sedang dialihkan ke petugas satgas desa yang lain.",
+    )
     return _say(desk, True, "satgas_unclaimed", code=case.code)
+
+
+def reopen(desk: Desk, who: str, case: Case, reason: str) -> Result:
+    """A coordinator reopens a closed case: back to the village's queue, the
+    village satgas alerted, the family told it is being looked at again. Not
+    an anonymised case (its data is gone), and not while the family has another
+    open case (their messages can follow only one)."""
+    if case.status in OPEN_STATUSES:
+        return _say(desk, False, "web_reopen_open", code=case.code)
+    if case.anonymised_at is not None or case.status not in cases.REOPENABLE:
+        return _say(desk, False, "web_reopen_erased", code=case.code)
+    other = case_in_hand(desk.session, case.reporter_id) if case.reporter_id else None
+    if other is not None:
+        return _say(desk, False, "web_reopen_other_open", code=case.code, other=other.code)
+    cases.reopen(desk.session, case, who, reason, cases.settings_for(desk.content.directory), desk.now)
+    for channel, address in alert_recipients(desk.session, case.village_code):
+        desk.notify(
+            Notification(
+                channel, address, Outbound(desk.content.text("satgas_case_reopened", code=case.code, reason=reason)),
+                subject_case_id=case.id, proactive=Proactive("kabar_untuk_satgas", {"kode": case.code}),
+            )
+        )
+    tell_reporter(desk, case, desk.content.text("reporter_reopened", code=case.code), news="dibuka kembali dan akan ditindaklanjuti lagi oleh satgas desa.")
+    return _say(desk, True, "web_reopened", code=case.code)
 
 
 def tell_reporter(desk: Desk, case: Case, text: str, news: Optional[str] = None) -> bool:

@@ -18,6 +18,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "case_note": frozenset({"koordinator", "satgas"}),
     # claim, reply, resolve, refer, release: the satgas who works the case, as in chat
     "case_work": frozenset({"satgas"}),
+    # a referred or closed case back in the queue (issue 26), with a reason
+    "case_reopen": frozenset({"koordinator"}),
     "trainings": frozenset({"koordinator", "penyelenggara", "pengamat"}),
     "registrants": frozenset({"koordinator", "penyelenggara"}),  # names and phones, CSV, attendance
     "dashboard": frozenset({"koordinator", "satgas", "pengamat"}),

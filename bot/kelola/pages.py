@@ -33,7 +33,7 @@ from bot.core import deliver
 from bot.csv_safe import cell as safe_cell
 from bot.domain import accounts, broadcasts, casework, cases, web_sessions
 from bot.domain.accounts import Viewer
-from bot.kelola import charts, forms, queries, security
+from bot.kelola import charts, conversation, forms, queries, security
 from bot.kelola.access import allowed, home_of
 from bot.kelola.forms import BadInput, NotFound
 from bot.message_templates import templates_for
@@ -45,7 +45,15 @@ from bot.storage.models import Event, Village
 from bot.storage.training_models import Training, TrainingRegistration
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-CASE_ACTIONS = ("ambil", "catat", "balas", "selesai", "rujuk", "lepas")
+CASE_ACTIONS = ("ambil", "catat", "balas", "selesai", "rujuk", "lepas", "buka")
+# Actions whose words the family reads and that close the case: shown first as
+# the message the family will get, done only from that page (yakin=1).
+CONFIRMED_ACTIONS = ("selesai", "rujuk")
+# Chat texts that tell the satgas what to type, worded for the console.
+WEB_WORDING = {"satgas_claimed": "web_claimed", "satgas_must_claim": "web_must_claim"}
+# What an empty text box means for each action (400 with this message).
+NEEDS_TEXT = {"catat": "web_need_text", "balas": "web_need_text", "selesai": "web_need_outcome",
+              "rujuk": "web_need_referral_note", "buka": "web_need_reason"}
 MAX_TEXT = 2000
 
 
@@ -247,11 +255,15 @@ class Console:
                 if case is None:
                     raise NotFound
                 village = session.get(Village, case.village_code)
+                entries = queries.timeline(session, case, personal)
+                for entry in entries:
+                    if entry.kind == "dibuat" and personal:
+                        entry.note = case.description or ""  # the family's story opens the conversation
                 return {
                     "case": case,
                     "village": village.name if village else case.village_code,
                     "assignee": casework.assignee_name(self._desk(session, viewer), case),
-                    "timeline": queries.timeline(session, case, personal),
+                    "lines": conversation.conversation(entries, self.bot.content),
                     "mine": viewer.member_id is not None and case.assigned_to == viewer.member_id,
                     "country": self.bot.content.country_name(case.country) if case.country else "-",
                 }
@@ -263,11 +275,17 @@ class Console:
         code, action = forms.code(request.path_params["code"], forms.CASE_CODE), request.path_params["action"]
         if action not in CASE_ACTIONS:
             raise NotFound
-        needed = "case_note" if action == "catat" else "case_work"
+        needed = {"catat": "case_note", "buka": "case_reopen"}.get(action, "case_work")
         if not allowed(viewer.role, needed):
             raise Forbidden
         text = forms.text(form, "teks", MAX_TEXT)
         target = forms.text(form, "tujuan", 40)
+        if action in NEEDS_TEXT and not text:
+            raise BadInput(self.bot.content.text(NEEDS_TEXT[action]))
+        if action == "rujuk" and target not in self.settings.referrals:
+            raise BadInput("Pilih tujuan rujukan dari daftar: " + ", ".join(self.settings.referrals.values()) + ".")
+        if action in CONFIRMED_ACTIONS and form.get("yakin") != "1":
+            return await self._confirm(request, viewer, code, action, text, target)
 
         def act() -> str:
             with self.bot.sessions() as session, session.begin():
@@ -282,11 +300,30 @@ class Console:
         request.session["flash"] = await run_in_threadpool(act)
         return RedirectResponse(f"/kelola/kasus/{code}", status_code=303)
 
+    async def _confirm(self, request: Request, viewer: Viewer, code: str, action: str, text: str, target: str) -> Response:
+        """The step before closing a case: the exact message the family will
+        read, and one button that does it. Nothing changes until that button."""
+
+        def read() -> Any:
+            with self.bot.sessions() as session:
+                case = queries.visible_case(session, viewer, code)
+                if case is None:
+                    raise NotFound
+                return case
+
+        case = await run_in_threadpool(read)
+        if action == "rujuk":
+            family = self.bot.content.text("reporter_referred", code=case.code, target=self.settings.referrals[target], outcome=text)
+        else:
+            family = self.bot.content.text("reporter_resolved", code=case.code, outcome=text)
+        return self.render(request, "case_confirm.html", viewer, case=case, action=action, text=text, target=target,
+                           target_name=self.settings.referrals.get(target, ""), family=family.replace("*", ""))
+
     def _do(self, session: Session, desk: casework.Desk, viewer: Viewer, case: Any, action: str, text: str, target: str) -> casework.Result:
-        if action in ("catat", "balas", "selesai") and not text:
-            return casework.Result(False, "Mohon isi kolom teks terlebih dahulu.")
         if action == "catat":
             return casework.note(desk, viewer.actor, case, text)
+        if action == "buka":
+            return casework.reopen(desk, viewer.actor, case, text)
         member = accounts.member_of(session, viewer)
         if member is None:
             raise Forbidden
@@ -312,6 +349,7 @@ class Console:
             now=now,
             notify=lambda note: deliver(session, note, now),
             audit=audit,
+            wording=WEB_WORDING,
         )
 
     # --- trainings -----------------------------------------------------------------------------
