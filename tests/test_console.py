@@ -508,3 +508,37 @@ def test_a_coordinator_reopens_a_referred_case_with_a_reason_and_the_satgas_may_
     assert any("dibuka kembali oleh koordinator" in text and "Salah rujuk" in text for text in outbox_to(bot, SATGAS_2))
     again = koor.post(f"/kelola/kasus/{code}/buka", teks="lagi")
     assert again.status_code == 303 and "masih terbuka" in koor.client.get(f"/kelola/kasus/{code}").text
+
+
+# --- what is new (issue 26) --------------------------------------------------------------------------------------
+def test_a_family_reply_shows_as_unread_for_each_staff_member_until_they_open_the_case(console: Any, bot: Bot, chat: Chat) -> None:
+    code, satgas = claimed_on_the_web(console, chat)
+    koor = signed_in(console, "koor")
+    row = re.compile(re.escape(code) + r"</a>(?:(?!</tr>).)*?(\d+) pesan baru", re.S)
+    assert not row.search(satgas.client.get("/kelola/antrean").text), "nothing new yet"
+    chat.send("belum ada kabar dari agennya pak")
+    chat.send("majikannya juga tidak bisa dihubungi")
+    for browser in (satgas, koor):
+        queue = browser.client.get("/kelola/antrean").text
+        found = row.search(queue)
+        assert found and found.group(1) == "2", queue[:3000]
+        assert "<title>(1) Antrean kasus" in queue and '<span class="badge" title="kasus dengan balasan baru">1</span>' in queue
+    satgas.client.get(f"/kelola/kasus/{code}")
+    queue = satgas.client.get("/kelola/antrean").text
+    assert not row.search(queue) and "<title>Antrean kasus" in queue, "opened: read"
+    assert row.search(koor.client.get("/kelola/antrean").text), "the coordinator has not read it yet"
+    assert "pesan baru" not in signed_in(console, "amat").client.get("/kelola/antrean").text, "an observer never reads the family's words"
+
+
+def test_urgent_cases_come_first_then_the_longest_waiting(console: Any, bot: Bot) -> None:
+    from bot.domain import cases
+
+    settings = cases.settings_for(bot.content.directory)
+    made = []
+    for urgent in (False, False, True):
+        with bot.sessions() as session, session.begin():
+            made.append(cases.create_case(session, settings, bot.clock.now(), village_code="jlamprang", reporter_relation="warga",
+                                          category="lainnya", urgent=urgent).code)
+        bot.clock.advance(timedelta(minutes=5))
+    queue = signed_in(console, "koor").client.get("/kelola/antrean").text
+    assert sorted(made, key=queue.index) == [made[2], made[0], made[1]]

@@ -33,7 +33,7 @@ from bot.core import deliver
 from bot.csv_safe import cell as safe_cell
 from bot.domain import accounts, broadcasts, casework, cases, web_sessions
 from bot.domain.accounts import Viewer
-from bot.kelola import charts, conversation, forms, queries, security
+from bot.kelola import charts, conversation, forms, queries, security, unread
 from bot.kelola.access import allowed, home_of
 from bot.kelola.forms import BadInput, NotFound
 from bot.message_templates import templates_for
@@ -83,6 +83,7 @@ class Console:
                 "flash": flash,
                 "allowed": (lambda action: viewer is not None and allowed(viewer.role, action)),
                 "local": lambda moment: cases.local_time(self.settings, moment) if moment else "-",
+                "unread_total": getattr(request.state, "unread_total", 0),
                 **context,
             },
             status_code=status,
@@ -100,6 +101,8 @@ class Console:
             if viewer is None:
                 request.session.pop("sid", None)
                 return RedirectResponse("/kelola/masuk?" + urlencode({"lanjut": request.url.path}), status_code=303)
+            if allowed(viewer.role, "case_personal"):
+                request.state.unread_total = await run_in_threadpool(self._unread_total, viewer)
             if action is not None and not allowed(viewer.role, action):
                 return self.render(request, "message.html", viewer, status=403, title="Tidak diizinkan",
                                    message="Peran Anda tidak boleh membuka halaman atau melakukan tindakan ini.")
@@ -131,6 +134,11 @@ class Console:
                 return accounts.viewer_of(session, uid) if uid is not None else None
 
         return again_if_disconnected(read)
+
+    def _unread_total(self, viewer: Viewer) -> int:
+        """Open cases with a family message this viewer has not seen (menu badge, title)."""
+        with self.bot.sessions() as session:
+            return unread.cases_with_news(session, viewer)
 
     def audit(self, session: Session, viewer: Viewer, kind: str, **data: Any) -> None:
         session.add(Event(contact_id=None, kind=kind, actor=f"web:{viewer.username}", data=data, created_at=self.now()))
@@ -236,8 +244,13 @@ class Console:
                 villages = [v for v in session.execute(select(Village).order_by(Village.name)).scalars() if viewer.sees_village(v.code)]
                 if chosen.village and chosen.village not in {v.code for v in villages}:
                     raise BadInput("Desa pada saringan tidak dikenal atau bukan wilayah Anda. Pilih dari daftar desa.")
+                rows = queries.queue(session, viewer, chosen, self.settings, now)
+                if allowed(viewer.role, "case_personal"):
+                    news = unread.per_case(session, viewer, [row.case.id for row in rows])
+                    for row in rows:
+                        row.unread = news.get(row.case.id, 0)
                 return {
-                    "rows": queries.queue(session, viewer, chosen, self.settings, now),
+                    "rows": rows,
                     "counts": queries.status_counts(session, viewer),
                     "villages": villages,
                 }
@@ -250,10 +263,14 @@ class Console:
         personal = allowed(viewer.role, "case_personal")
 
         def read() -> dict[str, Any]:
-            with self.bot.sessions() as session:
+            with self.bot.sessions() as session, session.begin():
                 case = queries.visible_case(session, viewer, code)
                 if case is None:
                     raise NotFound
+                news: dict[str, int] = {}
+                if personal:  # who can read the family's words has now seen them
+                    unread.mark_read(session, viewer, case, self.now())
+                    news["unread_total"] = unread.cases_with_news(session, viewer)
                 village = session.get(Village, case.village_code)
                 entries = queries.timeline(session, case, personal)
                 for entry in entries:
@@ -266,6 +283,7 @@ class Console:
                     "lines": conversation.conversation(entries, self.bot.content),
                     "mine": viewer.member_id is not None and case.assigned_to == viewer.member_id,
                     "country": self.bot.content.country_name(case.country) if case.country else "-",
+                    **news,
                 }
 
         data = await run_in_threadpool(read)

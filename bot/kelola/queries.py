@@ -72,6 +72,7 @@ class QueueRow:
     assignee: str
     waiting: str
     overdue: bool
+    unread: int = 0  # family messages the viewer has not seen (bot.kelola.unread)
 
 
 def queue(session: Session, viewer: Viewer, chosen: QueueFilter, settings: cases.ComplaintSettings, now: datetime) -> list[QueueRow]:
@@ -90,7 +91,8 @@ def queue(session: Session, viewer: Viewer, chosen: QueueFilter, settings: cases
         query = query.where(overdue_condition(settings, now))
     if chosen.mine:
         query = query.where(Case.assigned_to == (viewer.member_id or -1))
-    query = query.order_by(Case.created_at).limit(500)  # longest waiting first
+    # Urgent first (issue 26), then the longest waiting; id breaks ties of one moment.
+    query = query.order_by(Case.urgent.desc(), Case.created_at, Case.id).limit(500)
     villages = dict(session.execute(select(Village.code, Village.name)).all())
     members = dict(session.execute(select(SatgasMember.id, SatgasMember.name)).all())
     rows = []

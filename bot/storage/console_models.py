@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped
 
 from bot.storage.models import Base
@@ -98,3 +98,19 @@ class WebSession(Base):
     token_hash: Mapped[str] = Column(String(64), nullable=False, unique=True)
     created_at: Mapped[datetime] = Column(DateTime, nullable=False)
     last_seen_at: Mapped[datetime] = Column(DateTime, nullable=False)
+
+
+class CaseRead(Base):
+    """How far one console user has read a case's history (issue 26): the
+    newest case event they had on screen. A family's reply after it is unread
+    for them, shown in the queue until they open the case. One row per user
+    and case; ids only, no personal data."""
+
+    __tablename__ = "case_reads"
+    __table_args__ = (UniqueConstraint("case_id", "user_id", name="uq_case_reads_case_user"),)
+
+    id: Mapped[int] = Column(Integer, primary_key=True)
+    case_id: Mapped[int] = Column(ForeignKey("cases.id", ondelete="CASCADE"), nullable=False)
+    user_id: Mapped[int] = Column(ForeignKey("web_users.id", ondelete="CASCADE"), nullable=False, index=True)
+    last_event_id: Mapped[int] = Column(Integer, nullable=False)
+    seen_at: Mapped[datetime] = Column(DateTime, nullable=False)
