@@ -542,3 +542,54 @@ def test_urgent_cases_come_first_then_the_longest_waiting(console: Any, bot: Bot
         bot.clock.advance(timedelta(minutes=5))
     queue = signed_in(console, "koor").client.get("/kelola/antrean").text
     assert sorted(made, key=queue.index) == [made[2], made[0], made[1]]
+
+
+# --- search and pages (issue 26) ---------------------------------------------------------------------------------
+def make_cases(bot: Bot, count: int, **fields: Any) -> list[str]:
+    """Cases made by the domain's create_case (what a report ends with)."""
+    from bot.domain import cases
+
+    settings = cases.settings_for(bot.content.directory)
+    values = {"village_code": "jlamprang", "reporter_relation": "warga", "category": "lainnya", **fields}
+    with bot.sessions() as session, session.begin():
+        return [cases.create_case(session, settings, bot.clock.now(), **values).code for _ in range(count)]
+
+
+def codes_on(page: str) -> list[str]:
+    return re.findall(r'href="/kelola/kasus/(ADU-[A-Z0-9]+)"', page)
+
+
+def test_the_queue_finds_a_case_by_code_name_employer_or_phone_inside_the_viewers_scope(console: Any, bot: Bot) -> None:
+    [wanted] = make_cases(bot, 1, worker_name="Sri Wahyuni", employer="Agensi Bintang Timur", contact_phone="+6281234567890")
+    make_cases(bot, 3, worker_name="Dewi Lestari")
+    [elsewhere] = make_cases(bot, 1, village_code="lipursari", worker_name="Sri Wahyuni")
+    koor = signed_in(console, "koor")
+    for typed in ("wahyuni", "bintang timur", "0812 3456 7890", "62812345", wanted.lower(), wanted[-4:]):
+        found = codes_on(koor.client.get("/kelola/antrean", params={"cari": typed}).text)
+        assert wanted in found and len(found) <= 2, (typed, found)
+    assert set(codes_on(koor.client.get("/kelola/antrean", params={"cari": "sri"}).text)) == {wanted, elsewhere}
+    satgas = signed_in(console, "satgas1")
+    assert codes_on(satgas.client.get("/kelola/antrean", params={"cari": "wahyuni"}).text) == [wanted], "not another village's case"
+    observer = signed_in(console, "amat")
+    by_name = observer.client.get("/kelola/antrean", params={"cari": "wahyuni"}).text
+    assert codes_on(by_name) == [] and "hanya dapat mencari menurut kode" in by_name, "an observer cannot probe names"
+    assert codes_on(observer.client.get("/kelola/antrean", params={"cari": wanted}).text) == [wanted]
+    for odd in ("100%", "_", "a\x00b", "x" * 500, "'; drop table cases; --"):
+        assert koor.client.get("/kelola/antrean", params={"cari": odd}).status_code == 200, odd
+
+
+def test_the_queue_has_pages_with_the_true_count_instead_of_stopping_at_500(console: Any, bot: Bot) -> None:
+    made = make_cases(bot, 120)
+    koor = signed_in(console, "koor")
+    first = koor.client.get("/kelola/antrean", params={"desa": "jlamprang"}).text
+    assert "120 kasus, halaman 1 dari 3" in first and len(codes_on(first)) == 50
+    assert codes_on(first) == made[:50], "oldest first, page by page"
+    next_link = re.search(r'href="([^"]+)" rel="next"', first).group(1).replace("&amp;", "&")
+    assert "desa=jlamprang" in next_link and "halaman=2" in next_link, "the filter stays on the next page"
+    second = koor.client.get(next_link).text
+    assert codes_on(second) == made[50:100]
+    last = koor.client.get("/kelola/antrean", params={"desa": "jlamprang", "halaman": "99"}).text
+    assert "halaman 3 dari 3" in last and codes_on(last) == made[100:]
+    for bad in ("0", "-1", "abc", "²", "9" * 30):
+        answer = koor.client.get("/kelola/antrean", params={"halaman": bad})
+        assert answer.status_code == 400 and "Nomor halaman" in answer.text, bad

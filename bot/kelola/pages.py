@@ -244,13 +244,14 @@ class Console:
                 villages = [v for v in session.execute(select(Village).order_by(Village.name)).scalars() if viewer.sees_village(v.code)]
                 if chosen.village and chosen.village not in {v.code for v in villages}:
                     raise BadInput("Desa pada saringan tidak dikenal atau bukan wilayah Anda. Pilih dari daftar desa.")
-                rows = queries.queue(session, viewer, chosen, self.settings, now)
+                shown = queries.queue(session, viewer, chosen, self.settings, now, personal=allowed(viewer.role, "case_personal"))
                 if allowed(viewer.role, "case_personal"):
-                    news = unread.per_case(session, viewer, [row.case.id for row in rows])
-                    for row in rows:
+                    news = unread.per_case(session, viewer, [row.case.id for row in shown.rows])
+                    for row in shown.rows:
                         row.unread = news.get(row.case.id, 0)
                 return {
-                    "rows": rows,
+                    "rows": shown.rows,
+                    "shown": shown,
                     "counts": queries.status_counts(session, viewer),
                     "villages": villages,
                 }

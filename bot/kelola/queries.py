@@ -5,10 +5,12 @@ not see."""
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Optional
+from urllib.parse import urlencode
 
 import yaml
 from sqlalchemy import and_, func, or_, select
@@ -16,13 +18,18 @@ from sqlalchemy.orm import Session
 
 from bot.domain import cases
 from bot.domain.accounts import Viewer
-from bot.normalise import for_matching
+from bot.kelola.case_search import MAX_SEARCH, condition
+from bot.kelola.forms import MAX_ID, whole_number
+from bot.normalise import clean, for_matching
 from bot.privacy import mask_digits
 from bot.storage.broadcast_models import Broadcast
 from bot.storage.complaint_models import NEW, OPEN_STATUSES, STATUSES, Case, CaseEvent
 from bot.storage.console_models import NluExample
 from bot.storage.models import Contact, Event, InboundMessage, SatgasMember, Village
 from bot.storage.training_models import CONFIRMED, WAITLISTED, Training, TrainingRegistration
+
+
+PAGE_SIZE = 50
 
 
 @dataclass(frozen=True)
@@ -33,10 +40,15 @@ class QueueFilter:
     category: str = ""
     overdue: bool = False
     mine: bool = False
+    search: str = ""  # code, name, employer or phone (bot.kelola.case_search)
+    page: int = 1
 
     @classmethod
     def from_query(cls, params: Any) -> "QueueFilter":
+        """The filter in the address. A page number that is not a whole number
+        from 1 is a BadInput (400), never an error page."""
         status = params.get("status", "terbuka")
+        page = params.get("halaman") or "1"
         return cls(
             village=params.get("desa", ""),
             status=status if status in (*STATUSES, "terbuka", "") else "terbuka",
@@ -44,7 +56,17 @@ class QueueFilter:
             category=params.get("jenis", ""),
             overdue=params.get("terlambat") == "1",
             mine=params.get("milik_saya") == "1",
+            search=" ".join(clean(params.get("cari", ""), MAX_SEARCH).text.split()),
+            page=whole_number(page, 1, MAX_ID, "Nomor halaman harus bilangan bulat mulai dari 1."),
         )
+
+    def link(self, **changes: Any) -> str:
+        """The queue's address with this filter (and `changes`): saved filters are links."""
+        chosen = dataclasses.replace(self, **changes)
+        params = {"desa": chosen.village, "status": chosen.status, "jenis": chosen.category, "cari": chosen.search,
+                  "mendesak": "1" if chosen.urgent else "", "terlambat": "1" if chosen.overdue else "",
+                  "milik_saya": "1" if chosen.mine else "", "halaman": str(chosen.page) if chosen.page > 1 else ""}
+        return "/kelola/antrean?" + urlencode({key: value for key, value in params.items() if value or key == "status"})
 
 
 def scoped(query: Any, viewer: Viewer, column: Any) -> Any:
@@ -75,8 +97,22 @@ class QueueRow:
     unread: int = 0  # family messages the viewer has not seen (bot.kelola.unread)
 
 
-def queue(session: Session, viewer: Viewer, chosen: QueueFilter, settings: cases.ComplaintSettings, now: datetime) -> list[QueueRow]:
+@dataclass
+class QueuePage:
+    rows: list[QueueRow]
+    total: int  # cases matching the filter, on every page
+    page: int  # the page shown (a number past the end shows the last page)
+    pages: int
+
+
+def queue(session: Session, viewer: Viewer, chosen: QueueFilter, settings: cases.ComplaintSettings, now: datetime, personal: bool) -> QueuePage:
+    """One page of the cases matching the filter, with the true count (the
+    list used to stop silently at 500). `personal`: the viewer may read names,
+    so the search looks in names, employers and phones too."""
     query = scoped(select(Case), viewer, Case.village_code)
+    searched = condition(chosen.search, personal)
+    if searched is not None:
+        query = query.where(searched)
     if chosen.village:
         query = query.where(Case.village_code == chosen.village)
     if chosen.status == "terbuka":
@@ -91,8 +127,11 @@ def queue(session: Session, viewer: Viewer, chosen: QueueFilter, settings: cases
         query = query.where(overdue_condition(settings, now))
     if chosen.mine:
         query = query.where(Case.assigned_to == (viewer.member_id or -1))
+    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(chosen.page, pages)
     # Urgent first (issue 26), then the longest waiting; id breaks ties of one moment.
-    query = query.order_by(Case.urgent.desc(), Case.created_at, Case.id).limit(500)
+    query = query.order_by(Case.urgent.desc(), Case.created_at, Case.id).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
     villages = dict(session.execute(select(Village.code, Village.name)).all())
     members = dict(session.execute(select(SatgasMember.id, SatgasMember.name)).all())
     rows = []
@@ -107,7 +146,7 @@ def queue(session: Session, viewer: Viewer, chosen: QueueFilter, settings: cases
                 overdue=case.status == NEW and is_overdue(case, settings, now),
             )
         )
-    return rows
+    return QueuePage(rows=rows, total=total, page=page, pages=pages)
 
 
 def is_overdue(case: Case, settings: cases.ComplaintSettings, now: datetime) -> bool:
