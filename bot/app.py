@@ -30,7 +30,7 @@ from flows import complaints, deletion, satgas, subscriptions, trainings
 from flows import dialogue as standard
 from flows.dialogue import Dialogue
 from flows.feature import Feature
-from flows.forms import FormAction, FormEngine, OptionSource
+from flows.forms import FormAction, FormCheck, FormEngine, OptionSource
 from flows.village_question import village_options
 from nlu.classifier import Classifier
 from nlu.worker_process import choose_classifier
@@ -88,10 +88,12 @@ def sync_reference_data(session: Session, content_dir: Path) -> None:
 def build_dialogue(content: Content, installed: list[Feature]) -> Dialogue:
     actions: dict[str, FormAction] = {}
     option_sources: dict[str, OptionSource] = {"village": village_options}
+    checks: dict[str, FormCheck] = {}
     for feature in installed:
         actions.update(feature.actions)
         option_sources.update(feature.option_sources)
-    forms = FormEngine(content=content, actions=actions, option_sources=option_sources)
+        checks.update(feature.form_checks)
+    forms = FormEngine(content=content, actions=actions, option_sources=option_sources, checks=checks)
     dialogue = Dialogue(forms=forms)
     forms.interrupt = dialogue.interrupt
     dialogue.reply_exempt.update(STANDARD_REPLY_EXEMPT)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, AbstractSet, Callable, Optional
 
 from bot.domain.personal_data import Eraser
 from bot.turn import IntentHandler, TickContext, Turn
-from flows.forms import FormAction, OptionSource
+from flows.forms import FormAction, FormCheck, OptionSource
 
 if TYPE_CHECKING:
     from flows.dialogue import Dialogue
@@ -27,6 +27,8 @@ class Feature:
     name: str
     actions: dict[str, FormAction] = field(default_factory=dict)
     option_sources: dict[str, OptionSource] = field(default_factory=dict)
+    # Per form name: why the answers so far cannot be taken (flows.forms.FormCheck).
+    form_checks: dict[str, FormCheck] = field(default_factory=dict)
     handlers: Callable[["Dialogue"], dict[str, IntentHandler]] = lambda _dialogue: {}
     # Fires due timers; returns how many it fired.
     tick: Optional[Callable[[TickContext], int]] = None

@@ -265,6 +265,21 @@ def registration_options(turn: Turn) -> list[StepOption]:
 
 
 # ---------------------------------------------------------------------------
+# daftar_pelatihan: checked after every answer
+def registration_check(turn: Turn, slots: Any) -> Optional[str]:
+    """Once the training and the participant's status are known, whether this
+    person can take it: a calon PMI who picked a training for returnees hears so
+    at the status question, not after giving a name, a number and consent.
+    The same rule runs again, with the row locked, when the form completes."""
+    if not slots.get("pelatihan") or not slots.get("hubungan"):
+        return None
+    catalog = _catalog(turn.content)
+    training = turn.session.get(Training, str(slots["pelatihan"]))
+    village = slots.get("desa") or turn.contact.village_code
+    return domain.refusal(catalog, training, village, str(slots["hubungan"]), turn.now)
+
+
+# ---------------------------------------------------------------------------
 # daftar_pelatihan: completing the form
 def complete_registration(turn: Turn, _spec: FormSpec, slots: dict[str, Any]) -> None:
     """Check, then take a seat or a waitlist place, with the training row locked."""
@@ -449,6 +464,7 @@ FEATURE = Feature(
     name="trainings",
     actions={"daftar_pelatihan_selesai": complete_registration, "batal_pelatihan_selesai": complete_cancellation},
     option_sources={"training": training_step_options},
+    form_checks={"daftar_pelatihan": registration_check},
     handlers=_handlers,
     tick=tick,
     erasers=[domain.erase_registrations],

@@ -264,11 +264,10 @@ def test_eligibility_and_village_are_checked(chat: Chat, bot: Bot) -> None:
     set_village(bot, chat, "sumbergede")
     assert "nama lengkap" in chat.says("daftar pelatihan usaha purna pmi")
     chat.says("Budi Santoso")
-    chat.says("calon")
-    chat.says("081299998888")
-    chat.says("ya")
-    refused = chat.says("1")
+    # Told at the status question, before a phone number and consent are asked for.
+    refused = chat.says("calon")
     assert "hanya untuk purna PMI" in refused and "belum bisa kami simpan" in refused
+    assert "nomor HP" not in refused and "setuju" not in refused
     assert registrations(bot, "usaha-purna-lampung-2027-01") == []
 
 
