@@ -70,7 +70,9 @@ class Dialogue:
         if not in_form and safety.mentions_danger(turn.content, turn.text):
             if safety.asks_about_danger(turn):
                 return self.answer_danger_question(turn)
-            return safety.show_emergency(turn, offer_report=True)
+            if not safety.tells_past_danger(turn):
+                return safety.show_emergency(turn, offer_report=True)
+            turn.record("past_danger_told")  # read on as a report or a question
 
         if (
             in_form
@@ -152,7 +154,7 @@ class Dialogue:
             return self.tell_hotlines(turn)
 
         understanding = turn.understand()
-        if safety.nlu_says_danger(turn):
+        if safety.nlu_says_danger(turn) and not safety.tells_past_danger(turn):
             if safety.asks_about_danger(turn):
                 return self.answer_danger_question(turn)
             return safety.show_emergency(turn, offer_report=True)

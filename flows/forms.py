@@ -35,7 +35,8 @@ CORRECTION_WORDS = {
 CORRECTION_MAX_WORDS = 14
 # Words that say an earlier answer was wrong (a correction in the middle of a form).
 ERROR_WORDS = {"salah", "keliru", "ralat", "koreksi", "typo", "lepat", "klentu", "dudu", "sanes", "baleni", "ulangi", "benerin",
-               "dibenerin", "betulkan", "dibetulkan", "salahe", "salahna"}
+               "dibenerin", "betulkan", "dibetulkan", "salahe", "salahna", "salahnya", "ralatnya", "kliru", "wrong", "mistake",
+               "kalepatan", "lepatipun"}
 PHONE_PATTERN = re.compile(r"^(?:\+?62|0)8[1-9][0-9]{6,11}$")
 
 
@@ -162,6 +163,10 @@ def _reads(item: Mapping[str, Any], here: str) -> str:
 # trainings) rather than from the YAML file.
 FormAction = Callable[[Turn, FormSpec, dict[str, Any]], None]
 OptionSource = Callable[[Turn, Step], list[StepOption]]
+# Why the answers so far cannot lead anywhere ("this training is for returnees
+# only"), in the person's words; None while they still can. Asked after every
+# answer, so a person learns it at the step that decides it, not after the summary.
+FormCheck = Callable[[Turn, Mapping[str, Any]], Optional[str]]
 ANSWER_INTERRUPT = Callable[[Turn], bool]
 
 
@@ -173,6 +178,8 @@ class FormEngine:
     # Called when an answer does not fit: returns True if it handled the message
     # as an interrupting question (it then answered it).
     interrupt: Optional[ANSWER_INTERRUPT] = None
+    # Per form name: see FormCheck.
+    checks: dict[str, FormCheck] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.specs = {name: parse_form(raw) for name, raw in self.content.forms.items()}
@@ -286,7 +293,19 @@ class FormEngine:
             return
         self._set(turn, step, value)
         self._keep_story(turn, spec, step)
+        if self._refused(turn, spec):
+            return
         self._after_answer(turn, spec)
+
+    def _refused(self, turn: Turn, spec: FormSpec) -> bool:
+        check = self.checks.get(spec.name)
+        refusal = check(turn, turn.conversation.slots or {}) if check else None
+        if not refusal:
+            return False
+        turn.record("flow_refused", flow=spec.name, at=turn.conversation.step)
+        self._clear(turn)
+        turn.say(refusal)
+        return True
 
     def _keep_story(self, turn: Turn, spec: FormSpec, step: Step) -> None:
         """"dipulangin paksa sama agen padahal kontrak masih 1 tahun" answers
@@ -536,15 +555,31 @@ class FormEngine:
         answer was wrong and the name of a question already answered, typed at
         a later question (issue 23). Short messages only: a story may say
         "salah" and "negara"; "diganti majikan" at "what happened?" is an answer."""
-        if not set(for_matching(turn.text).split()) & ERROR_WORDS:
+        if not _error_words_in(for_matching(turn.text).split()):
             return None
         if step.type == "text" and step.slot == spec.story_slot:
             return None
         if len(turn.text.split()) > CORRECTION_MAX_WORDS:
             return None
-        named = self._step_named(turn, spec)
-        if named is None or named.slot == step.slot or named.type == "consent":
-            return None
+        slots = turn.conversation.slots or {}
+        # Any question of the form may be named: one answered, or one still
+        # to come whose answer was guessed from the first message ("eh ralat,
+        # masalahnya bukan telat tp dipotong" while the employer is asked).
+        named_steps = [s for s in spec.steps if s.type != "consent" and s.slot != step.slot and self._applies(s, slots)]
+        value = reading.option_by_words(turn.text, [(s.slot, s.label, _step_names(s)) for s in named_steps])
+        named = next((s for s in named_steps if s.slot == value), None)
+        if named is None:
+            # "sorry wrong, she in singapore not malaysia": no question named, but
+            # an answer of one that was: that question again.
+            answered = [s for s in named_steps if s.slot in slots and s.type in ("choice", "country")]
+            fitting = [s for s in answered if reading.option_by_words(turn.text, [(o.value, o.label, o.match) for o in self._options(turn, s)]) or _names_option(turn, self._options(turn, s))]
+            named = fitting[0] if len(fitting) == 1 else None
+        if named is None and step.type == "text" and _opens_with_error(turn):
+            # "eh ralat kak, ..." at a free-text question: never stored as its answer.
+            last = (turn.state or {}).get(LAST_ANSWERED)
+            named = next((s for s in named_steps if s.slot == last), None)
+        if named is not None:
+            self._drop_guess(turn, named)
         return named
 
     def _ask_again(self, turn: Turn, spec: FormSpec, step: Step) -> None:
@@ -815,6 +850,26 @@ def yes_or_no(turn: Turn) -> Optional[bool]:
     return None
 
 
+def _opens_with_error(turn: Turn) -> bool:
+    """An error word among the first three words ("eh ralat kak", "sorry wrong")."""
+    return bool(_error_words_in(for_matching(turn.text).split(), first=3))
+
+
+def _error_words_in(words: list[str], first: Optional[int] = None) -> list[str]:
+    """The words that say an answer was wrong; "salah satu" ("one of") is not one."""
+    return [
+        word
+        for i, word in enumerate(words[:first] if first else words)
+        if word in ERROR_WORDS and not (word == "salah" and words[i + 1 : i + 2] in (["satu"], ["siji"], ["sahiji"], ["setunggal"]))
+    ]
+
+
+def _names_option(turn: Turn, options: list[StepOption]) -> bool:
+    """Whether the message names one of these options by a listed word (a country's alias)."""
+    tokens = for_matching(turn.text).split()
+    return any(any(" ".join(tokens[i : i + len(a.split())]) == a for i in range(len(tokens))) for o in options for a in o.match if len(a) >= 3)
+
+
 def _step_names(step: Step) -> tuple[str, ...]:
     """How people name a question when correcting it: its label words and slot."""
     names = {for_matching(step.slot.replace("_", " "))}
@@ -823,7 +878,9 @@ def _step_names(step: Step) -> tuple[str, ...]:
     extra = {"negara": ("negaranya", "negara", "negarane", "negarana", "nagara", "nagarana", "negoro", "negorone"),
              "nomor_hp": ("nomor", "nomornya", "hp", "no hp", "nomer", "nomere", "nomerna"),
              "nama_pekerja": names_of, "nama": names_of, "desa": ("desa", "desanya", "desane", "desana", "deso", "desoku"),
-             "majikan": ("majikan", "majikannya", "agen", "pt"), "cerita": ("cerita", "ceritanya", "kronologi")}
+             "majikan": ("majikan", "majikannya", "agen", "pt"), "cerita": ("cerita", "ceritanya", "kronologi"),
+             "jenis_masalah": ("masalah", "masalahnya", "masalahe", "masalahna", "perkara", "perkarane", "problem",
+                               "problemnya", "kasus", "kasusnya")}
     names.update(extra.get(step.slot, ()))
     return tuple(sorted(names))
 

@@ -158,7 +158,7 @@ def load_lexicon(directory: Path) -> Lexicon:
         first_person=_words(raw.get("first_person") or [], f"{path} -> first_person"),
         spelling=spelling,
         help_requests=_plain(_words(raw.get("help_requests") or [], f"{path} -> help_requests"), spelling, fillers),
-        no_data=_plain(_words(raw.get("no_data") or [], f"{path} -> no_data"), spelling, fillers),
+        no_data=frozenset(" ".join(_respell(spelling, p.split())) for p in _words(raw.get("no_data") or [], f"{path} -> no_data")),
         steering_plain={kind: _plain(words, spelling, fillers) for kind, words in steering.items()},
         steering_alone_ok=_words(raw.get("steering_alone_ok") or [], f"{path} -> steering_alone_ok"),
         question_anywhere=_words(raw.get("question_anywhere") or [], f"{path} -> question_anywhere"),
@@ -219,6 +219,8 @@ def _respell(spelling: Mapping[str, str], tokens: Sequence[str]) -> list[str]:
     for token in tokens:
         doubled = _REDUPLICATED.match(token)
         token = doubled.group(1) if doubled else token
+        if token not in spelling and token.startswith("dipun") and len(token) > 7:
+            token = "di" + token[5:]  # krama passive written as one word: "dipuncathet" = "dicathet"
         words.extend(spelling.get(token, token).split())
     return words
 
@@ -298,11 +300,36 @@ _CLAUSE_TAILS = {"ga", "gak", "gk", "nggak", "ngga", "enggak", "engga", "ora", "
 _IF_WORDS = {"nek", "yen", "kalau", "kalo", "klo", "lamun", "upami", "menawi", "misal", "misalnya", "if"}
 
 
+# "ono modal maneh ora nggo purna", "harus aktif lg ga buat daftar": a clause
+# that opens with "is there / can / must" and holds a "not" a few words on is a
+# yes/no question in Javanese, Sundanese and chat Indonesian.
+_YES_NO_OPENERS = {"ada", "ono", "ana", "onten", "wonten", "aya", "bisa", "bs", "iso", "isa", "saged", "tiasa", "boleh",
+                   "oleh", "entuk", "angsal", "kenging", "meunang", "harus", "hrs", "kudu", "kedah", "perlu", "wajib"}
+_YES_NO_NOTS = {"ga", "gak", "gk", "nggak", "ngga", "enggak", "engga", "tidak", "tdk", "ora", "ra", "teu", "henteu", "mboten", "belum", "blm", "durung", "dereng", "acan"}
+
+
+_PURPOSE_WORDS = {"buat", "untuk", "utk", "nggo", "go", "kanggo", "kangge", "pikeun", "for", "kalo", "kalau", "nek", "lamun"}
+
+
+def _asks_yes_or_no(words: Sequence[str]) -> bool:
+    """The "not" closes the clause or comes before its purpose ("ora nggo purna"):
+    "ada masalah gaji ga dibayar" is a statement."""
+    if len(words) < 3 or words[0] not in _YES_NO_OPENERS:
+        return False
+    return any(
+        word in _YES_NO_NOTS and (index == len(words) - 1 or words[index + 1] in _PURPOSE_WORDS)
+        for index, word in enumerate(words[2:8], start=2)
+    )
+
+
 def _asks_before_a_clause(lexicon: Lexicon, text: str) -> bool:
-    for clause in re.split(r"[,;]", text)[:-1]:
+    clauses = re.split(r"[,;]", text)
+    for clause in clauses[:-1]:
         words = [t for t in _tokens(clause) if t not in _PARTICLES]
         if len(words) >= 3 and words[-1] in _CLAUSE_TAILS:
             return True
+    if len(clauses) > 1 and any(_asks_yes_or_no([t for t in _tokens(c) if t not in _PARTICLES]) for c in clauses[1:]):
+        return True
     tokens = _tokens(text)
     return any(
         tokens[i] in _CLAUSE_TAILS and tokens[i + 1] in _IF_WORDS and i >= 2 for i in range(len(tokens) - 1)
@@ -532,12 +559,19 @@ def wants_numbers_not_the_form(lexicon: Lexicon, text: str) -> bool:
     """Inside a form, "ga usah disimpen datanya, kasih nomor yg bisa sy telpon
     aja": the person does not want their data kept and asks for a number
     instead (issue 23). Both halves are needed, so a story that mentions a
-    phone ("wis tak telpon ora diangkat") is never read so."""
+    phone ("wis tak telpon ora diangkat") is never read so. A listed phrase
+    counts as typed, or without its fillers only while two words remain:
+    "mending nelpon" without "mending" is "nelpon", which every question about
+    calling has ("nomer kp2mi kalo nelpon dr taiwan apa")."""
     tokens = respelled(lexicon, text)
     if not tokens or len(tokens) > 20 or not _NUMBER_WORDS & set(tokens):
         return False
     kept = _without_fillers(lexicon, tokens)
-    return any(_contains(kept, phrase) for phrase in lexicon.no_data)
+    for written in lexicon.no_data:
+        plain = " ".join(w for w in written.split() if w not in lexicon.fillers)
+        if _contains(tokens, written) or (len(plain.split()) >= 2 and _contains(kept, plain)):
+            return True
+    return False
 
 
 def asks_about_own_report(lexicon: Lexicon, text: str) -> bool:
@@ -596,6 +630,34 @@ def asks_about_danger(lexicon: Lexicon, text: str) -> bool:
         return any(_contains(opening, phrase) for phrase in kinds.get("hypothetical", frozenset()))
     framed = any(_contains(tokens, phrase) for phrase in kinds.get("general", frozenset()) | kinds.get("past", frozenset()))
     return hypothetical or framed or bool(_YEAR.search(text))
+
+
+def tells_past_danger(lexicon: Lexicon, text: str) -> bool:
+    """A harm told as over ("kakinya patah di pabrik tahun lalu, klaim asuransinya
+    ga diurus"): a report or a question, not the emergency text. Needs a word
+    that dates it clearly (words.yml `danger_question.long_ago`, or a year) and
+    no word of the present ("masih", "sekarang", "tolong"): "dulu" alone is not
+    enough, since "lapor dulu" means "first"."""
+    tokens = _tokens(text)
+    kinds = lexicon.danger_question
+    if not tokens or _speaks_of_now(tokens, kinds.get("now", frozenset()), frozenset()):
+        return False
+    return any(_contains(tokens, phrase) for phrase in kinds.get("long_ago", frozenset())) or bool(_YEAR.search(text))
+
+
+_NEGATIONS = {"ga", "gak", "gk", "nggak", "ngga", "enggak", "tidak", "tdk", "ora", "ra", "teu", "henteu", "mboten", "kurang", "not", "belum", "blm"}
+
+
+def says_all_are_well(lexicon: Lexicon, text: str) -> bool:
+    """"putra kula sehat, mung ...", "anjeunna damang mung bingung": the writer
+    says the worker is well (words.yml `danger_question.well`), not "teu damang"."""
+    tokens = _tokens(text)
+    for phrase in lexicon.danger_question.get("well", frozenset()):
+        parts = phrase.split()
+        for i in range(len(tokens) - len(parts) + 1):
+            if tokens[i : i + len(parts)] == parts and not (i and tokens[i - 1] in _NEGATIONS):
+                return True
+    return False
 
 
 def _writer_in_it(lexicon: Lexicon, tokens: Sequence[str], first_person: frozenset[str]) -> bool:
@@ -751,6 +813,8 @@ def steering(lexicon: Lexicon, text: str, whole_only: bool = False) -> Optional[
     if whole_only or not tokens or len(tokens) > STEERING_MAX_WORDS:
         return None
     question = looks_like_question(lexicon, text)
+    if not question and _opens_with_cancel(lexicon, tokens):
+        return "cancel"
     for kind in CONTAINED_KINDS:
         if question and kind not in ASKED_KINDS:
             continue
@@ -758,6 +822,24 @@ def steering(lexicon: Lexicon, text: str, whole_only: bool = False) -> Optional[
             if (len(phrase.split()) >= 2 or phrase in lexicon.steering_alone_ok) and _contains(kept, phrase):
                 return kind
     return None
+
+
+def _opens_with_cancel(lexicon: Lexicon, tokens: Sequence[str]) -> bool:
+    """"ntar aja deh min, sy tanya suami dulu", "stop dulu ya, mau telpon agensinya":
+    a cancel phrase as typed (fillers and all, two words or more, or "batal")
+    opening the message, with the reason after it. Only fillers and greetings
+    may come before it."""
+    phrases = [
+        " ".join(_respell(lexicon.spelling, phrase.split()))
+        for phrase in lexicon.steering.get("cancel", frozenset())
+        if len(phrase.split()) >= 2 or phrase in lexicon.steering_alone_ok
+    ]
+    for start in range(len(tokens)):
+        if _starts_with(tokens[start:], phrases):
+            return True
+        if tokens[start] not in lexicon.fillers and tokens[start] not in lexicon.greetings:
+            return False
+    return False
 
 
 # Steering kinds in the order they win when a message holds two of them.

@@ -66,6 +66,12 @@ def asks_about_danger(turn: Turn) -> bool:
     return reading.asks_about_danger(reading.load_lexicon(turn.content.directory), turn.text)
 
 
+def tells_past_danger(turn: Turn) -> bool:
+    """A harm told as over (flows.reading.tells_past_danger): read as a report
+    or a question, not shown the emergency text."""
+    return reading.tells_past_danger(reading.load_lexicon(turn.content.directory), turn.text)
+
+
 def has_cue(turn: Turn) -> bool:
     return reading.has_danger_cue(reading.load_lexicon(turn.content.directory), without_benign(turn.content, turn.text))
 
@@ -92,6 +98,8 @@ def nlu_says_danger(turn: Turn, ask: bool = False) -> bool:
         return cue and runner_up.get("darurat", 0.0) >= RUNNER_UP_MIN_CONFIDENCE
     if understanding.confidence < DARURAT_MIN_CONFIDENCE:
         return False
+    if reading.says_all_are_well(reading.load_lexicon(turn.content.directory), turn.text):
+        return False  # "putra kula sehat, mung bayaranipun dereng ...": a report
     if reading.just_asking(reading.load_lexicon(turn.content.directory), turn.text):
         return False  # "nek pmi mati neng luar negeri ... mung takon": the writer says so
     if reading.looks_like_question(reading.load_lexicon(turn.content.directory), turn.text):

@@ -120,7 +120,11 @@ def outcome_holds(outcome: str, seen: Seen, turn: dict[str, Any]) -> bool:
     if outcome == "cancelled":
         return seen.has("flow_cancelled") or (seen.before[0] is not None and seen.after[0] is None and not seen.has("flow_completed"))
     if outcome == "back_to_step":
-        return seen.before[0] is not None and seen.after == seen.before
+        # The form goes on: the same question asked again (after a question was
+        # answered), or the corrected question asked again ("eh negaranya salah").
+        if seen.before[0] is None or seen.after[0] != seen.before[0]:
+            return False
+        return seen.after == seen.before or seen.has("form_back")
     if outcome == "human":
         return "minta_petugas" in started or seen.has("human_requested") or any(w in lowered for w in ("petugas", "satgas"))
     if outcome == "delete_data":
