@@ -642,7 +642,21 @@ def tells_past_danger(lexicon: Lexicon, text: str) -> bool:
     kinds = lexicon.danger_question
     if not tokens or _speaks_of_now(tokens, kinds.get("now", frozenset()), frozenset()):
         return False
-    return any(_contains(tokens, phrase) for phrase in kinds.get("long_ago", frozenset())) or bool(_YEAR.search(text))
+    dated = False
+    for phrase in kinds.get("long_ago", frozenset()):
+        parts = phrase.split()
+        for i in range(len(tokens) - len(parts) + 1):
+            if tokens[i : i + len(parts)] == parts:
+                if i and tokens[i - 1] in _SINCE:
+                    return False  # "since last month": still going on
+                dated = True
+    year = _YEAR.search(for_matching(text))
+    if year and re.search(r"\b(" + "|".join(_SINCE) + r")\s+(tahun\s+|thn\s+|taun\s+)?" + year.group(0), for_matching(text)):
+        return False
+    return dated or bool(year)
+
+
+_SINCE = {"since", "sejak", "semenjak", "sjk", "wiwit", "ket", "kawit", "saprak", "mulai", "dari", "dr", "ti", "awit", "kadung"}
 
 
 _NEGATIONS = {"ga", "gak", "gk", "nggak", "ngga", "enggak", "tidak", "tdk", "ora", "ra", "teu", "henteu", "mboten", "kurang", "not", "belum", "blm"}
