@@ -593,3 +593,32 @@ def test_the_queue_has_pages_with_the_true_count_instead_of_stopping_at_500(cons
     for bad in ("0", "-1", "abc", "²", "9" * 30):
         answer = koor.client.get("/kelola/antrean", params={"halaman": bad})
         assert answer.status_code == 400 and "Nomor halaman" in answer.text, bad
+
+
+# --- spreadsheets (issue 26) ---------------------------------------------------------------------------------------
+def test_the_registrants_csv_opens_right_in_a_spreadsheet(console: Any, bot: Bot) -> None:
+    sign_up(Chat(bot, sender="6281200000032"), "081234500032", name="Ayu Ningsih")
+    answer = signed_in(console, "panitia").client.get(f"/kelola/pelatihan/{BATIK}/peserta.csv")
+    assert answer.status_code == 200 and answer.content.startswith(b"\xef\xbb\xbf"), "UTF-8 BOM for Excel"
+    lines = answer.content.decode("utf-8-sig").splitlines()
+    assert lines[0] == "Kode,Nama,Telepon,Hubungan,Desa,Status,Kehadiran,Waktu daftar (WIB)"
+    assert re.fullmatch(r"PLT-[A-Z0-9]+,Ayu Ningsih,0812-3450-0032,keluarga PMI,Desa Jlamprang,terdaftar,,\d\d-\d\d-\d{4} \d\d:\d\d WIB", lines[1]), lines[1]
+
+
+def test_the_cases_csv_follows_the_filter_the_scope_and_the_role(console: Any, bot: Bot) -> None:
+    [wanted] = make_cases(bot, 1, worker_name='=HYPERLINK("http://x")', contact_phone="+6281234567890", urgent=True)
+    [other] = make_cases(bot, 1, village_code="lipursari", worker_name="Dewi Lestari")
+    koor = signed_in(console, "koor")
+    assert "/kelola/antrean.csv?status=terbuka" in koor.client.get("/kelola/antrean").text
+    full = koor.client.get("/kelola/antrean.csv", params={"status": ""})
+    assert full.status_code == 200 and full.content.startswith(b"\xef\xbb\xbf")
+    text = full.content.decode("utf-8-sig")
+    assert text.splitlines()[0].startswith("Kode,Desa,Jenis,Status,Mendesak,Dilaporkan (WIB)") and "Nama pekerja" in text
+    assert wanted in text and other in text and "'=HYPERLINK" in text and "0812-3456-7890" in text and ",ya," in text
+    assert "Baru, menunggu diambil satgas" in text and ",baru," not in text, "Indonesian values, not codes"
+    assert other not in koor.client.get("/kelola/antrean.csv", params={"desa": "jlamprang"}).text
+    assert other not in signed_in(console, "satgas1").client.get("/kelola/antrean.csv").text, "scope"
+    observed = signed_in(console, "amat").client.get("/kelola/antrean.csv").content.decode("utf-8-sig")
+    assert wanted in observed and "HYPERLINK" not in observed and "Dewi" not in observed and "0812" not in observed
+    assert "Tanggal lapor" in observed and not re.search(r"\d\d:\d\d", observed), "an observer gets dates, not times"
+    assert signed_in(console, "panitia").client.get("/kelola/antrean.csv").status_code == 403

@@ -92,6 +92,12 @@ def local_time(settings: ComplaintSettings, moment: datetime, with_year: bool = 
     return shown.strftime("%d-%m-%Y %H:%M" if with_year else "%d-%m %H:%M") + f" {settings.timezone_label}"
 
 
+def local_date(settings: ComplaintSettings, moment: datetime) -> str:
+    """Stored UTC as the village's date only, e.g. '23-11-2026' (for viewers
+    who must not see exact times: in a small village a time can point to a family)."""
+    return clock.local(moment, timedelta(hours=settings.utc_offset_hours)).strftime("%d-%m-%Y")
+
+
 def new_code(session: Session) -> str:
     """ADU-XXXX, unused so far."""
     return fresh_code("ADU-", CODE_ALPHABET, lambda code: session.execute(select(Case.id).where(Case.code == code)).first() is not None)

@@ -10,8 +10,6 @@ chat command and writes the audit trail.
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -30,10 +28,10 @@ from starlette.templating import Jinja2Templates
 
 from bot.app import Bot
 from bot.core import deliver
-from bot.csv_safe import cell as safe_cell
 from bot.domain import accounts, broadcasts, casework, cases, web_sessions
 from bot.domain.accounts import Viewer
-from bot.kelola import charts, conversation, forms, queries, security, unread
+from bot.domain.catalog_file import catalog_for
+from bot.kelola import charts, conversation, forms, queries, security, spreadsheet, unread
 from bot.kelola.access import allowed, home_of
 from bot.kelola.forms import BadInput, NotFound
 from bot.message_templates import templates_for
@@ -41,10 +39,14 @@ from bot.storage.db import again_if_disconnected
 from bot.storage.broadcast_models import TOPICS, Broadcast
 from bot.storage.complaint_models import STATUSES
 from bot.storage.console_models import NluExample
-from bot.storage.models import Event, Village
-from bot.storage.training_models import Training, TrainingRegistration
+from bot.storage.models import Event, SatgasMember, Village
+from bot.storage.training_models import CONFIRMED, WAITLISTED, Training, TrainingRegistration
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+# Registration statuses as the registrants page words them.
+REGISTRATION_STATUS = {CONFIRMED: "terdaftar", WAITLISTED: "daftar tunggu"}
+# A spreadsheet of cases stops here (the filter narrows it).
+EXPORT_LIMIT = 10_000
 CASE_ACTIONS = ("ambil", "catat", "balas", "selesai", "rujuk", "lepas", "buka")
 # Actions whose words the family reads and that close the case: shown first as
 # the message the family will get, done only from that page (yakin=1).
@@ -259,6 +261,48 @@ class Console:
         data = await run_in_threadpool(read)
         return self.render(request, "queue.html", viewer, chosen=chosen, statuses=STATUSES, settings=self.settings, **data)
 
+    async def queue_csv(self, request: Request, viewer: Viewer, form: Any) -> Response:
+        """The cases of the queue's filter (every page, up to EXPORT_LIMIT) for
+        a spreadsheet. Personal columns only for roles that may read them; an
+        observer gets dates without times and no staff names, which in a small
+        village could point to a family."""
+        chosen = queries.QueueFilter.from_query(request.query_params)
+        personal = allowed(viewer.role, "case_personal")
+        now, settings = self.now(), self.settings
+        zone = settings.timezone_label
+
+        def when(moment: Optional[datetime]) -> str:
+            if moment is None:
+                return ""
+            return cases.local_time(settings, moment) if personal else cases.local_date(settings, moment)
+
+        def read() -> str:
+            with self.bot.sessions() as session, session.begin():
+                villages = dict(session.execute(select(Village.code, Village.name)).all())
+                members = dict(session.execute(select(SatgasMember.id, SatgasMember.name)).all())
+                found = session.execute(queries.matching(viewer, chosen, settings, now, personal).limit(EXPORT_LIMIT)).scalars()
+                header = ["Kode", "Desa", "Jenis", "Status", "Mendesak", f"Dilaporkan ({zone})" if personal else "Tanggal lapor",
+                          f"Diambil ({zone})" if personal else "Tanggal diambil", f"Ditutup ({zone})" if personal else "Tanggal ditutup",
+                          "Dirujuk ke"]
+                if personal:
+                    header += ["Petugas", "Nama pekerja", "Negara", "Majikan/agen", "Telepon"]
+                rows = []
+                for case in found:
+                    row = [case.code, villages.get(case.village_code, case.village_code),
+                           settings.categories.get(case.category, case.category), settings.statuses.get(case.status, case.status),
+                           "ya" if case.urgent else "tidak", when(case.created_at), when(case.claimed_at), when(case.closed_at),
+                           settings.referrals.get(case.referred_to or "", case.referred_to or "")]
+                    if personal:
+                        row += [members.get(case.assigned_to, "") if case.assigned_to else "", case.worker_name or "",
+                                self.bot.content.country_name(case.country) if case.country else "", case.employer or "",
+                                spreadsheet.phone_as_text(case.contact_phone)]
+                    rows.append(row)
+                self.audit(session, viewer, "web_export", what="cases", count=len(rows))
+                return spreadsheet.body(header, rows)
+
+        body = await run_in_threadpool(read)
+        return spreadsheet.download(body, f"kasus-{clock_date(now, settings)}.csv")
+
     async def case(self, request: Request, viewer: Viewer, form: Any) -> Response:
         code = forms.code(request.path_params["code"], forms.CASE_CODE)
         personal = allowed(viewer.role, "case_personal")
@@ -402,27 +446,32 @@ class Console:
         return self.render(request, "training.html", viewer, **data)
 
     async def training_csv(self, request: Request, viewer: Viewer, form: Any) -> Response:
+        """Registrants for a spreadsheet (bot.kelola.spreadsheet): Indonesian
+        columns and values, village time, phones as text, formula-safe."""
+        audiences = catalog_for(self.bot.content.directory).audiences
+
         def read() -> tuple[str, str]:
             with self.bot.sessions() as session, session.begin():
                 training = self._training(session, viewer, request.path_params["id"])
-                buffer = io.StringIO()
-                writer = csv.writer(buffer)
-                writer.writerow(["kode", "nama", "telepon", "hubungan", "desa", "status", "hadir", "daftar"])
-                for registration in queries.registrations(session, training.id):
-                    writer.writerow([safe_cell(value) for value in (
-                        registration.code, registration.participant_name, registration.phone, registration.relation,
-                        registration.village_code or "", registration.status,
-                        {True: "ya", False: "tidak", None: ""}[registration.attended], f"{registration.created_at:%Y-%m-%d %H:%M}",
-                    )])
+                villages = dict(session.execute(select(Village.code, Village.name)).all())
+                rows = [
+                    (
+                        registration.code, registration.participant_name, spreadsheet.phone_as_text(registration.phone),
+                        audiences.get(registration.relation, registration.relation),
+                        villages.get(registration.village_code or "", registration.village_code or ""),
+                        REGISTRATION_STATUS.get(registration.status, registration.status),
+                        {True: "hadir", False: "tidak hadir", None: ""}[registration.attended],
+                        cases.local_time(self.settings, registration.created_at),
+                    )
+                    for registration in queries.registrations(session, training.id)
+                ]
                 self.audit(session, viewer, "web_export", training=training.id)
-                return training.id, buffer.getvalue()
+                header = ["Kode", "Nama", "Telepon", "Hubungan", "Desa", "Status", "Kehadiran",
+                          f"Waktu daftar ({self.settings.timezone_label})"]
+                return training.id, spreadsheet.body(header, rows)
 
         training_id, body = await run_in_threadpool(read)
-        return Response(
-            body,
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="peserta-{training_id}.csv"', "Cache-Control": "no-store"},
-        )
+        return spreadsheet.download(body, f"peserta-{training_id}.csv")
 
     async def attendance(self, request: Request, viewer: Viewer, form: Any) -> Response:
         training_id = forms.code(request.path_params["id"], forms.TRAINING_ID, upper=False)
@@ -622,6 +671,11 @@ class Console:
         return RedirectResponse("/kelola/siaran", status_code=303)
 
 
+def clock_date(moment: datetime, settings: cases.ComplaintSettings) -> str:
+    """The village's date of a moment, for file names (2026-12-08)."""
+    return f"{moment + timedelta(hours=settings.utc_offset_hours):%Y-%m-%d}"
+
+
 def _minutes(wait: timedelta) -> int:
     """A wait in whole minutes, rounded up (never "0 menit")."""
     return max(1, -int(-wait.total_seconds() // 60))
@@ -641,6 +695,7 @@ def build_console(bot: Bot, secret: str, secure: bool) -> Starlette:
         Route("/tautan/{token}", console.link, methods=["GET", "POST"]),
         Route("/keluar", page(None, console.logout), methods=["POST"]),
         Route("/antrean", page("queue", console.queue), methods=["GET"]),
+        Route("/antrean.csv", page("queue", console.queue_csv), methods=["GET"]),
         Route("/kasus/{code}", page("case_view", console.case), methods=["GET"]),
         Route("/kasus/{code}/{action}", page("case_view", console.case_action), methods=["POST"]),
         Route("/pelatihan", page("trainings", console.trainings), methods=["GET"]),

@@ -105,10 +105,10 @@ class QueuePage:
     pages: int
 
 
-def queue(session: Session, viewer: Viewer, chosen: QueueFilter, settings: cases.ComplaintSettings, now: datetime, personal: bool) -> QueuePage:
-    """One page of the cases matching the filter, with the true count (the
-    list used to stop silently at 500). `personal`: the viewer may read names,
-    so the search looks in names, employers and phones too."""
+def matching(viewer: Viewer, chosen: QueueFilter, settings: cases.ComplaintSettings, now: datetime, personal: bool) -> Any:
+    """The cases the filter selects inside the viewer's villages, urgent first,
+    then the longest waiting (id breaks ties of one moment). `personal`: the
+    viewer may read names, so the search looks in names, employers and phones too."""
     query = scoped(select(Case), viewer, Case.village_code)
     searched = condition(chosen.search, personal)
     if searched is not None:
@@ -127,11 +127,17 @@ def queue(session: Session, viewer: Viewer, chosen: QueueFilter, settings: cases
         query = query.where(overdue_condition(settings, now))
     if chosen.mine:
         query = query.where(Case.assigned_to == (viewer.member_id or -1))
-    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    return query.order_by(Case.urgent.desc(), Case.created_at, Case.id)
+
+
+def queue(session: Session, viewer: Viewer, chosen: QueueFilter, settings: cases.ComplaintSettings, now: datetime, personal: bool) -> QueuePage:
+    """One page of the cases matching the filter, with the true count (the
+    list used to stop silently at 500)."""
+    query = matching(viewer, chosen, settings, now, personal)
+    total = session.execute(select(func.count()).select_from(query.order_by(None).subquery())).scalar_one()
     pages = max(1, -(-total // PAGE_SIZE))
     page = min(chosen.page, pages)
-    # Urgent first (issue 26), then the longest waiting; id breaks ties of one moment.
-    query = query.order_by(Case.urgent.desc(), Case.created_at, Case.id).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
+    query = query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
     villages = dict(session.execute(select(Village.code, Village.name)).all())
     members = dict(session.execute(select(SatgasMember.id, SatgasMember.name)).all())
     rows = []
