@@ -43,6 +43,9 @@ class Meaning:
 
 
 STORY_WORDS = 20
+# NLU's small-talk intents; typed as a question this long, the message asks something.
+SMALL_TALK_INTENTS = frozenset({"menu", "sapa", "terima_kasih"})
+LONG_QUESTION_WORDS = 5
 
 
 def what_was_meant(lexicon: reading.Lexicon, text: str, intent: str, confidence: float, threshold: float) -> Meaning:
@@ -74,4 +77,15 @@ def answer_instead(lexicon: reading.Lexicon, text: str, meaning: Meaning) -> boo
         return not reading.asks_about_own_report(lexicon, text)
     if meaning.intent == "daftar_pelatihan":
         return not reading.names_training(lexicon, text)
+    long_question = len(text.split()) >= LONG_QUESTION_WORDS
+    if meaning.intent in SMALL_TALK_INTENTS:
+        # "what if kena abuse, safe travel can help?" read as "menu": a greeting,
+        # thanks or menu request is a few words, not a question of five or more.
+        return long_question
+    if meaning.intent == "info_pelatihan":
+        # "aplikasi safe travel itu gunanya buat apa aja?" names no training.
+        return long_question and not reading.names_training(lexicon, text)
+    if meaning.intent == "batal_pelatihan":
+        # "jd pembantu ke bahrain bisa ga lewat pt": no cancel word, no cancellation.
+        return long_question and not reading.says_cancel(lexicon, text)
     return meaning.intent in ASKED_NOT_DONE

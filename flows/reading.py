@@ -838,6 +838,13 @@ def steering(lexicon: Lexicon, text: str, whole_only: bool = False) -> Optional[
     return None
 
 
+def says_cancel(lexicon: Lexicon, text: str) -> bool:
+    """Whether a cancel word is anywhere in the message ("gmn cara batalin pelatihan?")."""
+    tokens = respelled(lexicon, text)
+    plain = lexicon.steering_plain.get("cancel", frozenset())
+    return any(_contains(tokens, phrase) for phrase in plain if len(phrase.split()) >= 2 or phrase in lexicon.steering_alone_ok)
+
+
 def _opens_with_cancel(lexicon: Lexicon, tokens: Sequence[str]) -> bool:
     """"ntar aja deh min, sy tanya suami dulu", "stop dulu ya, mau telpon agensinya":
     a cancel phrase as typed (fillers and all, two words or more, or "batal")
