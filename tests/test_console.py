@@ -622,3 +622,14 @@ def test_the_cases_csv_follows_the_filter_the_scope_and_the_role(console: Any, b
     assert wanted in observed and "HYPERLINK" not in observed and "Dewi" not in observed and "0812" not in observed
     assert "Tanggal lapor" in observed and not re.search(r"\d\d:\d\d", observed), "an observer gets dates, not times"
     assert signed_in(console, "panitia").client.get("/kelola/antrean.csv").status_code == 403
+
+
+def test_an_observer_sees_dates_without_times_and_no_staff_names(console: Any, bot: Bot, chat: Chat) -> None:
+    code, satgas = claimed_on_the_web(console, chat)
+    satgas.post(f"/kelola/kasus/{code}/balas", teks="Bu, saya cek dulu ya.")
+    observer = signed_in(console, "amat")
+    for page in (observer.client.get(f"/kelola/kasus/{code}").text, observer.client.get("/kelola/antrean").text):
+        assert code in page and "Satgas Jlamprang" not in page and "satgas1" not in page
+        assert not re.search(r"\d\d:\d\d WIB", page), "dates only"
+    koor_page = signed_in(console, "koor").client.get(f"/kelola/kasus/{code}").text
+    assert "Satgas Jlamprang 1" in koor_page and re.search(r"\d\d:\d\d WIB", koor_page)

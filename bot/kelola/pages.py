@@ -85,6 +85,11 @@ class Console:
                 "flash": flash,
                 "allowed": (lambda action: viewer is not None and allowed(viewer.role, action)),
                 "local": lambda moment: cases.local_time(self.settings, moment) if moment else "-",
+                # A case's moments: an observer gets the date only (issue 26: in a small
+                # village a report's exact time, beside village and country, can point to a family).
+                "case_moment": lambda moment: "-" if not moment else (
+                    cases.local_time(self.settings, moment) if viewer is not None and allowed(viewer.role, "case_personal")
+                    else cases.local_date(self.settings, moment)),
                 "unread_total": getattr(request.state, "unread_total", 0),
                 **context,
             },
