@@ -291,7 +291,17 @@ def looks_like_question(lexicon: Lexicon, text: str) -> bool:
     trimmed = [t for t in tokens if t not in _PARTICLES]
     if trimmed and trimmed[-1] in lexicon.question_tails:
         return True
+    if len(trimmed) >= 4 and any(
+        trimmed[i] in _OR_WORDS and not set(trimmed[max(i - 3, 0) : i]) & _KNOW_WORDS for i in (-3, -2)
+    ):
+        return True  # "kudu teko langsung opo online", "buku nikah asli opo fotokopine": X or Y?
     return _asks_before_a_clause(lexicon, text)
+
+
+# "X opo Y" near the end of a message asks which of two (Javanese "opo", Indonesian "apa").
+_OR_WORDS = {"opo", "apa", "napa", "menapa", "punapa", "atawa", "or"}
+# "ga tau salah apa": not knowing what, told, not asked.
+_KNOW_WORDS = {"tau", "tahu", "ngerti", "weruh", "ngertos", "terang", "apal", "paham"}
 
 
 # "bpjs nanggung santunan ora, nek pmi tilar donya ...": a yes/no question
