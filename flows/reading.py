@@ -318,7 +318,12 @@ _YES_NO_OPENERS = {"ada", "ono", "ana", "onten", "wonten", "aya", "bisa", "bs", 
 _YES_NO_NOTS = {"ga", "gak", "gk", "nggak", "ngga", "enggak", "engga", "tidak", "tdk", "ora", "ra", "teu", "henteu", "mboten", "belum", "blm", "durung", "dereng", "acan"}
 
 
-_PURPOSE_WORDS = {"buat", "untuk", "utk", "nggo", "go", "kanggo", "kangge", "pikeun", "for", "kalo", "kalau", "nek", "lamun"}
+# Question words that also open statements ("mana gajinya belum dibayar", "cara kerjanya ...").
+_AMBIGUOUS_OPENERS = {"mana", "cara", "caranya", "tanya", "nanya", "emang", "memang", "emangnya", "memangnya", "syaratnya", "biayanya", "naha"}
+# Idioms that open statements with a question word: "kapan hari" (the other day), "siapa tau" (maybe).
+_STATEMENT_IDIOMS = {"kapan hari", "siapa tau", "siapa tahu", "sapa ngerti", "sopo ngerti", "apa lagi", "apa apa", "opo maneh", "saha nyaho"}
+_PURPOSE_WORDS = {"buat", "untuk", "utk", "nggo", "go", "kanggo", "kangge", "pikeun", "for", "kalo", "kalau", "nek", "lamun",
+                  "atau", "ato", "opo", "apa", "atawa", "or"}
 
 
 def _asks_yes_or_no(words: Sequence[str]) -> bool:
@@ -340,6 +345,16 @@ def _asks_before_a_clause(lexicon: Lexicon, text: str) -> bool:
             return True
     if len(clauses) > 1 and any(_asks_yes_or_no([t for t in _tokens(c) if t not in _PARTICLES]) for c in clauses[1:]):
         return True
+    for clause in clauses[1:]:
+        # "suami sy mau ke taiwan jadi abk, apa yg perlu diwaspadai": the question opens a later clause.
+        words = [t for t in _tokens(clause) if t not in _PARTICLES]
+        if (
+            len(words) >= 2
+            and words[0] not in _AMBIGUOUS_OPENERS
+            and " ".join(words[:2]) not in _STATEMENT_IDIOMS
+            and _starts_with(words, lexicon.question_words)
+        ):
+            return True
     tokens = _tokens(text)
     return any(
         tokens[i] in _CLAUSE_TAILS and tokens[i + 1] in _IF_WORDS and i >= 2 for i in range(len(tokens) - 1)
