@@ -156,12 +156,20 @@ PAGES = {  # (method, path, action)
     "case_note": ("POST", "/kelola/kasus/{case}/catat"),
     "case_work": ("POST", "/kelola/kasus/{case}/ambil"),
     "case_reopen": ("POST", "/kelola/kasus/{case}/buka"),
+    "case_assign": ("POST", "/kelola/kasus/{case}/tugaskan"),
     "trainings": ("GET", "/kelola/pelatihan"),
     "registrants": ("GET", f"/kelola/pelatihan/{BATIK}"),
     "dashboard": ("GET", "/kelola/dasbor"),
     "not_understood": ("GET", "/kelola/belum-dipahami"),
     "broadcasts": ("GET", "/kelola/siaran"),
 }
+
+
+def member_id(bot: Bot, address: str) -> int:
+    from bot.storage.models import SatgasMember
+
+    with bot.sessions() as session:
+        return session.execute(select(SatgasMember.id).where(SatgasMember.address == address)).scalar_one()
 
 
 def test_the_matrix_covers_every_action() -> None:
@@ -177,7 +185,7 @@ def test_every_role_against_every_page_and_action(console: Any, bot: Bot, chat: 
         if method == "GET":
             answer = browser.client.get(url)
         else:
-            answer = browser.client.post(url, data={"csrf": browser.csrf(), "teks": "catatan uji"})
+            answer = browser.client.post(url, data={"csrf": browser.csrf(), "teks": "catatan uji", "anggota": str(member_id(bot, SATGAS_2))})
         expected_ok = role in PERMISSIONS[action]
         if expected_ok:
             assert answer.status_code in (200, 303), f"{role} {action}: {answer.status_code}"
@@ -633,3 +641,38 @@ def test_an_observer_sees_dates_without_times_and_no_staff_names(console: Any, b
         assert not re.search(r"\d\d:\d\d WIB", page), "dates only"
     koor_page = signed_in(console, "koor").client.get(f"/kelola/kasus/{code}").text
     assert "Satgas Jlamprang 1" in koor_page and re.search(r"\d\d:\d\d WIB", koor_page)
+
+
+# --- a coordinator assigns (issue 26) ---------------------------------------------------------------------------------
+def test_a_coordinator_assigns_and_reassigns_a_case_and_everyone_is_told_once(console: Any, bot: Bot, chat: Chat) -> None:
+    code = report_unpaid_wages(chat)
+    koor = signed_in(console, "koor")
+    page = koor.client.get(f"/kelola/kasus/{code}").text
+    assert "Tugaskan ke anggota satgas" in page and "Satgas Jlamprang 2" in page
+    assert koor.post(f"/kelola/kasus/{code}/tugaskan", anggota=str(member_id(bot, LIPURSARI_SATGAS))).status_code == 303
+    assert "Pilih anggota satgas aktif dari desa" in koor.client.get(f"/kelola/kasus/{code}").text and status_of(bot, code) == "baru"
+    assert koor.post(f"/kelola/kasus/{code}/tugaskan", anggota="99999").status_code == 404
+    assert koor.post(f"/kelola/kasus/{code}/tugaskan", anggota="abc").status_code == 404
+    assert signed_in(console, "satgas1").post(f"/kelola/kasus/{code}/tugaskan", anggota=str(member_id(bot, SATGAS_1))).status_code == 403
+
+    assert koor.post(f"/kelola/kasus/{code}/tugaskan", anggota=str(member_id(bot, SATGAS_2))).status_code == 303
+    with bot.sessions() as session:
+        case = session.execute(select(Case).where(Case.code == code)).scalar_one()
+    assert (case.status, case.assigned_to) == ("diambil", member_id(bot, SATGAS_2)) and case.claimed_at and case.escalate_at is None
+    assert any("menugaskan kasus" in text and code in text for text in outbox_to(bot, SATGAS_2))
+    assert "Kirim balasan" in signed_in(console, "satgas2").client.get(f"/kelola/kasus/{code}").text, "the member now holds it"
+
+    koor.post(f"/kelola/kasus/{code}/tugaskan", anggota=str(member_id(bot, SATGAS_1)))
+    assert any("mengalihkan kasus" in text and "Satgas Jlamprang 1" in text for text in outbox_to(bot, SATGAS_2))
+    assert any("menugaskan kasus" in text for text in outbox_to(bot, SATGAS_1))
+    to_family = outbox_to(bot, chat.sender)
+    assert sum("sudah diambil oleh Satgas Jlamprang 2" in text for text in to_family) == 1
+    assert sum("sekarang ditangani oleh Satgas Jlamprang 1" in text for text in to_family) == 1
+    assert sum("sudah diambil" in text for text in to_family) == 1, "never the same good news twice"
+    with bot.sessions() as session:
+        case = session.execute(select(Case).where(Case.code == code)).scalar_one()
+        kinds = session.execute(select(CaseEvent.actor).where(CaseEvent.case_id == case.id, CaseEvent.kind == "ditugaskan")).scalars().all()
+        audit = session.execute(select(Event.data).where(Event.kind == "web_action", Event.actor == "web:koor")).scalars().all()
+    assert case.assigned_to == member_id(bot, SATGAS_1) and kinds == ["web:koor", "web:koor"]
+    assert [entry["done"] for entry in audit if entry["action"] == "tugaskan"] == [False, True, True]
+    assert "Ditugaskan oleh koordinator" in koor.client.get(f"/kelola/kasus/{code}").text

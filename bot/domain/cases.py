@@ -154,6 +154,25 @@ def claim(session: Session, case: Case, member: SatgasMember, now: datetime) -> 
     return True
 
 
+def assign(session: Session, case: Case, member: SatgasMember, who: str, now: datetime) -> bool:
+    """A coordinator gives the case to a member (issue 26). One conditional
+    UPDATE on the status and holder read before: a claim or another
+    assignment in between makes it match no row (False), never two holders."""
+    held_by = Case.assigned_to.is_(None) if case.assigned_to is None else Case.assigned_to == case.assigned_to
+    values: dict[str, Any] = {"assigned_to": member.id, "updated_at": now}
+    if case.status == NEW:
+        values.update(status=CLAIMED, claimed_at=now, escalate_at=None, remind_at=None)
+    result = session.execute(
+        update(Case).where(Case.id == case.id, Case.status == case.status, held_by).values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    session.refresh(case)
+    log(session, case, who, "ditugaskan", now, note=f"Ditangani oleh {member.name}", public=True)
+    return True
+
+
 def unclaim(session: Session, case: Case, member: SatgasMember, settings: ComplaintSettings, now: datetime) -> None:
     case.status, case.assigned_to, case.claimed_at = NEW, None, None
     case.remind_at = now + timedelta(hours=settings.reminder_hours)
@@ -186,8 +205,11 @@ def reopen(session: Session, case: Case, who: str, reason: str, settings: Compla
 
 
 def was_claimed_before(session: Session, case: Case) -> bool:
-    """Whether someone held this case before (the family was told who then)."""
-    return session.execute(select(CaseEvent.id).where(CaseEvent.case_id == case.id, CaseEvent.kind == "diambil").limit(1)).first() is not None
+    """Whether someone held this case before, by a claim or an assignment
+    (the family was told who then)."""
+    return session.execute(
+        select(CaseEvent.id).where(CaseEvent.case_id == case.id, CaseEvent.kind.in_(("diambil", "ditugaskan"))).limit(1)
+    ).first() is not None
 
 
 def actor(member: SatgasMember) -> str:

@@ -191,6 +191,41 @@ def release(desk: Desk, member: SatgasMember, case: Case) -> Result:
     return _say(desk, True, "satgas_unclaimed", code=case.code)
 
 
+def assign(desk: Desk, who: str, case: Case, member: SatgasMember) -> Result:
+    """A coordinator gives an open case to an active member of its village
+    (issue 26: an overdue case could only get a note). The member is told in
+    chat, a member who held it before is told it moved, and the family hears
+    who holds it the way a claim tells them (never "sudah diambil" twice)."""
+    if case.status not in OPEN_STATUSES:
+        return _say(desk, False, "satgas_case_closed", code=case.code, status=case.status)
+    if member.village_code != case.village_code or not member.active:
+        return _say(desk, False, "web_assign_not_village", code=case.code)
+    if case.assigned_to == member.id:
+        return _say(desk, False, "web_assign_same", code=case.code, satgas=member.name)
+    previous = desk.session.get(SatgasMember, case.assigned_to) if case.assigned_to else None
+    handed_over = cases.was_claimed_before(desk.session, case)
+    if not cases.assign(desk.session, case, member, who, desk.now):
+        return _say(desk, False, "web_assign_changed", code=case.code)
+    settings = cases.settings_for(desk.content.directory)
+    desk.notify(
+        Notification(
+            member.channel, member.address,
+            Outbound(desk.content.text("satgas_assigned", code=case.code, category=settings.categories.get(case.category, case.category))),
+            subject_case_id=case.id, proactive=Proactive("kabar_untuk_satgas", {"kode": case.code}),
+        )
+    )
+    if previous is not None and previous.active:
+        desk.notify(
+            Notification(
+                previous.channel, previous.address, Outbound(desk.content.text("satgas_assigned_away", code=case.code, satgas=member.name)),
+                subject_case_id=case.id, proactive=Proactive("kabar_untuk_satgas", {"kode": case.code}),
+            )
+        )
+    key, news = ("reporter_reclaimed", "sekarang ditangani oleh") if handed_over else ("reporter_claimed", "sudah diambil oleh")
+    tell_reporter(desk, case, desk.content.text(key, code=case.code, satgas=member.name), news=f"{news} {member.name} dari satgas PMI desa.")
+    return _say(desk, True, "web_assigned", code=case.code, satgas=member.name)
+
+
 def reopen(desk: Desk, who: str, case: Case, reason: str) -> Result:
     """A coordinator reopens a closed case: back to the village's queue, the
     village satgas alerted, the family told it is being looked at again. Not

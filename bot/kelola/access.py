@@ -20,6 +20,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "case_work": frozenset({"satgas"}),
     # a referred or closed case back in the queue (issue 26), with a reason
     "case_reopen": frozenset({"koordinator"}),
+    # give an open case to a member of its village (the member is told in chat)
+    "case_assign": frozenset({"koordinator"}),
     "trainings": frozenset({"koordinator", "penyelenggara", "pengamat"}),
     "registrants": frozenset({"koordinator", "penyelenggara"}),  # names and phones, CSV, attendance
     "dashboard": frozenset({"koordinator", "satgas", "pengamat"}),

@@ -31,6 +31,7 @@ from bot.core import deliver
 from bot.domain import accounts, broadcasts, casework, cases, web_sessions
 from bot.domain.accounts import Viewer
 from bot.domain.catalog_file import catalog_for
+from bot.domain.villages import village_members
 from bot.kelola import charts, conversation, forms, queries, security, spreadsheet, unread
 from bot.kelola.access import allowed, home_of
 from bot.kelola.forms import BadInput, NotFound
@@ -47,7 +48,7 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 REGISTRATION_STATUS = {CONFIRMED: "terdaftar", WAITLISTED: "daftar tunggu"}
 # A spreadsheet of cases stops here (the filter narrows it).
 EXPORT_LIMIT = 10_000
-CASE_ACTIONS = ("ambil", "catat", "balas", "selesai", "rujuk", "lepas", "buka")
+CASE_ACTIONS = ("ambil", "catat", "balas", "selesai", "rujuk", "lepas", "buka", "tugaskan")
 # Actions whose words the family reads and that close the case: shown first as
 # the message the family will get, done only from that page (yakin=1).
 CONFIRMED_ACTIONS = ("selesai", "rujuk")
@@ -333,6 +334,7 @@ class Console:
                     "lines": conversation.conversation(entries, self.bot.content),
                     "mine": viewer.member_id is not None and case.assigned_to == viewer.member_id,
                     "country": self.bot.content.country_name(case.country) if case.country else "-",
+                    "members": village_members(session, case.village_code) if allowed(viewer.role, "case_assign") else [],
                     **news,
                 }
 
@@ -343,11 +345,13 @@ class Console:
         code, action = forms.code(request.path_params["code"], forms.CASE_CODE), request.path_params["action"]
         if action not in CASE_ACTIONS:
             raise NotFound
-        needed = {"catat": "case_note", "buka": "case_reopen"}.get(action, "case_work")
+        needed = {"catat": "case_note", "buka": "case_reopen", "tugaskan": "case_assign"}.get(action, "case_work")
         if not allowed(viewer.role, needed):
             raise Forbidden
         text = forms.text(form, "teks", MAX_TEXT)
         target = forms.text(form, "tujuan", 40)
+        if action == "tugaskan":
+            target = str(forms.record_id(form.get("anggota")))  # a number that cannot be a member: 404
         if action in NEEDS_TEXT and not text:
             raise BadInput(self.bot.content.text(NEEDS_TEXT[action]))
         if action == "rujuk" and target not in self.settings.referrals:
@@ -392,6 +396,11 @@ class Console:
             return casework.note(desk, viewer.actor, case, text)
         if action == "buka":
             return casework.reopen(desk, viewer.actor, case, text)
+        if action == "tugaskan":
+            chosen = session.get(SatgasMember, int(target))
+            if chosen is None:
+                raise NotFound
+            return casework.assign(desk, viewer.actor, case, chosen)
         member = accounts.member_of(session, viewer)
         if member is None:
             raise Forbidden
