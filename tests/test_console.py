@@ -406,8 +406,13 @@ def test_users_cli_adds_lists_and_refuses_bad_accounts(bot: Bot, monkeypatch: py
     cli.main(["users", "list"], out=listing, settings=bot.settings)
     assert "bu.koor" in listing.getvalue() and "s1" in listing.getvalue() and "jlamprang" in listing.getvalue()
     assert SATGAS_1 not in listing.getvalue(), "identities are masked in the listing"
+    assert cli.main(["users", "add", "k.wono", "--role", "koordinator", "--district", "Wonosobo"], out=out, settings=bot.settings) == 1
+    assert cli.main(["users", "add", "p.wono", "--role", "pengamat", "--district", "Kabupaten Wonosobo"], out=out, settings=bot.settings) == 1
+    assert cli.main(["users", "add", "k.wono", "--role", "koordinator", "--district", "Kabupaten Wonosobo"], out=out, settings=bot.settings) == 0
     text = out.getvalue()
     assert "minimal 10 karakter" in text and "sudah dipakai" in text and "anggota satgas" in text
+    assert "Kabupaten 'Wonosobo' tidak ada" in text and "Pilih salah satu: Kabupaten" in text and "Kabupaten Lampung Timur" in text, "the known ones listed"
+    assert "--district hanya untuk akun koordinator" in text
 
 
 # --- broadcasts from the console ------------------------------------------------------------------------------

@@ -111,6 +111,13 @@ def create_user(
         raise AccountError("Akun penyelenggara memerlukan identitas chat yang tertulis di trainings.yml (--identity).")
     if village is not None and session.get(Village, village) is None:
         raise AccountError(f"Desa '{village}' tidak ada di content/villages.yml.")
+    if district:
+        # A district no village names would oversee nothing: every page empty (issue 26).
+        if role != "koordinator":
+            raise AccountError("--district hanya untuk akun koordinator.")
+        known = sorted({name for name in session.execute(select(Village.district)).scalars() if name})
+        if district not in known:
+            raise AccountError(f"Kabupaten '{district}' tidak ada di content/villages.yml. Pilih salah satu: {', '.join(known)}.")
     user = WebUser(
         username=username,
         role=role,
