@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 import numpy as np
-import yaml
 
-from bot.content import Content, ContentError
+from bot.content import Content, ContentError, load_yaml
 from bot.normalise import for_matching
 
 INFO_INTENTS = ("tanya_syarat", "tanya_prosedur", "tanya_biaya", "cek_agen", "tanya_pelindungan", "tanya_usaha")
@@ -70,10 +69,7 @@ class Match:
 
 # --- loading and checking -----------------------------------------------------
 def _load(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise ContentError(f"{path}: YAML tidak valid: {error}") from error
+    return load_yaml(path)
 
 
 def _strings(value: Any) -> tuple[str, ...]:

@@ -15,9 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
-import yaml
 
-from bot.content import ContentError
+from bot.content import ContentError, load_yaml
 from bot.normalise import for_matching
 
 
@@ -70,6 +69,8 @@ class Lexicon:
     relative_qualifiers: frozenset[str] = frozenset()
     # Follow-ups to the last answer in words: detail, source.
     followups: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # The same, respelled once here like the messages they are compared with.
+    followups_respelled: Mapping[str, frozenset[str]] = field(default_factory=dict)
     # "tlg dicatat ya", "aku bingung kudu piye": a story that asks for help, not information.
     help_requests: frozenset[str] = frozenset()
     # "ga usah disimpan datanya": the person does not want their data kept.
@@ -100,10 +101,7 @@ def _words(raw: Any, where: str) -> frozenset[str]:
 @lru_cache(maxsize=8)
 def load_lexicon(directory: Path) -> Lexicon:
     path = directory / "words.yml"
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise ContentError(f"{path}: tidak bisa dibaca: {error}") from error
+    raw = load_yaml(path) or {}
 
     def table(key: str) -> Mapping[str, int]:
         entries: dict[str, int] = {}
@@ -118,6 +116,9 @@ def load_lexicon(directory: Path) -> Lexicon:
     }
     fillers = _words(raw.get("fillers") or [], f"{path} -> fillers")
     spelling = _spelling_table(raw.get("spelling") or {}, f"{path} -> spelling")
+    followups = {
+        str(key): _words(words, f"{path} -> followups -> {key}") for key, words in (raw.get("followups") or {}).items()
+    }
     return Lexicon(
         yes=_words(raw.get("yes_words"), f"{path} -> yes_words"),
         no=_words(raw.get("no_words"), f"{path} -> no_words"),
@@ -171,9 +172,9 @@ def load_lexicon(directory: Path) -> Lexicon:
         not_listed=_words(raw.get("village_not_listed") or [], f"{path} -> village_not_listed"),
         village_words=_words(raw.get("village_words") or [], f"{path} -> village_words"),
         relative_qualifiers=_words(raw.get("relative_qualifiers") or [], f"{path} -> relative_qualifiers"),
-        followups={
-            str(key): _words(words, f"{path} -> followups -> {key}")
-            for key, words in (raw.get("followups") or {}).items()
+        followups=followups,
+        followups_respelled={
+            kind: frozenset(" ".join(_respell(spelling, w.split())) for w in words) for kind, words in followups.items()
         },
     )
 
@@ -189,7 +190,7 @@ def respelled(lexicon: Lexicon, text: str) -> list[str]:
 
 def followup_phrases(lexicon: Lexicon, kind: str) -> frozenset[str]:
     """words.yml `followups` of one kind, respelled like the messages they are compared with."""
-    return frozenset(" ".join(_respell(lexicon.spelling, w.split())) for w in lexicon.followups.get(kind, frozenset()))
+    return lexicon.followups_respelled.get(kind, frozenset())
 
 
 def _plain(phrases: Iterable[str], spelling: Mapping[str, str], fillers: frozenset[str]) -> frozenset[str]:

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
 
 from bot import clock
 from bot.content import ContentError, load_yaml
@@ -262,8 +261,8 @@ def _check_form(content_dir: Path) -> None:
     if not path.exists():
         return
     try:
-        form = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError:
+        form = load_yaml(path) or {}
+    except ContentError:
         return  # bot.content reports broken form files with their own message
     for index, step in enumerate(form.get("steps") or []):
         if isinstance(step, dict) and step.get("slot") == "hubungan":
