@@ -399,6 +399,56 @@ def _do(turn: Turn, chosen: str, last: Optional[dict]) -> bool:
     return False
 
 
+def _answered_from_last(turn: Turn, entry: Entry, words: list[str]) -> bool:
+    """"neng pirang provinsi" after an answer that says "... 70 desa di 16
+    provinsi", "pilarna naon wae" after one whose related entry is "Sepuluh
+    pilar layanan": a short follow-up whose own word names a related entry's
+    title, or appears in one sentence of the last answer, gets that entry or
+    that sentence (issue 23: follow-ups in the context of the last answer)."""
+    lexicon = reading.load_lexicon(turn.content.directory)
+    markers = {w for m in FOLLOW_UP_MARKERS for w in m.split()}
+    asked = {
+        _stem(w)
+        for w in words
+        if len(w) >= 4 and w not in lexicon.question_words and w not in lexicon.fillers and w not in markers and w not in _COMMON_WORDS
+    }
+    asked -= {_stem(w) for w in for_matching(entry.title).split()}
+    if not asked:
+        return False
+    finder = finder_for(turn.content)
+    for related in finder.related(entry):
+        if asked & {_stem(w) for w in for_matching(related.title).split()}:
+            send_entry(turn, related, _country(turn), how="follow_up_related")
+            return True
+    text = turn.content.fill(entry.answer + ("\n" + entry.detail if entry.detail else ""))
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+|\n", text) if s.strip()]
+    fitting = [s for s in sentences if asked & {_stem(w) for w in for_matching(s).split()}]
+    if not fitting:
+        return False
+    turn.say(_with_mark(turn, " ".join(fitting[:2]), entry.verified))
+    turn.record("answered", intent=entry.intent, entry=entry.id, how="from_last_answer")
+    return True
+
+
+_SUFFIXES = ("nya", "ipun", "na", "ne", "ku", "e")
+# Words of four letters or more that any sentence may hold: never what a follow-up asks about.
+_COMMON_WORDS = {
+    "kalau", "yang", "dengan", "untuk", "dari", "saja", "juga", "sama", "bisa", "harus", "tidak", "sudah", "akan",
+    "atau", "terus", "lagi", "trus", "dong", "kuwi", "kudu", "mana", "nang", "neng", "ning", "sing", "wonten", "ingkang",
+    "menika", "punika", "saged", "kedah", "tiasa", "mawon", "bade", "badhe", "arep", "pengen", "ingin", "perlu",
+    "boleh", "oleh", "entuk", "masih", "isih", "kalih", "karo", "sareng", "jeung", "ieu", "eta", "niku", "iki", "iku",
+    "berapa", "pinten", "sabaraha", "pmi", "tkw", "tki", "orang", "wong", "jalma", "itu", "ini",
+}
+
+
+def _stem(word: str) -> str:
+    """"pilarna", "provinsine", "syaratnya" -> the word people mean."""
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)]
+    return word
+
+
 def _follow_up_question(turn: Turn, typed: str, last: dict) -> bool:
     """"kalau brunei?", "terus biayanya?": short, starting with a follow-up word
     (or only a country name), read with the last entry's topic and country."""
@@ -432,6 +482,8 @@ def _follow_up_question(turn: Turn, typed: str, last: dict) -> bool:
         match = finder.find(f"{turn.text} {entry.title}", intent, country)
     if match.clear and match.best is not None and (named is None or not match.best.countries or named in match.best.countries):
         send_entry(turn, match.best, country, how="follow_up")
+        return True
+    if entry is not None and _answered_from_last(turn, entry, words):
         return True
     if asks:
         return False  # unclear even with the last topic: the dialogue asks NLU as for any question
