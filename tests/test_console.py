@@ -681,3 +681,25 @@ def test_a_coordinator_assigns_and_reassigns_a_case_and_everyone_is_told_once(co
     assert case.assigned_to == member_id(bot, SATGAS_1) and kinds == ["web:koor", "web:koor"]
     assert [entry["done"] for entry in audit if entry["action"] == "tugaskan"] == [False, True, True]
     assert "Ditugaskan oleh koordinator" in koor.client.get(f"/kelola/kasus/{code}").text
+
+
+def test_the_dashboard_tells_a_coordinator_which_village_needs_them(console: Any, bot: Bot, chat: Chat) -> None:
+    code = report_unpaid_wages(chat)  # Jlamprang
+    make_cases(bot, 2, village_code="lipursari")
+    bot.clock.advance(timedelta(hours=25))  # all three past the daily deadline
+    satgas = signed_in(console, "satgas1")
+    satgas.post(f"/kelola/kasus/{code}/ambil")  # claimed after 25 hours
+    chat.send("belum ada kabar dari agennya pak")
+    koor = signed_in(console, "koor")
+    page = koor.client.get("/kelola/dasbor").text
+    table = page[page.index('id="per-desa"'):page.index("</table>", page.index('id="per-desa"'))]
+    rows = re.findall(r"<tr class=\"[^\"]*\">(.*?)</tr>", table, re.S)
+    cells = [re.sub(r"<[^>]+>", "", row).split() for row in rows]
+    lipursari = next(row for row in rows if "Lipursari" in row)
+    jlamprang = next(row for row in rows if "Jlamprang" in row)
+    assert rows.index(lipursari) < rows.index(jlamprang), "the most overdue village first"
+    assert 'data-label="Terlambat diambil"><a href="/kelola/antrean?desa=lipursari&amp;terlambat=1" class="urgent">2</a>' in lipursari
+    assert 'data-label="Ada pesan baru">1<' in jlamprang and 'data-label="Median sampai diambil">25,0 jam' in jlamprang, cells
+    assert "Lipursari" not in satgas.client.get("/kelola/dasbor").text.split('id="per-desa"')[1].split("</table>")[0]
+    observed = signed_in(console, "amat").client.get("/kelola/dasbor").text
+    assert 'id="per-desa"' in observed and "Ada pesan baru" not in observed

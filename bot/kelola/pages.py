@@ -35,6 +35,7 @@ from bot.domain.villages import village_members
 from bot.kelola import charts, conversation, forms, queries, security, spreadsheet, unread
 from bot.kelola.access import allowed, home_of
 from bot.kelola.forms import BadInput, NotFound
+from bot.kelola.village_table import village_table
 from bot.message_templates import templates_for
 from bot.storage.db import again_if_disconnected
 from bot.storage.broadcast_models import TOPICS, Broadcast
@@ -516,8 +517,11 @@ class Console:
         def read() -> dict[str, Any]:
             with self.bot.sessions() as session:
                 figures = queries.dashboard(session, viewer, self.settings, now)
+                since = datetime.combine(figures.weeks[0], datetime.min.time()) - timedelta(hours=self.settings.utc_offset_hours)
+                villages = village_table(session, viewer, self.settings, now, since, with_unread=allowed(viewer.role, "case_personal"))
             return {
                 "figures": figures,
+                "villages": villages,
                 "by_category": charts.stacked_weeks(figures.weeks, figures.per_week_by_category, "Kasus per minggu menurut jenis"),
                 "by_village": charts.stacked_weeks(figures.weeks, figures.per_week_by_village, "Kasus per minggu menurut desa"),
                 "daily": charts.daily_lines(figures.days, figures.messages_per_day, figures.not_understood_rate),

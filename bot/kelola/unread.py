@@ -71,3 +71,10 @@ def mark_read(session: Session, viewer: Viewer, case: Case, now: datetime) -> No
             set_={"last_event_id": statement.excluded.last_event_id, "seen_at": now},
         )
     )
+
+
+def cases_with_news_by_village(session: Session, viewer: Viewer) -> dict[str, int]:
+    """The same count per village (the dashboard's village table)."""
+    unseen = _unread_events(viewer).add_columns(Case.village_code).where(Case.status.in_(OPEN_STATUSES)).subquery()  # type: ignore[attr-defined]
+    counted = select(unseen.c.village_code, func.count(func.distinct(unseen.c.case_id))).group_by(unseen.c.village_code)
+    return {village: count for village, count in session.execute(counted).all()}
