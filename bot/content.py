@@ -48,6 +48,9 @@ class Hotline:
     key: str
     label: str
     number: str
+    # Where the number comes from, for "nomer kuwi soko ngendi?" (content/hotlines.yml).
+    sources: tuple[str, ...] = ()
+    reviewed: str = ""
 
 
 @dataclass(frozen=True)
@@ -213,6 +216,8 @@ def load_content(directory: Path) -> Content:
             key=key,
             label=str(_require(entry, "label", f"{hotlines_file} -> {key}")),
             number=str(_require(entry, "number", f"{hotlines_file} -> {key}")),
+            sources=tuple(str(source) for source in entry.get("sources") or ()),
+            reviewed=str(entry.get("reviewed") or ""),
         )
         for key, entry in raw_hotlines.items()
     }

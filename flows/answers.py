@@ -60,6 +60,16 @@ def _with_mark(turn: Turn, text: str, verified: bool) -> str:
     return text if verified else text + "\n\n" + turn.content.text("unverified_mark")
 
 
+HOTLINES = "hotlines"
+
+
+def remember_hotlines_shown(turn: Turn) -> None:
+    """The complaint numbers were the last answer: "nomer kuwi soko ngendi?"
+    gets their sources, like any answer's."""
+    turn.remember(LAST, {HOTLINES: True})
+    turn.remember(ANSWERED_AT, turn.now.isoformat(timespec="seconds"))
+
+
 def _sources_text(turn: Turn, sources: tuple[str, ...], reviewed: str) -> str:
     listed = "\n".join(f"- {source}" for source in sources)
     return turn.content.text("kb_sources", sources=listed, reviewed=reviewed)
@@ -382,11 +392,24 @@ def _do(turn: Turn, chosen: str, last: Optional[dict]) -> bool:
         elif entry is None and intent in content.answers:
             item = content.answers[intent]
             turn.say(_with_mark(turn, item.text, item.verified))
+        elif entry is not None and finder_for(content).related(entry):
+            # No longer text: what else to know on the topic, one tap away, not a dead end.
+            related = finder_for(content).related(entry)[:3]
+            options = [Option(PICK + other.id, other.title) for other in related]
+            turn.conversation.options = option_rows(options)
+            turn.say(content.text("kb_no_detail_related"), options)
         else:
             turn.say(content.text("kb_no_detail"))
         turn.record("kb_detail_shown", entry=entry.id if entry else None, intent=intent)
         return True
     if chosen == SOURCE:
+        if (last or {}).get(HOTLINES):
+            hotlines = turn.content.hotlines.values()
+            listed = "\n".join(f"- {h.label}: {'; '.join(h.sources)}" for h in hotlines if h.sources)
+            reviewed = max((h.reviewed for h in hotlines), default="")
+            turn.say(content.text("kb_sources", sources=listed, reviewed=reviewed))
+            turn.record("kb_source_shown", entry=None, intent=HOTLINES)
+            return True
         if entry is not None:
             turn.say(_sources_text(turn, entry.sources, entry.reviewed))
         elif intent in content.answers:

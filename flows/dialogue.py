@@ -250,6 +250,7 @@ class Dialogue:
         lines.extend(f"- {hotline.label}: *{hotline.number}*" for hotline in turn.content.hotlines.values())
         turn.record("hotlines_shown")
         turn.say("\n".join(lines))
+        answers.remember_hotlines_shown(turn)
 
     def show_menu(self, turn: Turn, with_intro: bool = True) -> None:
         options = [Option(item.intent, item.label) for item in turn.content.main_menu]
