@@ -478,6 +478,8 @@ def _follow_up_question(turn: Turn, typed: str, last: dict) -> bool:
     words = typed.split()
     if not words or len(words) > MAX_FOLLOW_UP_WORDS:
         return False
+    if reading.asks_for_hotline(reading.load_lexicon(turn.content.directory), turn.text):
+        return False  # "terus kalo nelpon dari qatar gimana": the dialogue gives the numbers
     named = turn.content.country_from_text(turn.text)
     padded = f" {typed} "
     starts = any(padded.startswith(f" {marker} ") for marker in FOLLOW_UP_MARKERS)

@@ -42,6 +42,9 @@ class Lexicon:
     hotline_number_words: frozenset[str] = frozenset()
     hotline_about_words: frozenset[str] = frozenset()
     hotline_where_words: frozenset[str] = frozenset()
+    # "nek nelpon soko arab piye": calling FROM abroad (words.yml hotline_question.from_words + abroad_words).
+    hotline_from_words: frozenset[str] = frozenset()
+    hotline_abroad_words: frozenset[str] = frozenset()
     # Words people wrap around what they mean ("eh", "aja deh", "dulu", "ya min").
     fillers: frozenset[str] = frozenset()
     # The steering phrases with those fillers taken out, compared with a message
@@ -148,6 +151,8 @@ def load_lexicon(directory: Path) -> Lexicon:
         hotline_number_words=_words((raw.get("hotline_question") or {}).get("number_words", []), f"{path} -> hotline_question"),
         hotline_about_words=_words((raw.get("hotline_question") or {}).get("about_words", []), f"{path} -> hotline_question"),
         hotline_where_words=_words((raw.get("hotline_question") or {}).get("where_words", []), f"{path} -> hotline_question"),
+        hotline_from_words=_words((raw.get("hotline_question") or {}).get("from_words", []), f"{path} -> hotline_question"),
+        hotline_abroad_words=_words((raw.get("hotline_question") or {}).get("abroad_words", []), f"{path} -> hotline_question"),
         steering=steering,
         fillers=fillers,
         danger_question={
@@ -818,12 +823,26 @@ def asks_for_hotline(lexicon: Lexicon, text: str) -> bool:
     tokens = _tokens(text)
     if not tokens or len(tokens) > 14:
         return False
+    if asks_to_report(lexicon, text) and not looks_like_question(lexicon, text):
+        return False  # "sudah telpon ... ga diangkat, mau lapor ...": a report that mentions calling
     asks_number = any(_contains(tokens, phrase) for phrase in lexicon.hotline_number_words)
     about = any(_contains(tokens, phrase) for phrase in lexicon.hotline_about_words)
     # "terus saya harus telpon kemana?": a short question where to call is
     # about the hotline too, even without naming an office (issue 23).
     where = len(tokens) <= 10 and any(_contains(tokens, phrase) for phrase in lexicon.hotline_where_words)
-    return asks_number and (about or where)
+    abroad = _calls_from_abroad(lexicon, tokens) and looks_like_question(lexicon, text)  # not "sudah telpon dari malaysia"
+    return asks_number and (about or where or abroad)
+
+
+def _calls_from_abroad(lexicon: Lexicon, tokens: Sequence[str]) -> bool:
+    """"kalau nelpon dari hongkong?", "lha nek nelpon soko arab piye": a place
+    abroad right after "from" (within two words) in a question about calling."""
+    for index, token in enumerate(tokens):
+        if token in lexicon.hotline_from_words:
+            after = tokens[index + 1 : index + 4]
+            if any(_contains(after, phrase) for phrase in lexicon.hotline_abroad_words):
+                return True
+    return False
 
 
 def _without_fillers(lexicon: Lexicon, tokens: Sequence[str]) -> list[str]:
