@@ -378,6 +378,11 @@ def test_not_understood_messages_are_grouped_marked_and_exported_masked(console:
     with bot.sessions() as session:
         message_id = session.execute(select(InboundMessage.id).where(InboundMessage.text.like("zzkw qqxv 0812%"))).scalar_one()
     koor.client.post("/kelola/belum-dipahami/tandai", data={"csrf": koor.csrf("/kelola/belum-dipahami"), "pesan": str(message_id), "label": "intent:sapa"})
+    marked_page = koor.client.get("/kelola/belum-dipahami").text
+    visible = re.sub(r"<[^>]+>", " ", marked_page)
+    assert "Ditandai: sapa" in visible and "intent:" not in visible and "kb:" not in visible, "plain words, codes only as values"
+    assert '<option value="intent:daftar_pelatihan"' in marked_page and ">daftar pelatihan</option>" in marked_page
+    assert "Pertanyaan yang jawabannya sudah ada" in marked_page and "(yakin " in marked_page and " WIB · " in marked_page
     exported = koor.client.get("/kelola/belum-dipahami/contoh-nlu.yml").text
     assert "- intent: sapa" in exported and "zzkw qqxv" in exported and "081234567890" not in exported
     with bot.sessions() as session:

@@ -132,7 +132,7 @@ def test_only_a_clarified_message_inside_the_viewers_villages_can_be_marked_and_
     assert "zzkw qqxv blorp lampung" in lampung.client.get("/kelola/belum-dipahami").text
     for label in ("intent:tidak_ada_intent_ini", "kb:tidak-ada", "intent:sapa: x", "sapaan\n- intent: palsu", ""):
         answer = mark(lampung, lampung_words, label)
-        assert answer.status_code == 400 and "Pilih label dari daftar" in answer.text, label
+        assert answer.status_code == 400 and "Pilih maksud pesan atau pertanyaan dari daftar" in answer.text, label
     with bot.sessions() as session:
         assert session.execute(select(NluExample)).first() is None
     assert mark(lampung, lampung_words, "sapa").status_code == 303  # a bare intent name means intent:...

@@ -539,8 +539,9 @@ class Console:
                 return queries.not_understood(session, viewer, now)
 
         groups = await run_in_threadpool(read)
-        labels = await run_in_threadpool(queries.label_choices, self.bot.content)
-        return self.render(request, "unclear.html", viewer, groups=groups, labels=labels)
+        menu = await run_in_threadpool(queries.label_menu, self.bot.content)
+        names = {value: label for _group, options in menu for value, label in options}
+        return self.render(request, "unclear.html", viewer, groups=groups, menu=menu, names=names)
 
     async def unclear_mark(self, request: Request, viewer: Viewer, form: Any) -> Response:
         """Only a message the page offers (answered with a clarification, inside
@@ -554,7 +555,9 @@ class Console:
         if label and ":" not in label:
             label = f"intent:{label}"
         labels = await run_in_threadpool(queries.label_choices, self.bot.content)
-        label = forms.choice(label, labels, "Pilih label dari daftar: sebuah intent (intent:...) atau entri pengetahuan (kb:...).")
+        label = forms.choice(label, labels, "Pilih maksud pesan atau pertanyaan dari daftar.")
+        menu = await run_in_threadpool(queries.label_menu, self.bot.content)
+        plain = {value: name for _group, options in menu for value, name in options}.get(label, label)
         now = self.now()
 
         def mark() -> str:
@@ -570,7 +573,7 @@ class Console:
                 else:
                     existing.label = label
                 self.audit(session, viewer, "web_nlu_example", label=label)
-                return f"Ditandai sebagai {label}."
+                return f"Pesan ditandai: {plain}."
 
         request.session["flash"] = await run_in_threadpool(mark)
         return RedirectResponse("/kelola/belum-dipahami", status_code=303)

@@ -391,6 +391,7 @@ class Unclear:
     confidence: float
     when: datetime
     marked: str = ""
+    village: str = "-"  # where the writer said they live
 
 
 @dataclass
@@ -414,7 +415,7 @@ def _clarified(viewer: Viewer, now: datetime, days: int) -> Any:
     viewer's villages (a district coordinator sees the messages of people of
     that district only): (inbound id, text, event data, event time)."""
     query = (
-        select(InboundMessage.id, InboundMessage.text, Event.data, Event.created_at)
+        select(InboundMessage.id, InboundMessage.text, Event.data, Event.created_at, Contact.village_code)
         .join(
             InboundMessage,
             or_(
@@ -427,12 +428,11 @@ def _clarified(viewer: Viewer, now: datetime, days: int) -> Any:
                 ),
             ),
         )
+        .outerjoin(Contact, Contact.id == InboundMessage.contact_id)
         .where(Event.kind == "clarification", Event.created_at >= now - timedelta(days=days), InboundMessage.text != "")
     )
     if viewer.villages is not None:
-        query = query.join(Contact, Contact.id == InboundMessage.contact_id).where(
-            Contact.village_code.in_(sorted(viewer.villages))
-        )
+        query = query.where(Contact.village_code.in_(sorted(viewer.villages)))
     return query
 
 
@@ -443,9 +443,11 @@ def not_understood(session: Session, viewer: Viewer, now: datetime, days: int = 
     marked = dict(
         session.execute(select(NluExample.inbound_id, NluExample.label).where(NluExample.inbound_id.in_([r[0] for r in rows]))).all()
     )
+    villages = dict(session.execute(select(Village.code, Village.name)).all())
     groups: list[tuple[set[str], UnclearGroup]] = []
-    for inbound_id, text, data, created in rows:
+    for inbound_id, text, data, created, village_code in rows:
         item = Unclear(
+            village=villages.get(village_code or "", "-"),
             inbound_id=inbound_id,
             text=mask_digits(text),
             intent=str((data or {}).get("intent", "-")),
@@ -522,3 +524,21 @@ def label_choices(content: Any) -> list[str]:
         intents.update(re.findall(r"^- intent: *([A-Za-z0-9_]+)", path.read_text(encoding="utf-8"), flags=re.MULTILINE))
     entries, _finder = knowledge_for(content)
     return [f"intent:{name}" for name in sorted(intents)] + [f"kb:{entry.id}" for entry in entries]
+
+
+def label_menu(content: Any) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The offered labels in plain words, grouped for the page's list: what
+    the message means (an intent of the model) or which answer it asks for (a
+    knowledge entry, by its title). Values stay `intent:...` / `kb:...`."""
+    from bot.knowledge import knowledge_for
+
+    entries, _finder = knowledge_for(content)
+    titles = {f"kb:{entry.id}": entry.title for entry in entries}
+    meanings, answers = [], []
+    for value in label_choices(content):
+        kind, _, name = value.partition(":")
+        if kind == "intent":
+            meanings.append((value, name.replace("_", " ")))
+        else:
+            answers.append((value, titles.get(value, name)))
+    return [("Maksud pesan (untuk model bahasa)", meanings), ("Pertanyaan yang jawabannya sudah ada", answers)]
