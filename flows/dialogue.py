@@ -136,7 +136,7 @@ class Dialogue:
             return None
         options = self._current_options(turn)
         chosen = match_choice(turn, options)
-        if chosen is None and len(options) == 2 and options[1].value == "menu":
+        if chosen is None and len(options) == 2 and options[1].value == "menu" and not reading.thanks_with_yes(lexicon, turn.text):
             # An offer ("laporkan ke satgas desa?" / "menu utama"): "iya" takes
             # it, "nggak" goes to the menu; never "I did not ask anything".
             said = reading.yes_or_no(lexicon, turn.text)

@@ -810,6 +810,16 @@ def small_talk(lexicon: Lexicon, text: str) -> Optional[str]:
     return None
 
 
+def thanks_with_yes(lexicon: Lexicon, text: str) -> bool:
+    """"iya makasih kak", "nggih matur nuwun": a thanks that opens with a yes,
+    not a yes to the offer above it."""
+    tokens = _tokens(text)
+    if not tokens or tokens[0] not in lexicon.yes:
+        return False
+    rest = [t for t in tokens[1:] if t not in lexicon.yes and t not in _PARTICLES]
+    return bool(rest) and " ".join(rest) in lexicon.thanks
+
+
 # Words people add around a greeting or a thanks: "makasih ya min", "punten teh".
 _PARTICLES = {
     "ya", "yah", "yaa", "min", "admin", "kak", "ka", "pak", "bu", "bapak", "ibu", "mas", "mbak", "mba", "teh", "kang",
