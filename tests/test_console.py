@@ -360,6 +360,10 @@ def test_the_dashboard_draws_its_charts_as_svg(console: Any, chat: Chat) -> None
     report_unpaid_wages(chat)
     page = signed_in(console, "koor").client.get("/kelola/dasbor").text
     assert page.count("<svg") == 4 and "Kasus terbuka: <b>1</b>" in page
+    # every chart has its numbers as text: one week with one case of unpaid wages, in Jlamprang
+    assert page.count("Lihat angkanya") == 4
+    assert '<td data-label="Gaji tidak dibayar">1</td>' in page and '<td data-label="Desa Jlamprang">1</td>' in page
+    assert page.count('<td data-label="Gaji tidak dibayar">') == 1, "only weeks with cases are listed"
 
 
 def test_not_understood_messages_are_grouped_marked_and_exported_masked(console: Any, bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
