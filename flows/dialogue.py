@@ -85,10 +85,20 @@ class Dialogue:
             # question: the form ends (nothing kept) and the numbers come at once.
             self.forms.cancel(turn)
             return self.tell_hotlines(turn)
+        if steer == "later":
+            if in_form and not self.forms.at_consent(turn) and not self.forms.at_confirmation(turn):
+                # "ntar aja, sy tanya suami dulu": the answers are kept for later, not thrown away.
+                title = self.forms.suspend(turn)
+                turn.say(turn.content.text("flow_paused", title=title))
+                return None
+            steer = "cancel"  # nothing to keep yet (or at the summary): as a cancel
         if in_form and steer == "cancel" and (not self.forms.at_consent(turn) or reading.steering(lexicon, turn.text, whole_only=True)):
             # At the consent question only a bare "ga jadi" cancels; "ga usah, takut
             # ketahuan" is a refusal, whose answer carries the hotline.
             return self.forms.cancel(turn)
+        if not in_form and steer == "cancel" and self.forms.drop_suspended(turn) is not None:
+            turn.say(turn.content.text("flow_cancelled"))
+            return None
         if in_form and steer == "back":
             return self.forms.back(turn)
         if steer == "unsubscribe" and "berhenti_langganan" in self.handlers:

@@ -227,6 +227,16 @@ class FormEngine:
         self._clear(turn)
         return spec.title
 
+    def drop_suspended(self, turn: Turn) -> Optional[str]:
+        """"batal" after "ntar aja": the kept answers are deleted; the form's title, or None if none was kept."""
+        saved = (turn.state or {}).get("suspended")
+        if not saved:
+            return None
+        turn.forget("suspended")
+        turn.record("flow_cancelled", flow=saved.get("flow"), step=saved.get("step"), suspended=True)
+        spec = self.specs.get(saved.get("flow") or "")
+        return spec.title if spec else ""
+
     def resume(self, turn: Turn) -> bool:
         saved = (turn.state or {}).get("suspended")
         if not saved or saved.get("flow") not in self.specs:
@@ -257,6 +267,9 @@ class FormEngine:
     def at_consent(self, turn: Turn) -> bool:
         """Whether the open question asks for consent to use the person's data."""
         return self._open_step_type(turn) == "consent"
+
+    def at_confirmation(self, turn: Turn) -> bool:
+        return self.active(turn) is not None and turn.conversation.step == CONFIRM_STEP
 
     def at_phone(self, turn: Turn) -> bool:
         """Whether the open question asks for a phone number."""

@@ -882,8 +882,9 @@ def steering(lexicon: Lexicon, text: str, whole_only: bool = False) -> Optional[
     if whole_only or not tokens or len(tokens) > STEERING_MAX_WORDS:
         return None
     question = looks_like_question(lexicon, text)
-    if not question and _opens_with_cancel(lexicon, tokens):
-        return "cancel"
+    opening = None if question else _opening_kind(lexicon, tokens)
+    if opening is not None:
+        return opening
     for kind in CONTAINED_KINDS:
         if question and kind not in ASKED_KINDS:
             continue
@@ -900,29 +901,32 @@ def says_cancel(lexicon: Lexicon, text: str) -> bool:
     return any(_contains(tokens, phrase) for phrase in plain if len(phrase.split()) >= 2 or phrase in lexicon.steering_alone_ok)
 
 
-def _opens_with_cancel(lexicon: Lexicon, tokens: Sequence[str]) -> bool:
-    """"ntar aja deh min, sy tanya suami dulu", "stop dulu ya, mau telpon agensinya":
-    a cancel phrase as typed (fillers and all, two words or more, or "batal")
-    opening the message, with the reason after it. Only fillers and greetings
-    may come before it."""
-    phrases = [
-        " ".join(_respell(lexicon.spelling, phrase.split()))
-        for phrase in lexicon.steering.get("cancel", frozenset())
-        if len(phrase.split()) >= 2 or phrase in lexicon.steering_alone_ok
-    ]
-    for start in range(len(tokens)):
-        if _starts_with(tokens[start:], phrases):
-            return True
-        if tokens[start] not in lexicon.fillers and tokens[start] not in lexicon.greetings:
-            return False
-    return False
+def _opening_kind(lexicon: Lexicon, tokens: Sequence[str]) -> Optional[str]:
+    """"ntar aja deh min, sy tanya suami dulu" (later), "ga jadi, mau tanya agen
+    dulu" (cancel): a cancel or later phrase as typed (fillers and all, two
+    words or more, or "batal") opening the message, with the reason after it.
+    Only fillers and greetings may come before it; a cancel word anywhere in
+    the message wins over a later one."""
+    cancel_said = says_cancel(lexicon, " ".join(tokens))
+    for kind in ("cancel", "later"):
+        phrases = [
+            " ".join(_respell(lexicon.spelling, phrase.split()))
+            for phrase in lexicon.steering.get(kind, frozenset())
+            if len(phrase.split()) >= 2 or phrase in lexicon.steering_alone_ok
+        ]
+        for start in range(len(tokens)):
+            if _starts_with(tokens[start:], phrases):
+                return "cancel" if cancel_said else kind  # "nanti dulu deh, ga jadi": a cancel
+            if tokens[start] not in lexicon.fillers and tokens[start] not in lexicon.greetings:
+                break
+    return None
 
 
 # Steering kinds in the order they win when a message holds two of them.
-STEERING_ORDER = ("delete_data", "agent", "unsubscribe", "cancel", "back", "resubscribe", "menu", "resume")
+STEERING_ORDER = ("delete_data", "agent", "unsubscribe", "cancel", "later", "back", "resubscribe", "menu", "resume")
 # Kinds that steer even inside a longer message (a few words); "menu" and
 # "lanjut" only as the whole message: "lanjut kerja di taiwan" is no command.
-CONTAINED_KINDS = ("delete_data", "agent", "unsubscribe", "cancel")
+CONTAINED_KINDS = ("delete_data", "agent", "unsubscribe", "cancel", "later")
 # Requests people phrase as questions ("bisa ngomong sama orang aja ga?").
 ASKED_KINDS = ("delete_data", "agent")
 STEERING_MAX_WORDS = 14

@@ -134,7 +134,9 @@ def test_an_unquoted_yes_in_words_yml_is_refused(tmp_path: Path) -> None:
 # --- issue 23: steering words wrapped in fillers, questions wherever the question word stands ---
 STEERING_WITH_FILLERS = {
     "eh udah deh ga jadi aja, lain kali": "cancel",
-    "hmm kayaknya nanti aja deh min": "cancel",
+    "hmm kayaknya nanti aja deh min": "later",  # the answers are kept for later
+    "ntar aja deh, sy tanya suami dulu": "later",
+    "ah nanti dulu deh ga jadi": "cancel",  # a cancel word wins over a later one
     "iya deh batal aja": "cancel",
     "wis ah ra sido": "cancel",
     "muhun teu jadi atuh": "cancel",
