@@ -389,9 +389,10 @@ class FormEngine:
         if step.type not in ("choice", "country"):
             return None
         options = self._options(turn, step)
-        return match_choice(turn, options) or reading.option_by_words(
-            turn.text, [(o.value, o.label, o.match) for o in options]
-        )
+        chosen = match_choice(turn, options)
+        if chosen is None and _told_as_done(turn, options):
+            return None
+        return chosen or reading.option_by_words(turn.text, [(o.value, o.label, o.match) for o in options])
 
     def _after_answer(self, turn: Turn, spec: FormSpec) -> None:
         if (turn.state or {}).get("editing"):
@@ -530,6 +531,8 @@ class FormEngine:
             decision = yes_or_no(turn)
             if decision is not None:
                 return "ya" if decision else "tidak"
+        if _told_as_done(turn, options):
+            return None
         return reading.option_by_words(turn.text, [(o.value, o.label, o.match) for o in options])
 
     def _question_answered(self, turn: Turn, lexicon: reading.Lexicon, always: bool = False) -> bool:
@@ -861,6 +864,25 @@ def yes_or_no(turn: Turn) -> Optional[bool]:
         if understanding.intent == "tolak":
             return False
     return None
+
+
+# "tos ditelepon teu diangkat" at "call you or chat?": something already done, told, not chosen.
+DONE_WORDS = {"sudah", "udah", "udh", "sdh", "dah", "wis", "wes", "uwis", "sampun", "tos", "parantos", "pernah", "sempat"}
+
+
+def _told_as_done(turn: Turn, options: list[StepOption]) -> bool:
+    """An option's word right after "sudah"/"tos"/"wis" in a message of five
+    words or more is a story of what happened, not the choice."""
+    tokens = for_matching(turn.text).split()
+    if len(tokens) < 5:
+        return False
+    for option in options:
+        for phrase in option.match:
+            parts = phrase.split()
+            for i in range(1, len(tokens) - len(parts) + 1):
+                if tokens[i : i + len(parts)] == parts and tokens[i - 1] in DONE_WORDS:
+                    return True
+    return False
 
 
 def _opens_with_error(turn: Turn) -> bool:
