@@ -7,16 +7,28 @@ on PostgreSQL), exactly what a fresh migration leaves, so tests stay as
 isolated as before without paying for the migration every time. The bot still
 runs `migrate` at start, which finds the schema at head; migrating from an empty
 database is what builds the templates, and tests that start from an empty file
-of their own still do it."""
+of their own still do it.
+
+Two more costs every database test paid are taken off its path (issue 25):
+PostgreSQL copies are made ahead and dropped after the test by background
+threads (`PostgresCopies`: CREATE and DROP DATABASE wait on the disk, about
+0.3 s and 0.4 s on 2 cores); and the content folder's YAML (about 0.3 s of parsing for
+each `build_bot`) is read once per distinct folder state and session
+(`_content_read_once`): the same `load_content`, called once, its `Content`
+(a frozen dataclass) shared by the bots built on that folder.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import queue
 import shutil
 import subprocess
+import threading
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, Optional
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -24,14 +36,16 @@ from sqlalchemy.engine import make_url
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 
+import bot.app as app_module  # noqa: E402
 from bot.app import Bot, build_bot  # noqa: E402
 from bot.clock import ManualClock  # noqa: E402
 from bot.config import PROJECT_ROOT, Settings  # noqa: E402
+from bot.content import Content  # noqa: E402
 from bot.storage.db import make_engine, migrate  # noqa: E402
 from nlu.classifier import Understanding, load_classifier  # noqa: E402
 from nlu.model_files import current_model_path  # noqa: E402
 from nlu.worker_client import WorkerClassifier  # noqa: E402
-from nlu.worker_process import nlu_python, rasa_is_here, start_worker  # noqa: E402
+from nlu.worker_process import RunningWorker, nlu_python, rasa_is_here, start_worker  # noqa: E402
 from tests.chat import Chat  # noqa: E402
 
 POSTGRES_URL = os.environ.get("DESMIGRAS_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
@@ -49,24 +63,44 @@ class CountingClassifier:
         return self.inner.parse(text)
 
 
-@pytest.fixture(scope="session")
-def real_classifier():  # type: ignore[no-untyped-def]
-    """The trained model: in-process in the Rasa venv; on the service's Python
-    through one NLU worker for the whole session, as in production."""
+def _trained_model() -> Path:
     path = current_model_path()
     if not path.exists():
         subprocess.run([nlu_python(), "-m", "nlu.train"], cwd=PROJECT_ROOT, check=True)
-    if rasa_is_here():
-        yield load_classifier(path)
-        return
-    running = os.environ.get("DESMIGRAS_TEST_NLU_WORKER", "").strip()
-    if running:  # a worker you started on this model (saves its minute of loading per pytest run)
-        yield WorkerClassifier(running, timeout=60.0)
+    return path
+
+
+@pytest.fixture(scope="session")
+def session_nlu_worker() -> Iterator[Optional[RunningWorker]]:
+    """The TCP worker this session started for the service's tests (with its
+    own token), or None: in the Rasa venv the model is in-process, and with
+    DESMIGRAS_TEST_NLU_WORKER a worker you started is used. The NLU worker
+    tests use this one as their external worker too (issue 25: one model load
+    less, most of a minute on 2 cores); the degradation test kills it and
+    starts it again on the same port and token, so it is this object's
+    process that the session stops at the end."""
+    _trained_model()
+    if rasa_is_here() or os.environ.get("DESMIGRAS_TEST_NLU_WORKER", "").strip():
+        yield None
         return
     worker = start_worker(port=0)
-    # timeout: a loaded CI machine must not fake an outage; token: the TCP worker answers no one without it
-    yield WorkerClassifier(worker.address, timeout=60.0, token=worker.token)
+    yield worker
     worker.stop()
+
+
+@pytest.fixture(scope="session")
+def real_classifier(request):  # type: ignore[no-untyped-def]
+    """The trained model: in-process in the Rasa venv; on the service's Python
+    through one NLU worker for the whole session, as in production."""
+    path = _trained_model()
+    if rasa_is_here():
+        return load_classifier(path)
+    running = os.environ.get("DESMIGRAS_TEST_NLU_WORKER", "").strip()
+    if running:  # a worker you started on this model (saves its minute of loading per pytest run)
+        return WorkerClassifier(running, timeout=60.0)
+    worker: RunningWorker = request.getfixturevalue("session_nlu_worker")
+    # timeout: a loaded CI machine must not fake an outage; token: the TCP worker answers no one without it
+    return WorkerClassifier(worker.address, timeout=60.0, token=worker.token)
 
 
 def pytest_collection_modifyitems(config, items) -> None:  # type: ignore[no-untyped-def]
@@ -78,6 +112,40 @@ def pytest_collection_modifyitems(config, items) -> None:  # type: ignore[no-unt
     if len(keep) != len(items):
         config.hook.pytest_deselected(items=[item for item in items if item not in keep])
         items[:] = keep
+
+
+def _folder_digest(directory: Path) -> str:
+    """Every file under the folder, by name and bytes: a test that edits its
+    own copy of the content (or the content between two bots) gets a new key."""
+    digest = hashlib.sha256()
+    root = Path(directory)
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _content_read_once() -> Iterator[None]:
+    """`build_bot` reads the content folder with `load_content` for each bot;
+    in tests that is ~780 bots on the same few folders. Here each distinct
+    folder state (path and every file's bytes) is read once per session by the
+    real `load_content`, and its Content (frozen) is handed to every bot built
+    on it. A folder that fails to load is not remembered: it fails each time."""
+    real: Optional[Callable[[Path], Content]] = getattr(app_module, "load_content", None)
+    if real is None:  # build_bot no longer reads content this way: nothing to share
+        yield
+        return
+    read: dict[tuple[str, str], Content] = {}
+
+    def load_content_once(directory: Path) -> Content:
+        key = (str(Path(directory).resolve()), _folder_digest(directory))
+        if key not in read:
+            read[key] = real(directory)
+        return read[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(app_module, "load_content", load_content_once)
+        yield
 
 
 @pytest.fixture
@@ -126,12 +194,99 @@ def postgres_template() -> Iterator[str]:
         admin.dispose()
 
 
+def _url_of(name: str) -> str:
+    return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+
+class PostgresCopies:
+    """Fresh copies of the migrated template, made ahead of the tests that will
+    use them, and used ones dropped after their test, by two background
+    threads (one creates, one drops): CREATE and DROP DATABASE mostly wait on
+    the disk, so they overlap the tests instead of adding to them. Every test
+    still gets a database of its own, made from the template and never used
+    before; it is dropped after the test as before, only a moment later. A
+    failure to create one fails the test that waits for it; a failure to drop
+    one fails the session's end."""
+
+    AHEAD = 2  # copies being made or ready for the next tests
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        self.admin = create_engine(POSTGRES_URL, future=True, isolation_level="AUTOCOMMIT")
+        self.to_create: queue.Queue[Optional[str]] = queue.Queue()
+        self.made: queue.Queue[tuple[str, Optional[BaseException]]] = queue.Queue()
+        self.to_drop: queue.Queue[Optional[str]] = queue.Queue()
+        self.asked = 0  # copies asked for and not yet taken
+        self.drop_errors: list[str] = []
+        self.creator = threading.Thread(target=self._create, name="postgres-copies-create", daemon=True)
+        self.dropper = threading.Thread(target=self._drop, name="postgres-copies-drop", daemon=True)
+        self.creator.start()
+        self.dropper.start()
+
+    def _create(self) -> None:
+        while (name := self.to_create.get()) is not None:
+            try:
+                with self.admin.connect() as connection:
+                    connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"'))
+            except BaseException as error:  # noqa: BLE001 - raised in the test that takes this copy
+                self.made.put((name, error))
+            else:
+                self.made.put((name, None))
+
+    def _drop(self) -> None:
+        while (name := self.to_drop.get()) is not None:
+            try:
+                with self.admin.connect() as connection:
+                    connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            except BaseException as error:  # noqa: BLE001 - reported at the session's end
+                self.drop_errors.append(f"{name}: {error}")
+
+    def _ask(self) -> None:
+        self.asked += 1
+        self.to_create.put(f"desmigras_t_{uuid.uuid4().hex[:10]}")
+
+    def take(self) -> str:
+        """A new copy for one test; the next tests' copies are asked for at once."""
+        if self.asked == 0:
+            self._ask()
+        name, error = self.made.get()
+        self.asked -= 1
+        while self.asked < self.AHEAD:
+            self._ask()
+        if error is not None:
+            self.to_drop.put(name)
+            raise error
+        return name
+
+    def give_back(self, name: str) -> None:
+        self.to_drop.put(name)
+
+    def close(self) -> None:
+        while self.asked:  # copies made ahead for tests that never came
+            name, _error = self.made.get()
+            self.asked -= 1
+            self.to_drop.put(name)
+        self.to_create.put(None)
+        self.creator.join()
+        self.to_drop.put(None)
+        self.dropper.join()
+        self.admin.dispose()
+        assert not self.drop_errors, f"test databases not dropped: {self.drop_errors}"
+
+
+@pytest.fixture(scope="session")
+def postgres_copies(postgres_template: str) -> Iterator[PostgresCopies]:
+    copies = PostgresCopies(postgres_template)
+    yield copies
+    copies.close()
+
+
 def _database_for_one_test(template: str = "") -> Iterator[str]:
     name = f"desmigras_t_{uuid.uuid4().hex[:10]}"
     admin = create_engine(POSTGRES_URL, future=True, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
-    url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    url = _url_of(name)
     try:
         yield url
     finally:
@@ -145,7 +300,12 @@ def postgres_url(request) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """A fresh PostgreSQL database for one test (a copy of the migrated
     template), dropped afterwards."""
     _require_postgres()
-    yield from _database_for_one_test(request.getfixturevalue("postgres_template"))
+    copies: PostgresCopies = request.getfixturevalue("postgres_copies")
+    name = copies.take()
+    try:
+        yield _url_of(name)
+    finally:
+        copies.give_back(name)
 
 
 @pytest.fixture
