@@ -12,15 +12,12 @@ of their own still do it.
 Two more costs every database test paid are taken off its path (issue 25):
 PostgreSQL copies are made ahead and dropped after the test by background
 threads (`PostgresCopies`: CREATE and DROP DATABASE wait on the disk, about
-0.3 s and 0.4 s on 2 cores); and the content folder's YAML (about 0.3 s of parsing for
-each `build_bot`) is read once per distinct folder state and session
-(`_content_read_once`): the same `load_content`, called once, its `Content`
-(a frozen dataclass) shared by the bots built on that folder.
+0.3 s and 0.4 s on 2 cores). Every bot still reads its content folder itself
+(`load_content`, about 40 ms with libyaml; see `bench.content_load`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import queue
 import shutil
@@ -28,7 +25,7 @@ import subprocess
 import threading
 import uuid
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Iterator, Optional
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -36,11 +33,9 @@ from sqlalchemy.engine import make_url
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 
-import bot.app as app_module  # noqa: E402
 from bot.app import Bot, build_bot  # noqa: E402
 from bot.clock import ManualClock  # noqa: E402
 from bot.config import PROJECT_ROOT, Settings  # noqa: E402
-from bot.content import Content  # noqa: E402
 from bot.storage.db import make_engine, migrate  # noqa: E402
 from nlu.classifier import Understanding, load_classifier  # noqa: E402
 from nlu.model_files import current_model_path  # noqa: E402
@@ -112,40 +107,6 @@ def pytest_collection_modifyitems(config, items) -> None:  # type: ignore[no-unt
     if len(keep) != len(items):
         config.hook.pytest_deselected(items=[item for item in items if item not in keep])
         items[:] = keep
-
-
-def _folder_digest(directory: Path) -> str:
-    """Every file under the folder, by name and bytes: a test that edits its
-    own copy of the content (or the content between two bots) gets a new key."""
-    digest = hashlib.sha256()
-    root = Path(directory)
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _content_read_once() -> Iterator[None]:
-    """`build_bot` reads the content folder with `load_content` for each bot;
-    in tests that is ~780 bots on the same few folders. Here each distinct
-    folder state (path and every file's bytes) is read once per session by the
-    real `load_content`, and its Content (frozen) is handed to every bot built
-    on it. A folder that fails to load is not remembered: it fails each time."""
-    real: Optional[Callable[[Path], Content]] = getattr(app_module, "load_content", None)
-    if real is None:  # build_bot no longer reads content this way: nothing to share
-        yield
-        return
-    read: dict[tuple[str, str], Content] = {}
-
-    def load_content_once(directory: Path) -> Content:
-        key = (str(Path(directory).resolve()), _folder_digest(directory))
-        if key not in read:
-            read[key] = real(directory)
-        return read[key]
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(app_module, "load_content", load_content_once)
-        yield
 
 
 @pytest.fixture
