@@ -26,7 +26,7 @@ from bot.messages import Option, option_rows, options_from_rows
 from bot.normalise import for_matching
 from flows import answers, reading, safety
 from flows.meaning import REPORTING, answer_instead, what_was_meant
-from flows.forms import GUESS, FormEngine, StepOption, match_choice
+from flows.forms import DONE_WORDS, GUESS, FormEngine, StepOption, match_choice
 from bot.turn import IntentHandler, Turn
 from nlu.classifier import Understanding
 
@@ -227,6 +227,8 @@ class Dialogue:
             return False
         if not question and len(turn.text.split()) < answers.MIN_WORDS_WITHOUT_INTENT:
             return False  # "lewat wa mawon" at the phone question is an answer, however sure NLU is of a topic
+        if not question and for_matching(turn.text).split()[0] in DONE_WORDS:
+            return False  # "tos ditelepon teu diangkat, ...": what happened, told, not a question to answer
         if not answers.short_answer(turn, turn.text, understanding.intent if sure else None):
             return False
         turn.record("question_in_form", intent=understanding.intent)
