@@ -52,6 +52,9 @@ class Lexicon:
     steering_plain: Mapping[str, frozenset[str]] = field(default_factory=dict)
     # One-word steering that counts inside a longer message ("udah batal aja").
     steering_alone_ok: frozenset[str] = frozenset()
+    # Cancel and later phrases as typed and respelled (two words or more, or "batal"),
+    # looked for at the opening of a message (see _opening_kind); built once here.
+    steering_openers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # Question words that make a question wherever they stand ("harus lapor ke disnaker ga").
     question_anywhere: frozenset[str] = frozenset()
     question_tails: frozenset[str] = frozenset()
@@ -119,6 +122,7 @@ def load_lexicon(directory: Path) -> Lexicon:
     }
     fillers = _words(raw.get("fillers") or [], f"{path} -> fillers")
     spelling = _spelling_table(raw.get("spelling") or {}, f"{path} -> spelling")
+    alone_ok = _words(raw.get("steering_alone_ok") or [], f"{path} -> steering_alone_ok")
     followups = {
         str(key): _words(words, f"{path} -> followups -> {key}") for key, words in (raw.get("followups") or {}).items()
     }
@@ -166,7 +170,15 @@ def load_lexicon(directory: Path) -> Lexicon:
         help_requests=_plain(_words(raw.get("help_requests") or [], f"{path} -> help_requests"), spelling, fillers),
         no_data=frozenset(" ".join(_respell(spelling, p.split())) for p in _words(raw.get("no_data") or [], f"{path} -> no_data")),
         steering_plain={kind: _plain(words, spelling, fillers) for kind, words in steering.items()},
-        steering_alone_ok=_words(raw.get("steering_alone_ok") or [], f"{path} -> steering_alone_ok"),
+        steering_alone_ok=alone_ok,
+        steering_openers={
+            kind: tuple(
+                " ".join(_respell(spelling, phrase.split()))
+                for phrase in steering.get(kind, frozenset())
+                if len(phrase.split()) >= 2 or phrase in alone_ok
+            )
+            for kind in ("cancel", "later")
+        },
         question_anywhere=_words(raw.get("question_anywhere") or [], f"{path} -> question_anywhere"),
         question_tails=_words(raw.get("question_tails") or [], f"{path} -> question_tails"),
         problem_phrases=_words(raw.get("problem_phrases") or [], f"{path} -> problem_phrases"),
@@ -896,7 +908,10 @@ def steering(lexicon: Lexicon, text: str, whole_only: bool = False) -> Optional[
 
 def says_cancel(lexicon: Lexicon, text: str) -> bool:
     """Whether a cancel word is anywhere in the message ("gmn cara batalin pelatihan?")."""
-    tokens = respelled(lexicon, text)
+    return _cancel_in(lexicon, respelled(lexicon, text))
+
+
+def _cancel_in(lexicon: Lexicon, tokens: Sequence[str]) -> bool:
     plain = lexicon.steering_plain.get("cancel", frozenset())
     return any(_contains(tokens, phrase) for phrase in plain if len(phrase.split()) >= 2 or phrase in lexicon.steering_alone_ok)
 
@@ -907,13 +922,9 @@ def _opening_kind(lexicon: Lexicon, tokens: Sequence[str]) -> Optional[str]:
     words or more, or "batal") opening the message, with the reason after it.
     Only fillers and greetings may come before it; a cancel word anywhere in
     the message wins over a later one."""
-    cancel_said = says_cancel(lexicon, " ".join(tokens))
+    cancel_said = _cancel_in(lexicon, tokens)
     for kind in ("cancel", "later"):
-        phrases = [
-            " ".join(_respell(lexicon.spelling, phrase.split()))
-            for phrase in lexicon.steering.get(kind, frozenset())
-            if len(phrase.split()) >= 2 or phrase in lexicon.steering_alone_ok
-        ]
+        phrases = lexicon.steering_openers.get(kind, ())
         for start in range(len(tokens)):
             if _starts_with(tokens[start:], phrases):
                 return "cancel" if cancel_said else kind  # "nanti dulu deh, ga jadi": a cancel
