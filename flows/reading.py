@@ -675,12 +675,13 @@ def asks_about_danger(lexicon: Lexicon, text: str) -> bool:
     return hypothetical or framed or bool(_YEAR.search(text))
 
 
-def tells_past_danger(lexicon: Lexicon, text: str) -> bool:
+def tells_past_danger(lexicon: Lexicon, text: str, this_year: Optional[int] = None) -> bool:
     """A harm told as over ("kakinya patah di pabrik tahun lalu, klaim asuransinya
     ga diurus"): a report or a question, not the emergency text. Needs a word
     that dates it clearly (words.yml `danger_question.long_ago`, or a year) and
     no word of the present ("masih", "sekarang", "tolong"): "dulu" alone is not
-    enough, since "lapor dulu" means "first"."""
+    enough, since "lapor dulu" means "first". A year counts only before
+    `this_year` ("dipukul 2026" in 2026 may be going on); without it, never."""
     tokens = _tokens(text)
     kinds = lexicon.danger_question
     if not tokens or _speaks_of_now(tokens, kinds.get("now", frozenset()), frozenset()):
@@ -696,7 +697,8 @@ def tells_past_danger(lexicon: Lexicon, text: str) -> bool:
     year = _YEAR.search(for_matching(text))
     if year and re.search(r"\b(" + "|".join(_SINCE) + r")\s+(tahun\s+|thn\s+|taun\s+)?" + year.group(0), for_matching(text)):
         return False
-    return dated or bool(year)
+    long_ago = year is not None and this_year is not None and int(year.group(0)) < this_year
+    return dated or long_ago
 
 
 _SINCE = {"since", "sejak", "semenjak", "sjk", "wiwit", "ket", "kawit", "saprak", "mulai", "dari", "dr", "ti", "awit", "kadung"}

@@ -69,7 +69,7 @@ def asks_about_danger(turn: Turn) -> bool:
 def tells_past_danger(turn: Turn) -> bool:
     """A harm told as over (flows.reading.tells_past_danger): read as a report
     or a question, not shown the emergency text."""
-    return reading.tells_past_danger(reading.load_lexicon(turn.content.directory), turn.text)
+    return reading.tells_past_danger(reading.load_lexicon(turn.content.directory), turn.text, turn.now.year)
 
 
 def has_cue(turn: Turn) -> bool:

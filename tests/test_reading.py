@@ -232,3 +232,19 @@ def test_a_question_about_danger_is_told_from_a_danger_now(text: str, about: boo
 
 def test_a_relatives_past_danger_asked_about_is_not_the_writers_own() -> None:
     assert reading.asks_about_danger(LEXICON, "kakak sy pernah kabur dari majikan th 2020, skrg boleh berangkat lagi?")
+
+
+@pytest.mark.parametrize(
+    "text,this_year,past",
+    [
+        ("bapak saya jarinya patah di pabrik tahun lalu, klaim asuransinya belum cair", 2026, True),
+        ("dipukul majikan waktu kerja di saudi 2019, sekarang mau berangkat lagi", 2026, False),  # "sekarang"
+        ("adik saya dipukul majikan 2019", 2026, True),
+        ("adik saya dipukul majikan 2026", 2026, False),  # this year: may be going on
+        ("adik saya dipukul majikan 2025", None, False),  # no clock, no year
+        ("adik saya dipukuli majikannya bulan lalu", 2026, False),  # a month ago: may be going on
+        ("paspor ditahan agen sejak tahun lalu", 2026, False),  # since: still going on
+    ],
+)
+def test_only_a_harm_clearly_over_is_read_as_past(text: str, this_year: int, past: bool) -> None:
+    assert reading.tells_past_danger(LEXICON, text, this_year) is past
