@@ -40,8 +40,9 @@ CLASSIFIER = ("nlu.classifier",)
 FLOWS = ("flows",)
 # Features: each plugged in by bot.app and knowing nothing of the others.
 # Everything else in flows/ is a shared helper (dialogue, forms, reading,
-# safety, answers, village_question, feature).
-FEATURES = ("flows.complaints", "flows.trainings", "flows.satgas", "flows.deletion")
+# safety, answers, village_question, feature, case_talk, idle_cases,
+# consent_question).
+FEATURES = ("flows.complaints", "flows.trainings", "flows.satgas", "flows.deletion", "flows.subscriptions")
 CHANNELS = ("bot.channels",)
 CLIS = ("bot.cli", "bot.training_cli")
 CONSOLE = ("bot.kelola",)
