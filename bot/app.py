@@ -20,6 +20,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.content import Content, load_content
 from bot.core import Core, deliver
+from bot.messages import literal_scope
 from bot.outbox import Outbox
 from bot.storage.db import hold_startup_lock, make_engine, make_session_factory, migrate
 from bot.domain.catalog_file import load_catalog
@@ -61,7 +62,7 @@ class Bot:
         for feature in self.features:
             if feature.tick is None:
                 continue
-            with self.sessions() as session, session.begin():
+            with literal_scope(), self.sessions() as session, session.begin():
                 fired += feature.tick(TickContext(session, self.content, self.clock.now(), deliver))
         return fired
 

@@ -14,6 +14,7 @@ from typing import Any, Mapping, Optional
 
 import yaml
 
+from bot.messages import OurText, fill_placeholders
 from bot.normalise import for_matching
 
 
@@ -85,20 +86,16 @@ class Content:
     risk_held_words: tuple[str, ...] = ()
     directory: Path = Path(".")
 
-    def text(self, key: str, **values: Any) -> str:
+    def text(self, key: str, **values: Any) -> OurText:
         if key not in self.texts:
             raise ContentError(f"content/texts.yml: teks '{key}' tidak ada")
         return self.fill(self.texts[key], **values)
 
-    def fill(self, template: str, **values: Any) -> str:
-        """Fill {placeholders}; hotline numbers are always available by key."""
-        merged: dict[str, Any] = {key: hotline.number for key, hotline in self.hotlines.items()}
-        merged.update(values)
-        return re.sub(
-            r"\{(\w+)\}",
-            lambda m: str(merged[m.group(1)]) if m.group(1) in merged else m.group(0),
-            template,
-        )
+    def fill(self, template: str, **values: Any) -> OurText:
+        """Fill {placeholders}; hotline numbers are always available by key.
+        The values are noted as a person's words unless they are our texts
+        (`bot.messages.fill_placeholders`), so their "*" stays a "*"."""
+        return fill_placeholders(template, values, ours={key: hotline.number for key, hotline in self.hotlines.items()})
 
     def country_from_text(self, text: str) -> Optional[str]:
         """Find a destination country by the spellings people type (hk, malay, ...):

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.content import Content
-from bot.messages import Inbound, Outbound
+from bot.messages import Inbound, Outbound, literal_scope, note_literal
 from bot.normalise import clean
 from bot.outbox import Subjects, queue
 from bot.privacy import mask
@@ -93,7 +93,8 @@ class Core:
         """Process one message exactly once, and say whether it is safely kept."""
         message_id = inbound.message_id or f"local-{uuid.uuid4().hex}"
         try:
-            return Handled(again_if_disconnected(lambda: self._turn(inbound, message_id)), stored=True)
+            with literal_scope():
+                return Handled(again_if_disconnected(lambda: self._turn(inbound, message_id)), stored=True)
         except Exception:
             logger.exception("turn failed for %s on %s", mask(inbound.sender), inbound.channel)
             return self._failed_turn(inbound, message_id)
@@ -141,6 +142,12 @@ class Core:
                 inbound_id=record_id,
             )
             self.dialogue.respond(turn)
+            # What the person wrote, now and in the form's earlier answers,
+            # may be quoted in the replies: their markup characters stay as typed.
+            note_literal(text.text)
+            for value in (conversation.slots or {}).values():
+                if isinstance(value, str):
+                    note_literal(value)
             conversation.updated_at = now
             # set together at the end: one UPDATE of the contact, not one per autoflush
             contact.last_seen_at, contact.recent_inbound = now, recent

@@ -7,9 +7,13 @@ knows which app a person is using.
 
 from __future__ import annotations
 
+import re
+from collections import deque
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, NamedTuple, Optional
+from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Optional
 
 
 @dataclass(frozen=True)
@@ -115,3 +119,93 @@ class Notification(NamedTuple):
     proactive: Optional[Proactive] = None
     broadcast_id: Optional[int] = None
     due: Optional[datetime] = None  # not before (a broadcast's rate limit)
+
+
+# --- whose words are inside our texts (issue 27) ----------------------------------
+# Our texts carry WhatsApp markup (*bold*, _italic_) that WhatsApp shows as is
+# and the Telegram sender turns into formatting. Words a person typed (a
+# family's message forwarded to the satgas, a name, a note) are put inside our
+# texts too, and a "*" in them must stay a "*" on every channel. Once the text
+# is a plain string nobody can tell whose "*" is whose, so it is written down
+# where the words go in: `fill_placeholders` notes every value that is not one
+# of our texts, the core notes what the person wrote and their answers, and
+# `bot.outbox.queue` stores where those words sit in each queued text
+# (`literal_spans`). The notes live in a context variable, per unit of work
+# (`literal_scope`: a turn, a timer pass) and bounded elsewhere.
+MARKUP_CHARACTERS = frozenset("*_")
+_LITERAL_NOTES = 256
+_literals: ContextVar[Optional[deque[str]]] = ContextVar("desmigras_literals", default=None)
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+class OurText(str):
+    """A text from our content with its placeholders filled: its markup is
+    ours. A value of this type put into another text keeps its markup; any
+    other value is a person's words (or data) and is noted as literal."""
+
+    __slots__ = ()
+
+
+def fill_placeholders(template: str, values: Mapping[str, Any], ours: Mapping[str, Any] | None = None) -> OurText:
+    """`{name}` replaced by its value (unknown names stay visible). Values in
+    `ours` (hotline numbers) and `OurText` values are ours; every other value
+    that contains a markup character is noted as literal."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in values:
+            given = values[name]
+            text = str(given)
+            if not isinstance(given, OurText):
+                note_literal(text)
+            return text
+        if ours is not None and name in ours:
+            return str(ours[name])
+        return match.group(0)
+
+    return OurText(_PLACEHOLDER.sub(value, template))
+
+
+def note_literal(text: str) -> None:
+    """Remember `text` as a person's words for the messages queued next."""
+    if not text or not MARKUP_CHARACTERS.intersection(text):
+        return  # nothing in it could be read as markup
+    notes = _literals.get()
+    if notes is None:
+        notes = deque(maxlen=_LITERAL_NOTES)
+        _literals.set(notes)
+    notes.append(text.strip() or text)
+
+
+@contextmanager
+def literal_scope() -> Iterator[None]:
+    """Notes for one unit of work only (a turn, a timer pass): words of an
+    earlier turn never make this turn's markup literal."""
+    token = _literals.set(deque(maxlen=_LITERAL_NOTES))
+    try:
+        yield
+    finally:
+        _literals.reset(token)
+
+
+def literal_spans(text: str) -> list[list[int]]:
+    """Where the noted words occur in `text`: sorted, merged [start, end)
+    character offsets. More than needed is harmless (markup shown as typed);
+    less would let a person's "*" format a message."""
+    notes = _literals.get()
+    if not notes or not MARKUP_CHARACTERS.intersection(text):
+        return []
+    found: list[list[int]] = []
+    for fragment in set(notes):
+        start = text.find(fragment)
+        while start != -1:
+            found.append([start, start + len(fragment)])
+            start = text.find(fragment, start + len(fragment))
+    found.sort()
+    merged: list[list[int]] = []
+    for start, end in found:
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return merged

@@ -29,7 +29,7 @@ from sqlalchemy import JSON, bindparam, case, func, literal, null, select, text,
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.clock import Clock, SystemClock
-from bot.messages import Outbound, Proactive, option_rows
+from bot.messages import Outbound, Proactive, literal_spans, option_rows
 from bot.privacy import mask
 from bot.storage.models import ERASED_ADDRESS, ERASED_TEXT, SECRET_SENT_TEXT, Contact, OutboundMessage
 
@@ -104,7 +104,8 @@ def queue(
         address=address,
         contact_id=contact_id,
         inbound_id=inbound_id,
-        text=message.text,
+        text=str(message.text),
+        literal_spans=literal_spans(message.text) or None,
         options=option_rows(message.options),
         status="pending",
         attempts=0,
@@ -133,6 +134,7 @@ def forget_if_erased(session: Session, row: OutboundMessage) -> None:
     contact = session.get(Contact, row.contact_id) if row.contact_id else None
     if contact is not None and contact.deleted_at is not None:
         row.text, row.address, row.options, row.variables = ERASED_TEXT, ERASED_ADDRESS, [], None
+        row.literal_spans = None
 
 
 def _settle_sent_statement() -> Update:

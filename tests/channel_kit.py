@@ -5,6 +5,7 @@ Twilio forms), a uvicorn server in a thread, and exactly-once accounting."""
 from __future__ import annotations
 
 import itertools
+import re
 import shutil
 import threading
 import time
@@ -26,8 +27,8 @@ from twilio.request_validator import RequestValidator
 
 from bot.app import Bot, build_bot
 from bot.channels import build_senders, check_settings
-from bot.channels.split import TELEGRAM_LIMIT, WHATSAPP_LIMIT, split_text
-from bot.channels.telegram import SECRET_HEADER, keyboard
+from bot.channels.split import WHATSAPP_LIMIT, split_text
+from bot.channels.telegram import SECRET_HEADER, message_parts
 from bot.clock import ManualClock
 from bot.config import PROJECT_ROOT, Settings
 from bot.delivery import DeliveryWorker
@@ -262,9 +263,24 @@ def expected_parts(row: OutboundMessage) -> list[str]:
     """What the provider should receive for one outbox row (the spec, restated)."""
     options = tuple(Option(o["value"], o["label"]) for o in row.options or [])
     if row.channel == "telegram":
-        text = row.text if keyboard(row.options or []) is not None or not options else Outbound(row.text, options).as_plain_text()
-        return split_text(text, TELEGRAM_LIMIT)
+        # The formatting itself is tested in tests/test_telegram_format.py;
+        # here only "each part once" is counted.
+        return message_parts(row)
     return split_text(Outbound(row.text, options).as_plain_text(), WHATSAPP_LIMIT)
+
+
+_BOLD = re.compile(r"(?<![\w*])\*(\S(?:[^*\n]*?\S)?)\*(?![\w*])")
+
+
+def telegram_html(ours: str) -> str:
+    """One of our texts (no person's words, no < > &) as the Telegram
+    sendMessage text: *bold* as <b>bold</b> (WhatsApp's rule, restated)."""
+    return _BOLD.sub(r"<b>\1</b>", ours)
+
+
+def telegram_shown(ours: str) -> str:
+    """What a person reads on Telegram for one of our texts: no asterisks."""
+    return _BOLD.sub(r"\1", ours)
 
 
 def accounting(rig: Rig) -> dict[str, int]:

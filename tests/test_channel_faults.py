@@ -15,7 +15,7 @@ from typing import Optional
 from sqlalchemy import func, select
 
 from bot.storage.models import InboundMessage
-from tests.channel_kit import Rig, accounting, running_rig, tg_message, wa_form
+from tests.channel_kit import Rig, accounting, running_rig, telegram_html, tg_message, wa_form
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import FakeTwilio
 
@@ -136,7 +136,7 @@ def test_app_killed_before_delivery_is_recovered_after_restart(database_url, cla
             assert figures["duplicated"] == 0 and figures["lost"] == 0
             assert [r.status for r in second.rows()] == ["sent"] * queued
             telegram_texts = [s.text for s in telegram.sent()]
-            assert telegram_texts[0] == second.bot.content.text("welcome").strip(), "order kept after the crash"
+            assert telegram_texts[0] == telegram_html(second.bot.content.text("welcome").strip()), "order kept after the crash"
 
 
 def test_provider_down_for_longer_keeps_messages_until_it_recovers(database_url, classifier, clock) -> None:  # type: ignore[no-untyped-def]

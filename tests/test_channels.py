@@ -24,6 +24,8 @@ from tests.channel_kit import (
     content_with_telegram_group,
     running_rig,
     sign,
+    telegram_html,
+    telegram_shown,
     tg_callback,
     tg_message,
     wa_form,
@@ -58,8 +60,11 @@ def test_telegram_message_is_answered_through_the_outbox_with_inline_keyboard(da
         assert [c.method for c in calls] == ["POST", "POST"]
         assert {c.path for c in calls} == {f"/bot{TOKEN}/sendMessage"}
         welcome, menu = (c.form for c in calls)
-        assert welcome == {"chat_id": "555001", "text": rig.bot.content.text("welcome").strip()}
-        assert menu["chat_id"] == "555001" and menu["text"] == rig.bot.content.text("menu_intro").strip()
+        ours = rig.bot.content.text("welcome").strip()
+        assert "*Desmigras*" in ours
+        assert welcome == {"chat_id": "555001", "text": telegram_html(ours), "parse_mode": "HTML"}
+        assert "<b>Desmigras</b>" in welcome["text"] and "*" not in welcome["text"]
+        assert menu["chat_id"] == "555001" and menu["text"] == telegram_html(rig.bot.content.text("menu_intro").strip())
         assert json.loads(menu["reply_markup"]) == {"inline_keyboard": [[b] for b in menu_buttons(rig)]}
         # provider ids are recorded on the outbox rows
         rows = rig.rows("telegram")
@@ -164,7 +169,7 @@ def test_telegram_media_and_location_become_attachments_and_text(database_url, c
         assert stored[3].text == "lokasi: -7.360834,109.902345" and stored[3].attachments == []
         rig.deliver()
         polite = rig.bot.content.text("media_not_supported").strip()
-        assert [s.text for s in rig.telegram.sent()[:3]] == [polite] * 3
+        assert [s.shown for s in rig.telegram.sent()[:3]] == [telegram_shown(polite)] * 3
 
 
 def test_satgas_group_claims_case_with_a_button(database_url, classifier, clock, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -190,7 +195,7 @@ def test_satgas_group_claims_case_with_a_button(database_url, classifier, clock,
         assert rig.telegram_update(tap).status_code == 200
         rig.deliver()
         replies = [s.text for s in rig.telegram.sent() if s.chat_id == GROUP][-2:]
-        assert replies[0] == rig.bot.content.text("satgas_refused").strip()
+        assert replies[0] == telegram_html(rig.bot.content.text("satgas_refused").strip())
         assert code in replies[1] and "Anda tangani" in replies[1]
         with rig.bot.sessions() as session:
             assert session.execute(select(Case.status).where(Case.code == code)).scalar_one() == "diambil"
@@ -389,6 +394,7 @@ def test_messages_to_one_chat_keep_their_order_when_one_fails(database_url, clas
         for text in ("satu", "dua", "tiga"):
             _queue(rig, "telegram", "555009", text)
         _queue(rig, "telegram", "555010", "untuk orang lain")
+        rig.telegram.fault_chats = {"555009"}  # the two chats are sent to at the same time
         rig.telegram.fail_next(1)  # "satu" fails once
         rig.worker.run_once()
         assert [s.text for s in rig.telegram.sent()] == ["untuk orang lain"], "the others wait for 'satu'"

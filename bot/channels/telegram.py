@@ -48,7 +48,8 @@ from bot.app import Bot
 from bot.channels import TELEGRAM, clip, where
 from bot.channels.intake import TurnGate, take
 from bot.channels.parts import PartJournal, send_in_parts
-from bot.channels.split import TELEGRAM_LIMIT, split_text
+from bot.channels.split import TELEGRAM_LIMIT
+from bot.channels.telegram_format import PARSE_MODE, telegram_parts
 from bot.config import Settings
 from bot.messages import Attachment, Inbound, Outbound, options_from_rows
 from bot.outbox import PermanentDeliveryError, TemporaryDeliveryError
@@ -422,14 +423,10 @@ class TelegramSender:
         return None
 
     def send(self, row: OutboundMessage) -> str:
-        markup = keyboard(row.options or [])
-        if row.options and markup is None:
-            text = Outbound(row.text, options_from_rows(row.options)).as_plain_text()
-        else:
-            text = row.text
-        parts = split_text(text, TELEGRAM_LIMIT)
+        parts = message_parts(row)
         if not parts:
             raise PermanentDeliveryError("empty message")
+        markup = keyboard(row.options or [])
 
         # A message with a secret (the one-time sign-in link) gets no preview:
         # building one would fetch the link from Telegram's servers.
@@ -448,7 +445,9 @@ class TelegramSender:
         try:
             try:
                 message = self._run(
-                    self.api.send_message(chat_id=chat_id, text=text, reply_markup=reply_markup, link_preview_options=preview)
+                    self.api.send_message(
+                        chat_id=chat_id, text=text, parse_mode=PARSE_MODE, reply_markup=reply_markup, link_preview_options=preview
+                    )
                 )
             except ChatMigrated as moved:
                 # A group became a supergroup and has a new id: deliver there now,
@@ -456,7 +455,8 @@ class TelegramSender:
                 logger.warning("telegram group %s moved to %s; update villages.yml", mask(chat_id), mask(str(moved.new_chat_id)))
                 message = self._run(
                     self.api.send_message(
-                        chat_id=moved.new_chat_id, text=text, reply_markup=reply_markup, link_preview_options=preview
+                        chat_id=moved.new_chat_id, text=text, parse_mode=PARSE_MODE, reply_markup=reply_markup,
+                        link_preview_options=preview,
                     )
                 )
         except RetryAfter as error:
@@ -484,6 +484,20 @@ class TelegramSender:
                 self._loop.run_until_complete(self.api.shutdown())
             finally:
                 self._loop.close()
+
+
+def message_parts(row: OutboundMessage) -> list[str]:
+    """The sendMessage texts (parse_mode HTML) for one outbox row, in order.
+
+    Options go as buttons; when they cannot (a value over 64 bytes) they are
+    written under the text as the numbered list WhatsApp gets, read as plain
+    words (no markup in option labels)."""
+    literal = list(row.literal_spans or [])
+    text = row.text
+    if row.options and keyboard(row.options) is None:
+        text = Outbound(row.text, options_from_rows(row.options)).as_plain_text()
+        literal.append([len(row.text), len(text)])
+    return telegram_parts(text, literal, TELEGRAM_LIMIT)
 
 
 # --- operator commands -----------------------------------------------------------------

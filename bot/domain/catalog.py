@@ -8,13 +8,13 @@ database is bot.domain.trainings.sync_catalog.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from bot import clock
+from bot.messages import OurText, fill_placeholders
 
 # Every feature's texts share one namespace in bot.content.Content, so the keys
 # in the file carry this prefix; code names them without it.
@@ -72,9 +72,7 @@ class Catalog:
     def text(self, key: str, **values: Any) -> str:
         """The text `pelatihan_<key>` with its {placeholders} filled; unknown ones stay visible."""
         template = self.texts[TEXT_PREFIX + key]
-        return re.sub(
-            r"\{(\w+)\}", lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), str(template)
-        ).strip()
+        return OurText(fill_placeholders(str(template), values).strip())
 
     def audience_names(self, keys: Iterable[str]) -> str:
         return ", ".join(self.audiences.get(key, key) for key in keys)

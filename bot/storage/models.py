@@ -158,6 +158,10 @@ class OutboundMessage(Base):
     # Carries a secret (a one-time sign-in link): sent without a link preview
     # (a preview would fetch the link) and its text dropped once sent (issue 24).
     secret: Mapped[bool] = Column(Boolean, nullable=False, default=False, server_default=false())
+    # Where a person's words sit in `text` ([[start, end], ...] character
+    # offsets, bot.messages.literal_spans): their "*" and "_" are never read
+    # as formatting (Telegram, issue 27). Offsets only, no words: not personal.
+    literal_spans: Mapped[Optional[list[list[int]]]] = Column(JSON)
 
 
 class OutboundProviderId(Base):
