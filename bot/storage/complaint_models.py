@@ -24,7 +24,11 @@ class Case(Base):
     """One reported problem, owned by one village's satgas."""
 
     __tablename__ = "cases"
-    __table_args__ = (Index("ix_cases_village_status", "village_code", "status"),)
+    __table_args__ = (
+        Index("ix_cases_village_status", "village_code", "status"),
+        # The queue across villages (a coordinator's): open cases by status (migration 0014).
+        Index("ix_cases_status", "status"),
+    )
 
     id: Mapped[int] = Column(Integer, primary_key=True)
     code: Mapped[str] = Column(String(12), nullable=False, unique=True)
@@ -58,6 +62,9 @@ class CaseEvent(Base):
     """Who did what to a case, when. Rows are only ever added."""
 
     __tablename__ = "case_events"
+    # The family's messages newer than a reader's last view, by kind (the
+    # console's unread badge, bot.kelola.unread; migration 0014).
+    __table_args__ = (Index("ix_case_events_kind_case", "kind", "case_id", "id"),)
 
     id: Mapped[int] = Column(Integer, primary_key=True)
     case_id: Mapped[int] = Column(ForeignKey("cases.id", ondelete="CASCADE"), nullable=False, index=True)

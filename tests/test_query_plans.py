@@ -1,0 +1,225 @@
+"""What PostgreSQL does with the bot's hot statements on a year's data (issue 29).
+
+A district's database holds millions of messages after a year; a statement
+that reads a whole big table once per callback, claim, console page or
+erasure is fast in every test on an empty database and slow in production.
+The statements are the application's own: each path runs for real against a
+seeded database (`bench.seed_year`) while every statement it sends is
+recorded, then PostgreSQL's plan for exactly that SQL with those values is
+read with EXPLAIN (FORMAT JSON). No plan may contain a sequential scan of a
+big table. The planner is left alone (no `enable_seqscan = off`): the tables
+are big enough that it picks an index whenever one fits.
+
+The database has the year's 20,000 cases (the console reads those) and a
+smaller share of the messages (150,000 in, 200,000 out), so the test seeds in
+well under a minute; a sequential scan of 200,000 rows is already the
+planner's worse choice, as it is of 7 million.
+"""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any, Callable, Iterator
+
+import pytest
+from sqlalchemy import event, select, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from bench import seed_year
+from bot.app import features
+from bot.channels.whatsapp import status_row
+from bot.clock import SystemClock
+from bot.config import PROJECT_ROOT
+from bot.domain import accounts, cases, personal_data
+from bot.kelola import queries, unread
+from bot.outbox import Outbox
+from bot.storage.complaint_models import Case
+from bot.storage.db import make_engine, make_session_factory
+from bot.storage.models import Contact, OutboundMessage, OutboundProviderId, SatgasMember
+from bot.storage.training_models import TrainingRegistration
+from tests.conftest import POSTGRES_URL, _require_postgres
+
+BIG = frozenset({
+    "contacts", "conversations", "inbound_messages", "outbound_messages", "outbound_provider_ids", "events",
+    "cases", "case_events", "training_registrations",
+})
+COUNTS = seed_year.Counts(contacts=30_000, inbound=150_000, outbound=200_000, cases=20_000, registrations=1_000)
+CLOCK = SystemClock()
+
+
+@pytest.fixture(scope="module")
+def year() -> Iterator[tuple[Engine, sessionmaker[Session]]]:
+    _require_postgres()
+    url = make_url(POSTGRES_URL).set(database=f"desmigras_plans_{uuid.uuid4().hex[:10]}").render_as_string(hide_password=False)
+    try:
+        seed_year.seed(url, 0.0, 29, quiet=True, counts=COUNTS)
+        engine = make_engine(url)
+        yield engine, make_session_factory(engine)
+        engine.dispose()
+    finally:
+        seed_year.teardown(url)
+
+
+@contextmanager
+def recorded(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
+    """Every statement the application sends through `engine` meanwhile, with its values."""
+    sent: list[tuple[str, Any]] = []
+
+    def before(_connection: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, executemany: bool) -> None:
+        if not executemany and statement.lstrip().split(None, 1)[0].upper() in ("SELECT", "UPDATE", "DELETE", "INSERT", "WITH"):
+            sent.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from _nodes(child)
+
+
+def scans(engine: Engine, statement: str, parameters: Any = None) -> list[tuple[str, str]]:
+    """(table, how) for every table PostgreSQL would read for this statement
+    (EXPLAIN without ANALYZE: an UPDATE or DELETE is planned, not run)."""
+    with engine.connect() as connection:
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute("EXPLAIN (FORMAT JSON) " + statement, parameters)
+        plan = cursor.fetchone()[0][0]["Plan"]
+        connection.rollback()
+    return [(node["Relation Name"], node["Node Type"]) for node in _nodes(plan) if "Relation Name" in node]
+
+
+def assert_indexed(engine: Engine, sent: list[tuple[str, Any]], at_least: int) -> None:
+    assert len(sent) >= at_least, [s for s, _p in sent]
+    for statement, parameters in sent:
+        found = scans(engine, statement, parameters)
+        whole = [table for table, how in found if how == "Seq Scan" and table in BIG]
+        assert not whole, f"sequential scan of {whole} in\n{statement}\n{parameters}\nplan: {found}"
+
+
+def run_recorded(year: tuple[Engine, sessionmaker[Session]], work: Callable[[Session], Any], at_least: int) -> Any:
+    """`work` in a transaction that is rolled back; its statements' plans checked."""
+    engine, sessions = year
+    with recorded(engine) as sent, sessions() as session:
+        session.begin()
+        try:
+            result = work(session)
+        finally:
+            session.rollback()
+    assert_indexed(engine, sent, at_least)
+    return result
+
+
+def test_the_check_sees_a_sequential_scan_when_there_is_one(year: tuple[Engine, sessionmaker[Session]]) -> None:
+    engine, _sessions = year
+    found = scans(engine, "SELECT id FROM outbound_messages WHERE provider_message_id LIKE %(p)s", {"p": "%SM0001%"})
+    assert ("outbound_messages", "Seq Scan") in found
+
+
+def test_a_status_callback_finds_its_message_by_index(year: tuple[Engine, sessionmaker[Session]]) -> None:
+    _engine, sessions = year
+    with sessions() as session:
+        split = session.execute(
+            select(OutboundMessage.id, OutboundMessage.provider_message_id)
+            .where(OutboundMessage.channel == "whatsapp", OutboundMessage.provider_message_id.contains(","))
+            .limit(1)
+        ).first()
+        whole = session.execute(
+            select(OutboundProviderId.provider_id, OutboundProviderId.outbound_id)
+            .join(OutboundMessage, OutboundMessage.id == OutboundProviderId.outbound_id)
+            .where(OutboundMessage.channel == "whatsapp").limit(1)
+        ).one()
+    lookups = [(whole[0], whole[1])] + ([(split[1].split(",")[1], split[0])] if split else [])
+
+    def callbacks(session: Session) -> None:
+        for sid, expected in lookups:
+            assert session.execute(status_row(sid)).scalars().one().id == expected
+
+    run_recorded(year, callbacks, len(lookups))
+
+
+def test_the_outbox_claim_reads_only_due_messages_by_index(year: tuple[Engine, sessionmaker[Session]]) -> None:
+    engine, sessions = year
+    outbox = Outbox(sessions, CLOCK)
+    with recorded(engine) as sent:
+        for channel in ("whatsapp", "telegram"):
+            assert outbox.claim(channel) == []  # a year of settled messages: nothing is due
+    assert_indexed(engine, sent, 2)
+
+
+def _viewers(session: Session) -> list[accounts.Viewer]:
+    now = CLOCK.now()
+    coordinator = accounts.create_user(session, "koordinator-rencana", "koordinator", now)
+    member = session.execute(select(SatgasMember).order_by(SatgasMember.id).limit(1)).scalar_one()
+    satgas = accounts.create_user(session, "satgas-rencana", "satgas", now, identity=f"{member.channel}:{member.address}")
+    session.flush()
+    found = [accounts.viewer_of(session, coordinator.id), accounts.viewer_of(session, satgas.id)]
+    assert all(v is not None for v in found)
+    return found  # type: ignore[return-value]
+
+
+def test_the_console_queue_reads_cases_by_index(year: tuple[Engine, sessionmaker[Session]]) -> None:
+    settings = cases.settings_for(PROJECT_ROOT / "content")
+
+    def pages(session: Session) -> None:
+        now = CLOCK.now()
+        for viewer in _viewers(session):
+            filters = [
+                queries.QueueFilter(),  # the open cases, as the queue opens
+                queries.QueueFilter(urgent=True),
+                queries.QueueFilter(overdue=True),
+                queries.QueueFilter(category="gaji_tidak_dibayar", page=2),
+                queries.QueueFilter(status="diproses"),
+            ]
+            for chosen in filters:
+                shown = queries.queue(session, viewer, chosen, settings, now, personal=True)
+                unread.per_case(session, viewer, [row.case.id for row in shown.rows])
+            assert queries.queue(session, viewer, queries.QueueFilter(), settings, now, personal=True).total > 0
+            queries.status_counts(session, viewer)
+            unread.cases_with_news(session, viewer)
+
+    run_recorded(year, pages, 20)
+
+
+def test_the_case_page_reads_one_case_by_index(year: tuple[Engine, sessionmaker[Session]]) -> None:
+    with year[1]() as session:
+        code = session.execute(select(Case.code).where(Case.status == "diproses").limit(1)).scalar_one()
+
+    def page(session: Session) -> None:
+        viewer = _viewers(session)[0]
+        case = queries.visible_case(session, viewer, code)
+        assert case is not None
+        assert queries.timeline(session, case, personal=True)
+        unread.mark_read(session, viewer, case, CLOCK.now())
+        unread.per_case(session, viewer, [case.id])
+        unread.cases_with_news(session, viewer)
+
+    run_recorded(year, page, 5)
+
+
+def test_erasing_one_person_finds_their_rows_by_index(year: tuple[Engine, sessionmaker[Session]]) -> None:
+    """A person who reported a case and registered for a training asks for
+    their data to be deleted: every feature's eraser, as the deletion flow runs
+    them (bot.app wires the same list)."""
+    erasers = [eraser for feature in features()[1:] for eraser in feature.erasers]
+    assert erasers
+
+    with year[1]() as session:
+        contact_id = session.execute(
+            select(Case.reporter_id).join(TrainingRegistration, TrainingRegistration.contact_id == Case.reporter_id).limit(1)
+        ).scalar() or session.execute(select(Case.reporter_id).limit(1)).scalar_one()
+
+    def erase(session: Session) -> None:
+        contact = session.get(Contact, contact_id)
+        assert contact is not None
+        personal_data.erase_contact(session, contact, CLOCK.now(), erasers)
+        session.flush()
+
+    run_recorded(year, erase, 8)
