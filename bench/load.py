@@ -436,7 +436,8 @@ class Server:
 
 
 async def start_server(procs: Procs, label: str, database_url: str, twilio_url: str, workers: int, logs: Path,
-                       separate_delivery: bool = False, nlu: Optional[RunningWorker] = None) -> Server:
+                       separate_delivery: bool = False, nlu: Optional[RunningWorker] = None,
+                       extra_env: Optional[dict[str, str]] = None) -> Server:
     port = free_port()
     public = f"http://127.0.0.1:{port}"
     env = base_env()
@@ -449,6 +450,7 @@ async def start_server(procs: Procs, label: str, database_url: str, twilio_url: 
         DESMIGRAS_RATE_LIMIT=RATE_LIMIT, TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN,
         TWILIO_WHATSAPP_FROM=WHATSAPP_FROM, TWILIO_API_URL=twilio_url,
     )
+    env.update(extra_env or {})
     proc = procs.start([PY, "-m", "bot.web"], env, logs / f"web-{label}.log")
     startup = await wait_http(public + "/health", 600, proc)
     delivery = procs.start([PY, "-m", "bot.delivery"], env, logs / f"delivery-{label}.log") if separate_delivery else None
@@ -568,6 +570,79 @@ async def twilio_sent(client: httpx.AsyncClient, twilio_url: str) -> list[dict[s
     return (await client.get(twilio_url + "/__bench/sent", timeout=60)).json()
 
 
+# --- Twilio's status callbacks (issue 29) ------------------------------------------------------
+CALLBACK_DRAIN_LIMIT = 120.0  # s after the outbox drained; a read comes up to ~35 s after its send
+
+
+async def callbacks_switch(twilio_url: str, on: bool) -> None:
+    """From now on the fake Twilio calls back for every message it accepts (or stops)."""
+    async with httpx.AsyncClient() as client:
+        await client.post(twilio_url + ("/__bench/callbacks/on" if on else "/__bench/callbacks/off"))
+
+
+async def callbacks_settled(twilio_url: str, database_url: str, limit_s: float) -> dict[str, Any]:
+    """Wait until every scheduled callback was sent, stop them, and account:
+    what the fake sent and how the bot answered, and whether each reply's
+    outbox row ended in the status its callbacks said (nothing lost), every
+    (SID, status) sent once (nothing duplicated)."""
+    start = now()
+    async with httpx.AsyncClient(timeout=60) as client:
+        while True:
+            summary = (await client.get(twilio_url + "/__bench/callbacks")).json()
+            if summary["pending"] == 0 or now() - start > limit_s:
+                break
+            await asyncio.sleep(0.5)
+        waited = now() - start
+        await client.post(twilio_url + "/__bench/callbacks/off")
+        summary = (await client.get(twilio_url + "/__bench/callbacks", params={"fates": "1"})).json()
+    fates = summary.pop("fates")
+    rows = await asyncio.to_thread(callback_rows, database_url, fates)
+    summary.update(rows, waited_s=round(waited, 1))
+    summary["lost"] = summary["sent"] - summary["answered_2xx"] + summary["pending"] + rows["rows_not_as_called_back"] + rows["ids_not_found"]
+    return summary
+
+
+def callback_rows(database_url: str, fates: dict[str, str]) -> dict[str, Any]:
+    """Each reply's row against the last status its callbacks carried: a
+    failure of any part is the row's end; otherwise its furthest status."""
+    from sqlalchemy import bindparam, create_engine, text
+
+    from bot.channels.whatsapp import FINAL_FAILURES, STATUS_ORDER
+
+    if not fates:
+        return {"rows_called_back": 0, "rows_not_as_called_back": 0, "ids_not_found": 0, "row_statuses": {}}
+    engine = create_engine(database_url)
+    found: dict[str, tuple[int, Optional[str]]] = {}
+    statement = text(
+        "SELECT p.provider_id, m.id, m.provider_status FROM outbound_provider_ids p"
+        " JOIN outbound_messages m ON m.id = p.outbound_id WHERE p.provider_id IN :ids"
+    ).bindparams(bindparam("ids", expanding=True))
+    try:
+        with engine.connect() as conn:
+            sids = list(fates)
+            for start in range(0, len(sids), 5000):
+                for sid, row_id, status in conn.execute(statement, {"ids": sids[start:start + 5000]}):
+                    found[sid] = (row_id, status)
+    finally:
+        engine.dispose()
+    parts: dict[int, list[str]] = {}
+    stored: dict[int, Optional[str]] = {}
+    for sid, (row_id, status) in found.items():
+        parts.setdefault(row_id, []).append(fates[sid])
+        stored[row_id] = status
+    wrong = 0
+    for row_id, ends in parts.items():
+        failures = [end for end in ends if end in FINAL_FAILURES]
+        if failures:
+            wrong += stored[row_id] not in failures
+        else:
+            wrong += stored[row_id] != max(ends, key=lambda end: STATUS_ORDER[end])
+    return {
+        "rows_called_back": len(parts), "rows_not_as_called_back": wrong, "ids_not_found": len(fates) - len(found),
+        "row_statuses": dict(Counter(stored.values())),
+    }
+
+
 # --- the run ------------------------------------------------------------------------------------------
 @dataclass
 class Plan:
@@ -625,12 +700,18 @@ async def bench_server(procs: Procs, plan: Plan, label: str, db: str, database_u
             if server.nlu is not None:
                 parts["nlu"] = server.nlu.process.pid
             sent_before = (await asyncio.to_thread(outbox_counts, database_url)).get("whatsapp:sent", 0)
+            with_callbacks = name.startswith("open")  # issue 29: Twilio's status callbacks for every reply
+            if with_callbacks:
+                await callbacks_switch(twilio_url, True)
             meter = CpuMeter(server.pids, parts)
             result = await run()
             result.extra.update(meter.per_message_ms(result.ok))
             # Issue 14, goal 1: a message costs its turn *and* the delivery of its
             # replies, so the phase also counts until the outbox has drained.
             result.extra["drain_after_s"] = round(await drain(database_url, DRAIN_LIMIT), 1)
+            if with_callbacks:
+                # The last replies' read callbacks come some 30 s after their send.
+                result.extra["callbacks"] = await callbacks_settled(twilio_url, database_url, CALLBACK_DRAIN_LIMIT)
             result.extra.update(meter.per_message_ms(result.ok, "cpu_ms_per_delivered_msg_"))
             outbound = (await asyncio.to_thread(outbox_counts, database_url)).get("whatsapp:sent", 0) - sent_before
             result.extra["outbound_per_inbound"] = round(outbound / max(1, result.ok), 2)
@@ -704,6 +785,12 @@ def table(out: dict[str, Any]) -> str:
             if name.startswith("open"):
                 lines.append(f"{'':<26}{'':<14}achieved {p['achieved_rate_msg_s']} msg/s of {p['target_rate']}, backlog at end "
                              f"{p['backlog_at_end']}, peak in flight {p['peak_in_flight']}, keeps up: {p['keeps_up']}")
+                c = p.get("callbacks")
+                if c:
+                    lines.append(f"{'':<26}{'':<14}status callbacks: {c['sent']} sent {c['by_status']}, answered 2xx "
+                                 f"{c['answered_2xx']}, bot p50/p95 {c['bot_answer_ms_p50']}/{c['bot_answer_ms_p95']} ms; "
+                                 f"{c['rows_called_back']} rows, not as called back {c['rows_not_as_called_back']}, "
+                                 f"ids not found {c['ids_not_found']}; lost {c['lost']}, duplicated {c['duplicated']}")
     lines.append("")
     lines.append(f"{'run':<26}{'ready s':>8}{'drain s':>8}{'200s':>7}{'stored':>7}{'rows':>6}{'sent':>6}{'twilio':>7}"
                  f"{'lost':>5}{'dup':>5}{'pend':>5}{'ratelim':>8}  peak RSS MB per process (VmHWM)")
@@ -748,6 +835,12 @@ def targets(out: dict[str, Any]) -> list[dict[str, Any]]:
         if o:
             found.append({"target": f"{label} open-loop p95 <= 150 ms at 40 msg/s", "value": f"{o['p95_ms']} ms",
                           "met": bool(o["p95_ms"] is not None and o["p95_ms"] <= 150 and o["keeps_up"])})
+        c = (o or {}).get("callbacks")
+        if c:
+            found.append({"target": f"{label} status callbacks: every one answered and in its row, none twice",
+                          "value": f"{c['sent']} sent, {c['answered_2xx']} answered 2xx (p95 {c['bot_answer_ms_p95']} ms), "
+                                   f"{c['rows_called_back']} rows checked, lost {c['lost']}, duplicated {c['duplicated']}",
+                          "met": c["lost"] == 0 and c["duplicated"] == 0})
         a = s.get("accounting", {})
         found.append({"target": f"{label} 0 lost, 0 duplicated, 0 HTTP errors",
                       "value": f"lost {a.get('lost')}, dup {a.get('duplicated')}, still pending {a.get('still_pending')}, errors {sum(ph['http_errors'] for ph in s['phases'].values())}",
