@@ -245,7 +245,7 @@ def test_telegram_long_polling_processes_each_update_once(database_url, classifi
         rig.deliver()
         sent = rig.telegram.sent()
         assert [s.chat_id for s in sent] == ["555006"] * 3  # welcome + menu, then the tapped "menu"
-        assert sent[1].text == sent[2].text == rig.bot.content.text("menu_intro").strip()
+        assert sent[1].text == sent[2].text == telegram_html(rig.bot.content.text("menu_intro").strip())
 
 
 # --- WhatsApp ------------------------------------------------------------------------------
