@@ -91,6 +91,10 @@ class Dialogue:
                 title = self.forms.suspend(turn)
                 turn.say(turn.content.text("flow_paused", title=title))
                 return None
+            if in_form and self.forms.at_consent(turn):
+                # "ntar dulu ya, sy tanya suami dulu" before consenting: nothing
+                # to keep, and no refusal either; the form ends, "lapor" starts it again.
+                return self.forms.cancel(turn)
             steer = "cancel"  # nothing to keep yet (or at the summary): as a cancel
         if in_form and steer == "cancel" and (not self.forms.at_consent(turn) or reading.steering(lexicon, turn.text, whole_only=True)):
             # At the consent question only a bare "ga jadi" cancels; "ga usah, takut
@@ -239,12 +243,13 @@ class Dialogue:
         """A question about danger that is not a danger now ("pmi yg kabur dari
         majikan jadi ilegal ga?", "suami sy meninggal 2019, perlu surat apa?"):
         the answer, the report one word away, and the hotline in one line in case
-        it is happening now. Nothing to answer with: the emergency text."""
+        it is happening now. Nothing in the knowledge base: the numbers to call
+        are the answer ("kalau anak kabur dari majikan, ada yang bantu?")."""
         understanding = turn.understand()
         intent = understanding.intent if understanding.intent in answers.KB_INTENTS else None
-        if not answers.answer_question(turn, intent, offer_report=True):
-            return safety.show_emergency(turn, offer_report=True)
         turn.record("danger_question_answered")
+        if not answers.answer_question(turn, intent, offer_report=True):
+            return self.tell_hotlines(turn)
         turn.say(turn.content.fill(turn.content.text("danger_question_note")))
 
     def offer_report(self, turn: Turn) -> None:

@@ -652,11 +652,13 @@ def asks_about_danger(lexicon: Lexicon, text: str) -> bool:
     ("ayeuna tiasa ..."). The caller still gives the hotline with the answer."""
     tokens = _tokens(text)
     kinds = lexicon.danger_question
-    if not tokens or _speaks_of_now(tokens, kinds.get("now", frozenset()), kinds.get("modal", frozenset())):
+    asks = looks_like_question(lexicon, text) or any(token in lexicon.question_words for token in tokens)
+    if asks and _safe_now(tokens, kinds):
+        return True  # "temen sy kabur, skrg di shelter kbri, pulangnya gmn": asked after it is over
+    if not tokens or _speaks_of_now(tokens, kinds.get("now", frozenset()), kinds.get("modal", frozenset()), kinds.get("others_after_now", frozenset())):
         return False
     if just_asking(lexicon, text):
         return True
-    asks = looks_like_question(lexicon, text) or any(token in lexicon.question_words for token in tokens)
     if not asks:
         return False
     papers = any(token in kinds.get("death", frozenset()) for token in tokens) and any(
@@ -684,6 +686,8 @@ def tells_past_danger(lexicon: Lexicon, text: str, this_year: Optional[int] = No
     `this_year` ("dipukul 2026" in 2026 may be going on); without it, never."""
     tokens = _tokens(text)
     kinds = lexicon.danger_question
+    if _safe_now(tokens, kinds):
+        return True  # "adik kabur dari majikan, sekarang sudah di KBRI": told, and over
     if not tokens or _speaks_of_now(tokens, kinds.get("now", frozenset()), frozenset()):
         return False
     dated = False
@@ -728,13 +732,34 @@ def _writer_in_it(lexicon: Lexicon, tokens: Sequence[str], first_person: frozens
     )
 
 
-def _speaks_of_now(tokens: Sequence[str], now: frozenset[str], modal: frozenset[str]) -> bool:
+def _speaks_of_now(
+    tokens: Sequence[str], now: frozenset[str], modal: frozenset[str], others: frozenset[str] = frozenset()
+) -> bool:
+    """A word of the present about the person in the message. Not when it only
+    asks what is possible now ("ayeuna tiasa angkat deui?": a modal follows) or
+    speaks of other people ("kok masih ada yg berangkat": `others` follows)."""
     for index, token in enumerate(tokens):
         if token in now:
             following = tokens[index + 1 : index + 3]
-            if not any(word in modal for word in following):
-                return True
+            if any(word in modal for word in following):
+                continue
+            if any(_starts_with(tokens[index + 1 :], (phrase,)) for phrase in others):
+                continue
+            return True
     return any(" " in phrase and _contains(tokens, phrase) for phrase in now)
+
+
+def before_departure(lexicon: Lexicon, text: str) -> bool:
+    """"anak sy mau brgkt", "arep budal": the person has not left yet
+    (words.yml `danger_question.before_departure`)."""
+    tokens = _tokens(text)
+    return any(_contains(tokens, phrase) for phrase in lexicon.danger_question.get("before_departure", frozenset()))
+
+
+def _safe_now(tokens: Sequence[str], kinds: Mapping[str, frozenset[str]]) -> bool:
+    """"skrg di shelter", "wis mulih", "sudah aman": the person is safe now, so
+    the harm in the message is told, not happening (words.yml `danger_question.safe_now`)."""
+    return any(_contains(tokens, phrase) for phrase in kinds.get("safe_now", frozenset()))
 
 
 def just_asking(lexicon: Lexicon, text: str) -> bool:
@@ -895,9 +920,12 @@ def steering(lexicon: Lexicon, text: str, whole_only: bool = False) -> Optional[
             return kind
     if whole_only or not tokens or len(tokens) > STEERING_MAX_WORDS:
         return None
+    # A message that OPENS with "ntar dulu ya" steers even when a question to
+    # someone else follows ("..., mau tanya suami dulu"); an opening cancel
+    # phrase only outside a question ("ga usah bayar kan kalau lewat p3mi?").
     question = looks_like_question(lexicon, text)
-    opening = None if question else _opening_kind(lexicon, tokens)
-    if opening is not None:
+    opening = _opening_kind(lexicon, tokens)
+    if opening == "later" or (opening is not None and not question):
         return opening
     for kind in CONTAINED_KINDS:
         if question and kind not in ASKED_KINDS:

@@ -102,9 +102,15 @@ def nlu_says_danger(turn: Turn, ask: bool = False) -> bool:
         return False  # "putra kula sehat, mung bayaranipun dereng ...": a report
     if reading.just_asking(reading.load_lexicon(turn.content.directory), turn.text):
         return False  # "nek pmi mati neng luar negeri ... mung takon": the writer says so
-    if reading.looks_like_question(reading.load_lexicon(turn.content.directory), turn.text):
+    lexicon = reading.load_lexicon(turn.content.directory)
+    if reading.looks_like_question(lexicon, turn.text):
         # "nek pmi mati neng luar negeri, sing mulihke sopo?": a question with
-        # a danger word and no danger pattern counts only when NLU is very sure.
+        # a danger word and no danger pattern counts only when NLU is very sure,
+        # and never when it asks in general ("calo gitu bisa dilaporin ke
+        # polisi?") or about someone who has not left yet ("anak sy mau
+        # berangkat, surat ijinnya dibawa ke mana?").
+        if reading.asks_about_danger(lexicon, turn.text) or reading.before_departure(lexicon, turn.text):
+            return False
         return cue and understanding.confidence >= LONG_MESSAGE_CONFIDENCE
     return cue or (words >= LONG_MESSAGE_WORDS and understanding.confidence >= LONG_MESSAGE_CONFIDENCE)
 

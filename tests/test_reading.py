@@ -248,3 +248,40 @@ def test_a_relatives_past_danger_asked_about_is_not_the_writers_own() -> None:
 )
 def test_only_a_harm_clearly_over_is_read_as_past(text: str, this_year: int, past: bool) -> None:
     assert reading.tells_past_danger(LEXICON, text, this_year) is past
+
+
+@pytest.mark.parametrize(
+    ("text", "about"),
+    [
+        # safe now: the person is at the embassy's shelter or home in Indonesia (issue 23, round 4)
+        ("sepupuku kabur dari majikan, sekarang sudah di kbri, gimana cara pulangnya", True),
+        ("adik kabur dari majikan kemarin, sekarang ngumpet di kamar mandi, gimana", False),
+        # "masih" about other people, not about a danger going on
+        ("di berita tkw dianiaya, kok masih banyak yg berangkat ke sana?", True),
+        ("kakakku masih dianiaya majikan, gimana?", False),
+    ],
+)
+def test_safe_now_and_others_are_not_a_danger_now(text: str, about: bool) -> None:
+    assert reading.asks_about_danger(LEXICON, text) is about
+
+
+@pytest.mark.parametrize(
+    ("text", "before"),
+    [("keponakan sy mau berangkat bulan depan, surat ijinnya dibawa kemana", True), ("keponakan sy di taiwan, dibawa kemana", False)],
+)
+def test_before_departure(text: str, before: bool) -> None:
+    assert reading.before_departure(LEXICON, text) is before
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("nanti aja ya, mau nanya istri dulu", "later"),  # a question to someone else does not hide "later"
+        ("sebentar ya, kwitansinya sy cari dulu", "later"),
+        ("ga usah bayar kan kalau lewat p3mi?", None),  # an opening cancel phrase in a question is no cancel
+        ("oke makasih, notifnya stop aja", "unsubscribe"),
+        ("kula kepengin matur kaliyan tiyang, sanes mesin", "agent"),
+    ],
+)
+def test_steering_openers_and_new_phrases(text: str, kind: str | None) -> None:
+    assert reading.steering(LEXICON, text) == kind
