@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import threading
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -299,9 +300,15 @@ def database_url(request, tmp_path: Path) -> str:  # type: ignore[no-untyped-def
     return request.getfixturevalue("postgres_url")
 
 
+# The shipped content's example trainings have dates; a test that ran on the
+# real clock would fail on the day the first one starts (it did, on 2026-12-08).
+# Behaviour tests run on a fixed day before them, like tests/test_trainings.py.
+TEST_DAY = datetime(2026, 11, 23, 3, 0)
+
+
 @pytest.fixture
 def clock() -> ManualClock:
-    return ManualClock()
+    return ManualClock(TEST_DAY)
 
 
 def make_settings(database_url: str, **overrides) -> Settings:  # type: ignore[no-untyped-def]
