@@ -36,6 +36,9 @@ NOTES_OFFERED = "kb_country_offered"  # country keys whose note was already offe
 ANSWERED_AT = "kb_answered_at"  # when the last answer went out (follow-ups refer to it for a while)
 
 DETAIL, SOURCE, COUNTRY, PICK, OTHER = "kb:detail", "kb:source", "kb:country:", "kb:pick:", "kb:other"
+LINK = "kb:link"  # "webnya apa?": the web addresses the last answer names
+# A web address as our answers write them: "siskop2mi.bp2mi.go.id", "https://peduliwni.kemlu.go.id".
+WEB_ADDRESS = re.compile(r"(?:https?://)?(?:[a-z0-9-]+\.)+(?:go\.id|co\.id|or\.id|id|com|org|net)(?:/[^\s),;]*)?", re.IGNORECASE)
 OTHERS = "kb_others"  # the runners-up of an answer that was not sure ("Bukan ini, yang lain")
 OTHER_WORDS = ("lain", "yang lain", "yg lain", "bukan", "bukan ini", "bukan itu", "salah", "bukan itu maksudnya",
                "liyane", "sing liyane", "dudu", "dudu iku", "sanes", "nu sanes", "lainna", "sanes eta", "other")
@@ -299,7 +302,7 @@ def followup_asked(lexicon: reading.Lexicon, text: str) -> Optional[str]:
         return None
     kept = [t for t in tokens if t not in lexicon.fillers] or tokens
     typed = f" {' '.join(kept)} "
-    for value, kind in ((SOURCE, "source"), (DETAIL, "detail")):
+    for value, kind in ((LINK, "link"), (SOURCE, "source"), (DETAIL, "detail")):
         words = reading.followup_phrases(lexicon, kind)
         if typed.strip() in words:
             return value
@@ -386,6 +389,17 @@ def _do(turn: Turn, chosen: str, last: Optional[dict]) -> bool:
         return True
     entry = _last_entry(turn, last)
     intent = (last or {}).get("intent")
+    if chosen == LINK:
+        # The address the answer told them to open; an answer that names none
+        # has its sources, which carry the addresses it was written from.
+        text = (entry.answer + "\n" + entry.detail) if entry is not None else ""
+        links = list(dict.fromkeys(m.group(0).rstrip(".") for m in WEB_ADDRESS.finditer(text)))
+        if not links:
+            chosen = SOURCE
+        else:
+            turn.say(content.text("kb_links", links="\n".join(f"- {link}" for link in links)))
+            turn.record("answered", intent=intent, entry=entry.id if entry else None, how="link")
+            return True
     if chosen == DETAIL:
         if entry is not None and entry.detail:
             turn.say(_with_mark(turn, entry.detail, entry.verified))

@@ -31,6 +31,7 @@ from bot.turn import IntentHandler, Turn
 from nlu.classifier import Understanding
 
 REPORT_AFTER_WORDS = 8  # a story this long flagged darurat by NLU alone is a report
+MAX_OFFER_OPTIONS = 5  # an answer's options (source, detail, other, report); the menu has more
 
 
 
@@ -156,6 +157,15 @@ class Dialogue:
             said = reading.yes_or_no(lexicon, turn.text)
             if said is not None:
                 chosen = options[0].value if said else "menu"
+        if (
+            chosen is None
+            and self._report_was_offered(turn)
+            and not reading.looks_like_question(lexicon, turn.text)
+            and (reading.yes_or_no(lexicon, turn.text) is True or reading.asks_for_help(lexicon, turn.text))
+        ):
+            # The answer offered the report ("balas *lapor*"): "iya, dicatat aja"
+            # takes the offer, never "I did not ask anything".
+            chosen = "lapor_masalah"
         if chosen is not None:
             turn.record("option_chosen", value=chosen)
             return self.dispatch(turn, chosen, None)
@@ -273,6 +283,12 @@ class Dialogue:
         options = [Option(item.intent, item.label) for item in turn.content.main_menu]
         turn.conversation.options = option_rows(options)
         turn.say(turn.content.text("menu_intro" if with_intro else "menu_short_intro"), options)
+
+    def _report_was_offered(self, turn: Turn) -> bool:
+        """The last reply offered the report as one of a few options (an answer
+        about a problem), not as one item of the main menu."""
+        shown = options_from_rows(turn.conversation.options or [])
+        return len(shown) <= MAX_OFFER_OPTIONS and any(option.value == "lapor_masalah" for option in shown)
 
     def _current_options(self, turn: Turn) -> list[StepOption]:
         shown = turn.conversation.options or []

@@ -423,6 +423,7 @@ class FormEngine:
             if (
                 chosen is None
                 and step.type == "village"
+                and not _opens_with_error(turn)  # "eh salah, dudu telung sasi ...": a correction, not "my village is not here"
                 and reading.village_not_listed(lexicon, turn.text)
                 and self._read_choice(turn, step, options, lexicon) is None
             ):
@@ -496,9 +497,30 @@ class FormEngine:
             turn.say(self.content.text("answer_too_short"))
             return None
         text = reading.name_in(lexicon, turn.text) if step.reads == "name" else turn.text
+        if step.reads == "name" and self._country_instead_of_name(turn, text):
+            return self._reask(turn, step)
         if step.max_words and len(text.split()) > step.max_words:
             return self._story_instead(turn, step)
         return text
+
+    def _country_instead_of_name(self, turn: Turn, name: str) -> bool:
+        """"singapore" typed at "what is the worker's name?": a country, not a
+        name. Kept as the country's answer when the form asks for one that is
+        not answered yet, and the name asked again (issue 23)."""
+        country = self.content.country_from_text(name)
+        if country is None or len(name.split()) > 2 or country not in self.content.countries:
+            return False
+        if for_matching(name) not in {for_matching(a) for a in (self.content.countries[country].name, *self.content.countries[country].aliases)}:
+            return False  # "Siti Hongkong" or a name that only contains a country word
+        spec = self.active(turn)
+        country_step = next((s for s in spec.steps if s.type == "country"), None) if spec is not None else None
+        slots = dict(turn.conversation.slots or {})
+        if country_step is not None and country_step.slot not in slots:
+            slots[country_step.slot] = country
+            turn.conversation.slots = slots
+        turn.record("country_at_name_step", flow=turn.conversation.flow)
+        turn.say(self.content.text("country_not_a_name", country=self.content.countries[country].name))
+        return True
 
     def _read_choice(self, turn: Turn, step: Step, options: list[StepOption], lexicon: reading.Lexicon) -> Optional[str]:
         """Typed words for this step: "kakak saya", "udah 2 minggu", "telpon aja"."""
@@ -909,7 +931,8 @@ def _step_names(step: Step) -> tuple[str, ...]:
     """How people name a question when correcting it: its label words and slot."""
     names = {for_matching(step.slot.replace("_", " "))}
     names.update(w for w in for_matching(step.label).split() if len(w) >= 4 and w not in ("dengan", "untuk", "tempat"))
-    names_of = ("nama", "namanya", "jeneng", "jenenge", "jenengku", "jenengipun", "asmane", "namina", "ngaranna", "wastanipun")
+    names_of = ("nama", "namanya", "jeneng", "jenenge", "jenengku", "jenengipun", "asmane", "asma", "asmanipun", "nami",
+                "naminipun", "namine", "namina", "ngaran", "ngaranna", "wastanipun", "name")
     extra = {"negara": ("negaranya", "negara", "negarane", "negarana", "nagara", "nagarana", "negoro", "negorone"),
              "nomor_hp": ("nomor", "nomornya", "hp", "no hp", "nomer", "nomere", "nomerna"),
              "nama_pekerja": names_of, "nama": names_of, "desa": ("desa", "desanya", "desane", "desana", "deso", "desoku"),
