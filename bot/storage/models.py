@@ -115,6 +115,8 @@ class OutboundMessage(Base):
         Index("ix_outbox_pending", "status", "channel", "next_attempt_at"),
         Index("ix_outbox_chat", "channel", "address", "status"),
         Index("ix_outbox_contact", "contact_id"),
+        # Retention deletes inbound messages; their replies' link is set to NULL by this (migration 0016).
+        Index("ix_outbox_inbound", "inbound_id"),
         Index("ix_outbox_created", "created_at"),
         Index("ix_outbox_subject_contact", "subject_contact_id"),
         Index("ix_outbox_subject_case", "subject_case_id"),
