@@ -6,8 +6,10 @@ erasure is fast in every test on an empty database and slow in production.
 The statements are the application's own: each path runs for real against a
 seeded database (`bench.seed_year`) while every statement it sends is
 recorded, then PostgreSQL's plan for exactly that SQL with those values is
-read with EXPLAIN (FORMAT JSON). No plan may contain a sequential scan of a
-big table. The planner is left alone (no `enable_seqscan = off`): the tables
+read with EXPLAIN (FORMAT JSON). No plan may read a big table whole: no
+sequential scan, and no index walked end to end without a condition on it
+(how the outbox claim read a year's outbox). Foreign keys into tables the
+bot deletes from must be indexed (retention). The planner is left alone (no `enable_seqscan = off`): the tables
 are big enough that it picks an index whenever one fits.
 
 The database has the year's 20,000 cases (the console reads those) and a
