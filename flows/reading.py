@@ -68,6 +68,7 @@ class Lexicon:
     report_requests: frozenset[str] = frozenset()
     # "pelatihan", "kursus": a question about registering that names a training.
     training_words: frozenset[str] = frozenset()
+    migration_training_words: frozenset[str] = frozenset()
     # "desa saya ga ada di daftar" at the village question.
     not_listed: frozenset[str] = frozenset()
     village_words: frozenset[str] = frozenset()
@@ -186,6 +187,7 @@ def load_lexicon(directory: Path) -> Lexicon:
         just_asking=_words(raw.get("just_asking") or [], f"{path} -> just_asking"),
         report_requests=_words(raw.get("report_requests") or [], f"{path} -> report_requests"),
         training_words=_words(raw.get("training_words") or [], f"{path} -> training_words"),
+        migration_training_words=_words(raw.get("migration_training_words") or [], f"{path} -> migration_training_words"),
         not_listed=_words(raw.get("village_not_listed") or [], f"{path} -> village_not_listed"),
         village_words=_words(raw.get("village_words") or [], f"{path} -> village_words"),
         relative_qualifiers=_words(raw.get("relative_qualifiers") or [], f"{path} -> relative_qualifiers"),
@@ -779,8 +781,12 @@ def tells_a_problem(lexicon: Lexicon, text: str) -> bool:
 
 def names_training(lexicon: Lexicon, text: str) -> bool:
     """"daftare pelatihan batik kepriben" is about a training; "anak sma udah
-    bisa daftar?" is about migrating, and is answered as a question."""
+    bisa daftar?" is about migrating, and is answered as a question; so is a
+    training for leaving ("biaya pelatihan bahasa jepang siapa yg nanggung"),
+    which the village does not run (words.yml `migration_training_words`)."""
     tokens = _tokens(text)
+    if any(_contains(tokens, phrase) for phrase in lexicon.migration_training_words):
+        return False
     return any(token.startswith(word) for token in tokens for word in lexicon.training_words)
 
 
