@@ -20,6 +20,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.content import Content, load_content
 from bot.core import Core, deliver
+from bot.knowledge import finder_for
 from bot.messages import literal_scope
 from bot.outbox import Outbox
 from bot.storage.db import hold_startup_lock, make_engine, make_session_factory, migrate
@@ -136,6 +137,10 @@ def build_bot(
     migrate(engine)
     sessions = make_session_factory(engine)
     content = load_content(settings.content_dir)
+    # The knowledge finder takes seconds to build; built here, at start-up, not
+    # inside the first question's webhook, whose deadline it would pass (a 503
+    # and a provider retry for the first person who asks something).
+    finder_for(content)
     with sessions() as session, session.begin():
         hold_startup_lock(session.connection())
         sync_reference_data(session, settings.content_dir)
