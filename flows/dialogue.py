@@ -161,7 +161,15 @@ class Dialogue:
             chosen is None
             and self._report_was_offered(turn)
             and not reading.looks_like_question(lexicon, turn.text)
-            and (reading.yes_or_no(lexicon, turn.text) is True or reading.asks_for_help(lexicon, turn.text))
+            and (
+                reading.asks_for_help(lexicon, turn.text)
+                or (
+                    reading.yes_or_no(lexicon, turn.text) is True
+                    # "oke makasih" closes the talk; it takes no offer
+                    and reading.small_talk(lexicon, turn.text) is None
+                    and not reading.thanks_with_yes(lexicon, turn.text)
+                )
+            )
         ):
             # The answer offered the report ("balas *lapor*"): "iya, dicatat aja"
             # takes the offer, never "I did not ask anything".
