@@ -1,10 +1,13 @@
 """Security headers on every answer of the web app (issue 24).
 
 The console's pages are server-rendered with one inline <style> block and
-inline SVG charts (matplotlib writes style attributes), no scripts, no images,
-no fonts, forms that post to the console itself. So the policy allows inline
-styles and nothing else, and no page may be framed (clickjacking a "Tutup
-kasus" button). `Referrer-Policy: no-referrer` keeps the one-time sign-in link
+inline SVG charts (matplotlib writes style attributes), no images, no fonts,
+forms that post to the console itself, and one script file of our own
+(/kelola/konsol.js: the queue's unread counts without reloading, issue 26)
+that reads a JSON address of the console. So the policy allows inline
+styles, scripts and fetches from this origin only (never an inline script:
+nothing injected into a page can run), and no page may be framed
+(clickjacking a "Tutup kasus" button). `Referrer-Policy: no-referrer` keeps the one-time sign-in link
 (`/kelola/tautan/...`) out of any Referer header, and `Cache-Control:
 no-store` keeps pages with personal data out of browser and proxy caches
 (a handler's own Cache-Control stays). HSTS is sent when the request came over
@@ -26,7 +29,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; script-src 'self'; connect-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 HSTS = "max-age=31536000"  # one year; not includeSubDomains: other hosts of the domain are not ours

@@ -23,7 +23,7 @@ from bot.app import Bot
 from bot.domain import accounts
 from bot.kelola.access import PERMISSIONS
 from bot.storage.complaint_models import Case, CaseEvent
-from bot.storage.console_models import ROLES, LoginFailure, NluExample
+from bot.storage.console_models import ROLES, LoginFailure, NluExample, WebSession
 from bot.storage.models import Event, InboundMessage, OutboundMessage
 from bot.storage.training_models import Training, TrainingRegistration
 from bot.web import create_app
@@ -157,6 +157,8 @@ PAGES = {  # (method, path, action)
     "case_work": ("POST", "/kelola/kasus/{case}/ambil"),
     "case_reopen": ("POST", "/kelola/kasus/{case}/buka"),
     "case_assign": ("POST", "/kelola/kasus/{case}/tugaskan"),
+    "case_nudge": ("POST", "/kelola/kasus/{case}/ingatkan"),  # after case_assign: the coordinator's case has a holder
+    "audit": ("GET", "/kelola/jejak"),
     "trainings": ("GET", "/kelola/pelatihan"),
     "registrants": ("GET", f"/kelola/pelatihan/{BATIK}"),
     "dashboard": ("GET", "/kelola/dasbor"),
@@ -544,7 +546,7 @@ def test_a_family_reply_shows_as_unread_for_each_staff_member_until_they_open_th
         queue = browser.client.get("/kelola/antrean").text
         found = row.search(queue)
         assert found and found.group(1) == "2", queue[:3000]
-        assert "<title>(1) Antrean kasus" in queue and '<span class="badge" title="kasus dengan balasan baru">1</span>' in queue
+        assert "<title>(1) Antrean kasus" in queue and '<span class="badge menu-unread" title="kasus dengan balasan baru">1</span>' in queue
     satgas.client.get(f"/kelola/kasus/{code}")
     queue = satgas.client.get("/kelola/antrean").text
     assert not row.search(queue) and "<title>Antrean kasus" in queue, "opened: read"
@@ -712,3 +714,179 @@ def test_the_dashboard_tells_a_coordinator_which_village_needs_them(console: Any
     assert "Lipursari" not in satgas.client.get("/kelola/dasbor").text.split('id="per-desa"')[1].split("</table>")[0]
     observed = signed_in(console, "amat").client.get("/kelola/dasbor").text
     assert 'id="per-desa"' in observed and "Ada pesan baru" not in observed
+
+
+# --- belum dipahami: names masked, the bot's answer, groups by likeness (issue 26) -------------------------------
+def send_named(bot: Bot, sender: str, name: str, text: str) -> None:
+    """A message as a channel delivers it, with the name the person's chat app gives."""
+    from bot.messages import Inbound
+
+    bot.core.handle(Inbound(channel="console", sender=sender, text=text, message_id=f"uji-nama-{sender}-{len(text)}-{text[:8]}", sender_name=name))
+
+
+def test_not_understood_masks_names_shows_the_answer_and_groups_spelling_variants(console: Any, bot: Bot, monkeypatch: pytest.MonkeyPatch) -> None:
+    import html
+
+    monkeypatch.setattr(bot.core, "settings", dataclasses.replace(bot.core.settings, nlu_threshold=1.0))
+    # (sender, the name their chat app gives, what they type); after two unclear
+    # messages in a row the bot offers other help, so the others write once
+    messages = (
+        ("6281200000045", "Wulan Dari", "nama saya Ratna Sari, plonkorata vretzinum 081234567890"),  # after "nama saya"; a number
+        ("6281200000045", "Wulan Dari", "namaku ratna sari, plonkrata vretzinm"),  # spelt otherwise: word overlap 2 of 9
+        ("6281200000046", "Tono", "zorbik mbak Wulan grumbalex"),  # a name after a title
+        ("6281200000047", "Wulan Dari", "xyzzyq wulan trombek"),  # the writer's own name, as their chat app gives it
+    )
+    for sender, name, text in messages:
+        send_named(bot, sender, name, text)
+    koor = signed_in(console, "koor")
+    page = html.unescape(koor.client.get("/kelola/belum-dipahami").text)
+    leads = re.findall(r"<td class=\"lead\">(.*?)</td>", page)
+    for name in ("Ratna", "ratna", "Sari", "sari", "Wulan", "wulan", "081234567890"):
+        assert not re.search(rf"\b{name}\b", page), (name, leads)
+    assert sorted(leads) == sorted(["nama saya R**** S***, plonkorata vretzinum 081******890", "namaku r**** s***, plonkrata vretzinm",
+                                    "zorbik mbak W**** grumbalex", "xyzzyq w**** trombek"]), leads
+    groups = re.findall(r'<div class="card">(.*?)</table>', page, re.S)
+    together = [group for group in groups if "plonkorata" in group]
+    assert len(together) == 1 and "plonkrata" in together[0] and "<b>2 pesan</b>" in together[0], "spelling variants are one group"
+    assert "Pesan yang mirip" in together[0], "no word in common to name the group by"
+    with bot.sessions() as session:
+        first = session.execute(select(InboundMessage.id).where(InboundMessage.text.like("nama saya Ratna%"))).scalar_one()
+        answer = session.execute(select(OutboundMessage.text).where(OutboundMessage.inbound_id == first).order_by(OutboundMessage.id)).scalars().first()
+    assert answer, "the bot answered the message"
+    shown = " ".join(answer.replace("*", "").split())[:40]
+    assert f'data-label="Jawaban bot">{shown}' in page, "the bot's answer beside the message"
+
+    koor.client.post("/kelola/belum-dipahami/tandai", data={"csrf": koor.csrf("/kelola/belum-dipahami"), "pesan": str(first), "label": "intent:sapa"})
+    exported = koor.client.get("/kelola/belum-dipahami/contoh-nlu.yml").text
+    assert "nama saya R**** S***" in exported and "Ratna" not in exported and "081234567890" not in exported
+    with bot.sessions() as session:
+        assert "Ratna" not in session.execute(select(NluExample.text)).scalar_one(), "stored masked too"
+
+
+# --- a coordinator nudges the member holding a case (issue 26) --------------------------------------------------
+def test_a_nudge_sends_the_holder_exactly_one_chat_message_at_most_once_per_case_every_six_hours(console: Any, bot: Bot, chat: Chat) -> None:
+    from bot.kelola.nudge import NUDGE_EVERY
+
+    code = report_unpaid_wages(chat)
+    koor = signed_in(console, "koor")
+    before = len(outbox_to(bot, SATGAS_1))
+    assert koor.post(f"/kelola/kasus/{code}/ingatkan").status_code == 303
+    assert "belum dipegang siapa pun" in koor.client.get(f"/kelola/kasus/{code}").text, "an unclaimed case is assigned, not nudged"
+    assert len(outbox_to(bot, SATGAS_1)) == before
+
+    signed_in(console, "satgas1").post(f"/kelola/kasus/{code}/ambil")
+    page = koor.client.get(f"/kelola/kasus/{code}").text
+    assert "Ingatkan petugas (Satgas Jlamprang 1" in page
+    with bot.sessions() as session:
+        outbox_before = session.execute(select(OutboundMessage.id)).scalars().all()
+    assert koor.post(f"/kelola/kasus/{code}/ingatkan").status_code == 303
+    with bot.sessions() as session:
+        sent = session.execute(select(OutboundMessage).where(OutboundMessage.id.not_in(outbox_before))).scalars().all()
+    assert len(sent) == 1, [row.text for row in sent]
+    assert sent[0].address == SATGAS_1 and code in sent[0].text and "Pengingat dari koordinator" in sent[0].text
+    assert "sudah diingatkan lewat chat" in koor.client.get(f"/kelola/kasus/{code}").text
+
+    bot.clock.advance(NUDGE_EVERY - timedelta(minutes=1))
+    koor = signed_in(console, "koor")
+    assert koor.post(f"/kelola/kasus/{code}/ingatkan").status_code == 303
+    refused = koor.client.get(f"/kelola/kasus/{code}").text
+    assert "sudah diingatkan" in refused and "Pengingat berikutnya bisa dikirim mulai" in refused
+    assert sum(code in text and "Pengingat dari koordinator" in text for text in outbox_to(bot, SATGAS_1)) == 1
+    bot.clock.advance(timedelta(minutes=2))
+    koor = signed_in(console, "koor")
+    koor.post(f"/kelola/kasus/{code}/ingatkan")
+    assert sum(code in text and "Pengingat dari koordinator" in text for text in outbox_to(bot, SATGAS_1)) == 2, "after six hours, again"
+    with bot.sessions() as session:
+        audit = session.execute(select(Event.data).where(Event.kind == "web_action", Event.actor == "web:koor")).scalars().all()
+        case = session.execute(select(Case).where(Case.code == code)).scalar_one()
+        history = session.execute(select(CaseEvent.kind).where(CaseEvent.case_id == case.id, CaseEvent.kind == "diingatkan")).scalars().all()
+    assert [entry["done"] for entry in audit if entry["action"] == "ingatkan"] == [False, True, False, True]
+    assert len(history) == 2 and "Diingatkan" in signed_in(console, "satgas1").client.get(f"/kelola/kasus/{code}").text
+    assert signed_in(console, "satgas1").post(f"/kelola/kasus/{code}/ingatkan").status_code == 403
+    assert signed_in(console, "lipur").post(f"/kelola/kasus/{code}/ingatkan").status_code == 403
+
+
+def test_a_nudge_on_a_closed_case_sends_nothing(console: Any, bot: Bot, chat: Chat) -> None:
+    code, satgas = claimed_on_the_web(console, chat)
+    satgas.post(f"/kelola/kasus/{code}/selesai", teks="Gaji sudah dibayar agen", yakin="1")
+    koor = signed_in(console, "koor")
+    before = len(outbox_to(bot, SATGAS_1))
+    assert "Ingatkan petugas" not in koor.client.get(f"/kelola/kasus/{code}").text
+    assert koor.post(f"/kelola/kasus/{code}/ingatkan").status_code == 303
+    assert len(outbox_to(bot, SATGAS_1)) == before
+
+
+# --- print view (issue 26) ------------------------------------------------------------------------------------------
+def test_the_print_view_shows_what_the_role_may_see_without_buttons_and_is_audited(console: Any, bot: Bot, chat: Chat) -> None:
+    code, satgas = claimed_on_the_web(console, chat)
+    satgas.post(f"/kelola/kasus/{code}/balas", teks="Bu, saya cek dulu ya.")
+    koor = signed_in(console, "koor")
+    assert f'href="/kelola/kasus/{code}/cetak"' in koor.client.get(f"/kelola/kasus/{code}").text
+    printed = koor.client.get(f"/kelola/kasus/{code}/cetak")
+    assert printed.status_code == 200
+    sheet = printed.text[printed.text.index('<article class="sheet">'):printed.text.index("</article>")]
+    assert code in sheet and "Gaji tidak dibayar" in sheet and "Siti Aminah" in sheet and "Pesan ke keluarga" in sheet
+    assert "Bu, saya cek dulu ya." in sheet and "pesan_ke_pelapor" not in sheet
+    assert "<form" not in sheet and "<button" not in sheet, "nothing to click on paper"
+    assert "@media print" in printed.text and "header, .printbar" in printed.text
+
+    observed = signed_in(console, "amat").client.get(f"/kelola/kasus/{code}/cetak").text
+    assert code in observed and "Siti Aminah" not in observed and "Bu, saya cek dulu" not in observed and "Satgas Jlamprang" not in observed
+    assert not re.search(r"\d\d:\d\d WIB", observed), "an observer's copy has dates only"
+    assert signed_in(console, "lipur").client.get(f"/kelola/kasus/{code}/cetak").status_code == 404
+    assert signed_in(console, "panitia").client.get(f"/kelola/kasus/{code}/cetak").status_code == 403
+    assert koor.client.get("/kelola/kasus/ADU-ZZZZ/cetak").status_code == 404
+    with bot.sessions() as session:
+        prints = session.execute(select(Event.actor, Event.data).where(Event.kind == "web_print")).all()
+    assert sorted(prints) == [("web:amat", {"case": code}), ("web:koor", {"case": code})], "the 404 and 403 print nothing"
+
+
+# --- evidence in the conversation (issue 26) --------------------------------------------------------------------------
+def test_evidence_shows_inside_the_familys_bubble_as_labelled_files(console: Any, bot: Bot, chat: Chat) -> None:
+    from bot.messages import Attachment
+
+    code, satgas = claimed_on_the_web(console, chat)
+    chat.send("ini kontraknya pak", attachments=(Attachment(kind="photo", reference="AgKontrak02", mime_type="image/jpeg"),
+                                                 Attachment(kind="document", reference="BQSlip03", mime_type="application/pdf")))
+    page = satgas.client.get(f"/kelola/kasus/{code}").text
+    bubble = page[page.index("Bukti dari keluarga"):page.index("</ol>")]
+    assert '<ul class="files">' in bubble and "<b>Foto</b> · image/jpeg" in bubble and "<b>Dokumen</b> · application/pdf" in bubble
+    assert "Keterangan: ini kontraknya pak" in bubble and "belum bisa ditampilkan di konsol" in bubble
+    assert "rujukan: AgKontrak02" in bubble
+    assert "foto (image/jpeg): AgKontrak02" not in page, "the raw history note is not shown as text"
+    observed = signed_in(console, "amat").client.get(f"/kelola/kasus/{code}").text
+    assert "Bukti dari keluarga" in observed and "AgKontrak02" not in observed and "kontraknya" not in observed
+
+
+# --- what is new without reloading (issue 26) ---------------------------------------------------------------------------
+def test_the_queue_poll_answers_unread_counts_per_case_and_does_not_keep_the_session_alive(console: Any, bot: Bot, chat: Chat) -> None:
+    code, satgas = claimed_on_the_web(console, chat)
+    queue = satgas.client.get("/kelola/antrean").text
+    assert 'data-baru="/kelola/antrean/baru.json"' in queue and f'data-terbaru="{code}"' in queue and f'data-kode="{code}"' in queue
+    assert '<script src="/kelola/konsol.js" defer></script>' in queue and "<script>" not in queue, "one script file, nothing inline"
+    assert satgas.client.get("/kelola/antrean/baru.json").json() == {"terbaru": code, "belum_dibaca": {}, "jumlah": 0}
+    chat.send("belum ada kabar dari agennya pak")
+    chat.send("majikannya juga tidak bisa dihubungi")
+    news = satgas.client.get("/kelola/antrean/baru.json")
+    assert news.headers["content-type"] == "application/json" and news.json() == {"terbaru": code, "belum_dibaca": {code: 2}, "jumlah": 1}
+    [other] = make_cases(bot, 1, village_code="lipursari")
+    assert satgas.client.get("/kelola/antrean/baru.json").json()["terbaru"] == code, "another village's new case is not news here"
+    assert signed_in(console, "koor").client.get("/kelola/antrean/baru.json").json()["terbaru"] == other
+    assert signed_in(console, "amat").client.get("/kelola/antrean/baru.json").json() == {"terbaru": other}, "no unread for an observer"
+    assert signed_in(console, "panitia").client.get("/kelola/antrean/baru.json").status_code == 403
+    script = satgas.client.get("/kelola/konsol.js")
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript") and "setInterval" in script.text
+
+    # polling alone for an hour: the session still ends at the idle limit
+    for _ in range(6):
+        bot.clock.advance(timedelta(minutes=10))
+        assert satgas.client.get("/kelola/antrean/baru.json").status_code == 200
+    bot.clock.advance(timedelta(minutes=1))
+    assert satgas.client.get("/kelola/antrean/baru.json").status_code == 303
+    assert satgas.client.get("/kelola/antrean").status_code == 303
+
+
+def test_the_dashboard_says_in_words_when_there_are_no_weekly_cases(console: Any) -> None:
+    page = signed_in(console, "koor").client.get("/kelola/dasbor").text
+    assert 'id="minggu-kosong"' in page and "Belum ada kasus dalam 12 minggu terakhir" in page
+    assert "Kasus per minggu menurut jenis" not in page and page.count("<svg") == 2

@@ -29,7 +29,7 @@ from bot.storage.models import OutboundMessage
 from bot.web import create_app
 from tests.channel_kit import Served
 from tests.chat import Chat
-from tests.test_complaints import report_unpaid_wages
+from tests.test_complaints import SATGAS_1, report_unpaid_wages
 from tests.test_console import PASSWORD, make_accounts
 
 T = TypeVar("T")
@@ -136,7 +136,7 @@ def test_a_satgas_works_a_family_report_in_the_browser(bot: Bot, served: str, br
 
 # --- phone first (issue 26) ---------------------------------------------------------------------------
 PHONES = {"360x740": (360, 740), "390x844": (390, 844)}
-DESKTOP = (1280, 800)
+DESKTOP = (1366, 768)  # the most common laptop screen in the offices (issue 26)
 # Every visible control; a checkbox is tapped through its label.
 SMALL_TARGETS = """() => [...document.querySelectorAll('a, button, select, textarea, input:not([type=hidden]), summary')]
   .filter(e => e.getClientRects().length > 0)
@@ -146,6 +146,13 @@ SMALL_TARGETS = """() => [...document.querySelectorAll('a, button, select, texta
     return [e.outerHTML.slice(0, 90), Math.round(box.height * 10) / 10];
   })
   .filter(([, height]) => height < 44)"""
+# Reading text under 16 px on a phone (issue 26): what a page says, not its
+# secondary lines (times and senders, grey hints, badges, column heads).
+SMALL_TEXT = """() => [...document.querySelectorAll('main p, main td, main li, main label, main summary, main button, main blockquote, main h1, main h2')]
+  .filter(e => e.getClientRects().length > 0 && !e.closest('.muted, .meta, .badge, .ref, .kejadian, th, svg, .printed'))
+  .filter(e => [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim()))
+  .map(e => [e.outerHTML.slice(0, 80), parseFloat(getComputedStyle(e).fontSize)])
+  .filter(([, size]) => size < 16)"""
 # Chart text as drawn on the screen (matplotlib writes real <text>, svg.fonttype none).
 SMALLEST_CHART_TEXT = """() => Math.min(...[...document.querySelectorAll('svg text')]
   .map(t => t.getBoundingClientRect().height).filter(h => h > 0))"""
@@ -173,6 +180,8 @@ def fits_the_screen(page: Any, where: str) -> None:
     assert width <= inner, f"{where}: the page scrolls sideways ({width} px on a {inner} px screen)"
     small = page.evaluate(SMALL_TARGETS)
     assert small == [], f"{where}: tap targets under 44 px: {small[:5]}"
+    tiny = page.evaluate(SMALL_TEXT)
+    assert tiny == [], f"{where}: reading text under 16 px: {tiny[:5]}"
 
 
 def test_every_page_fits_a_phone_with_big_tap_targets_and_stays_a_table_on_the_desktop(
@@ -184,6 +193,11 @@ def test_every_page_fits_a_phone_with_big_tap_targets_and_stays_a_table_on_the_d
 
     family = Chat(bot, sender="6281200000077")
     code = in_own_thread(lambda: report_unpaid_wages(family))
+    from bot.messages import Attachment
+
+    satgas = Chat(bot, sender=SATGAS_1)
+    in_own_thread(lambda: [satgas.send(f"ambil {code}"), satgas.send(f"balas {code} Bu, besok saya datang ke rumah jam 9.")])
+    in_own_thread(lambda: family.send("ini kontraknya", attachments=(Attachment(kind="photo", reference="AgKontrak02" * 6, mime_type="image/jpeg"),)))
     add_cases(bot, 12)
     in_own_thread(lambda: sign_up(Chat(bot, sender="6281200000078"), "081234500078", name="Rahmawati Dewi Kusumaningrum Sulistyowati"))
     # At a threshold of 1 every free text the knowledge base does not answer is a clarification (as test_console does).
@@ -198,6 +212,8 @@ def test_every_page_fits_a_phone_with_big_tap_targets_and_stays_a_table_on_the_d
         "belum-dipahami": "/kelola/belum-dipahami",
         "peserta": "/kelola/pelatihan/batik-lanjutan-2026-12",
         "dasbor": "/kelola/dasbor",
+        "jejak": "/kelola/jejak",
+        "cetak": f"/kelola/kasus/{code}/cetak",
     }
     for size, (width, height) in {**PHONES, "desktop": DESKTOP}.items():
         context = browser.new_context(viewport={"width": width, "height": height})
@@ -215,3 +231,81 @@ def test_every_page_fits_a_phone_with_big_tap_targets_and_stays_a_table_on_the_d
             if size != "390x844":
                 page.screenshot(path=str(SHOTS / f"{name}-{size}{suffix}.png"), full_page=True)
         context.close()
+
+
+# --- what is new without reloading (issue 26) ---------------------------------------------------------------
+def test_the_queue_shows_a_family_reply_and_a_new_case_without_reloading_and_works_without_javascript(
+    bot: Bot, served: str, browser: Any, database_url: str
+) -> None:
+    family = Chat(bot, sender="6281200000089")
+    code = in_own_thread(lambda: report_unpaid_wages(family))
+    in_own_thread(lambda: Chat(bot, sender=SATGAS_1).send(f"ambil {code}"))
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    suffix = "" if database_url.startswith("sqlite") else "-postgres"
+
+    context = browser.new_context(viewport={"width": 360, "height": 740})
+    page = context.new_page()
+    page.clock.install()  # the page's timers, driven by the test: 20 s pass in no time
+    sign_in(page, served, "satgas1")
+    page.wait_for_url("**/kelola/antrean")
+    row = page.locator(f"tr[data-kode='{code}']")
+    assert row.locator(".unread").count() == 0 and page.locator("#ada-baru").is_hidden()
+    in_own_thread(lambda: family.send("belum ada kabar dari agennya pak"))
+    page.clock.run_for(19_000)
+    assert row.locator(".unread").count() == 0, "not before the next poll"
+    page.clock.run_for(2_000)
+    page.wait_for_selector(f"tr[data-kode='{code}'] .unread")
+    assert row.locator(".unread").inner_text() == "1 pesan baru"
+    assert page.locator("header .menu-unread").inner_text() == "1" and page.title().startswith("(1) Antrean kasus")
+    from tests.test_console import make_cases
+
+    make_cases(bot, 1)
+    page.clock.run_for(20_000)
+    page.wait_for_selector("#ada-baru:not([hidden])")
+    assert "Ada kasus baru" in page.inner_text("#ada-baru")
+    page.screenshot(path=str(SHOTS / f"antrean-baru-360x740{suffix}.png"), full_page=True)
+    page.click("#ada-baru a")
+    page.wait_for_load_state()
+    assert page.locator("#ada-baru").is_hidden() and page.locator("a[href^='/kelola/kasus/']").count() == 2
+    page.click(f"a:has-text('{code}')")
+    page.wait_for_url(f"**/kelola/kasus/{code}")
+    page.go_back()
+    page.wait_for_load_state()
+    page.clock.run_for(20_000)
+    page.wait_for_function(f"() => !document.querySelector(\"tr[data-kode='{code}'] .unread\")")
+    assert not page.title().startswith("(")
+    context.close()
+
+    plain = browser.new_context(viewport={"width": 360, "height": 740}, java_script_enabled=False)
+    page = plain.new_page()
+    sign_in(page, served, "satgas1")
+    page.wait_for_url("**/kelola/antrean")
+    assert page.locator("#ada-baru").is_hidden() and page.locator(f"tr[data-kode='{code}']").count() == 1
+    in_own_thread(lambda: family.send("majikannya juga tidak bisa dihubungi"))
+    page.reload()
+    assert page.locator(f"tr[data-kode='{code}'] .unread").inner_text() == "1 pesan baru", "without JavaScript a reload shows it"
+    plain.close()
+
+
+def test_the_print_view_prints_without_the_menu_or_buttons(bot: Bot, served: str, browser: Any, database_url: str) -> None:
+    family = Chat(bot, sender="6281200000090")
+    code = in_own_thread(lambda: report_unpaid_wages(family))
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    suffix = "" if database_url.startswith("sqlite") else "-postgres"
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    sign_in(page, served, "koor")
+    page.wait_for_url("**/kelola/antrean")
+    page.goto(f"{served}/kelola/kasus/{code}")
+    page.click("a:has-text('Versi cetak')")
+    page.wait_for_url(f"**/kelola/kasus/{code}/cetak")
+    assert page.locator("button[data-cetak]").is_visible(), "the script shows the print button"
+    page.emulate_media(media="print")
+    assert page.locator("header").is_hidden() and page.locator(".printbar").is_hidden()
+    assert page.locator("#ringkasan").is_visible() and "Siti Aminah" in page.inner_text("article")
+    visible_controls = page.evaluate("() => [...document.querySelectorAll('a, button, input, select, textarea')].filter(e => e.getClientRects().length > 0).length")
+    assert visible_controls == 0, "nothing to click on paper"
+    page.screenshot(path=str(SHOTS / f"cetak-kertas{suffix}.png"), full_page=True)
+    pdf = page.pdf(format="A4")
+    assert pdf.startswith(b"%PDF") and len(pdf) > 5000
+    context.close()

@@ -39,7 +39,7 @@ from bot.message_templates import templates_for
 from bot.security_headers import CONTENT_SECURITY_POLICY
 from bot.storage.broadcast_models import Broadcast
 from bot.storage.console_models import NluExample, WebSession, WebUser
-from bot.storage.models import SECRET_SENT_TEXT, Contact, InboundMessage, OutboundMessage
+from bot.storage.models import SECRET_SENT_TEXT, Contact, Event, InboundMessage, OutboundMessage
 from bot.web import SERVER_OPTIONS, create_app
 from tests.channel_kit import PUBLIC_URL, SATGAS_TG, content_with_telegram_group, running_rig, tg_message
 from tests.chat import Chat
@@ -211,8 +211,11 @@ def test_every_answer_carries_the_security_headers_and_console_pages_are_not_sto
     for path in ("/kelola/antrean", "/kelola/dasbor", "/kelola/belum-dipahami", "/kelola/siaran", f"/kelola/pelatihan/{BATIK}"):
         page = koor.client.get(path)
         assert page.status_code == 200 and page.headers["cache-control"] == "no-store", path
-        # the policy allows inline styles only: a page must need nothing else
-        assert "<script" not in page.text and " src=" not in page.text and "<link" not in page.text, path
+        # the policy allows inline styles and this origin's script file only (issue 26: konsol.js)
+        assert re.findall(r"<script[^>]*>", page.text) == ['<script src="/kelola/konsol.js" defer>'], path
+        assert page.text.count(" src=") == 1 and "<link" not in page.text and "</script>" in page.text, path
+        assert not re.search(r"<script[^>]*>[^<]", page.text) and " on" + "click=" not in page.text, f"{path}: nothing inline"
+    assert "script-src 'self'" in CONTENT_SECURITY_POLICY and "'unsafe-inline'" not in CONTENT_SECURITY_POLICY.split("script-src")[1].split(";")[0]
     assert "no-store" not in Browser(console).client.get("/health").headers.get("cache-control", "")
     secure = TestClient(console, base_url="https://127.0.0.1:8000").get("/kelola/masuk")
     assert secure.headers["strict-transport-security"].startswith("max-age=")
@@ -365,7 +368,10 @@ def test_huge_negative_and_malformed_numbers_and_codes_get_400_or_404_never_500(
         for path in (f"/kelola/kasus/{quoted}", f"/kelola/pelatihan/{quoted}", f"/kelola/pelatihan/{quoted}/peserta.csv",
                      f"/kelola/antrean?desa={quoted}", f"/kelola/antrean?jenis={quoted}", f"/kelola/siaran?template={quoted}"):
             check("GET", path)
-        for path in (f"/kelola/kasus/{quoted}/catat", f"/kelola/siaran/{quoted}/batal"):
+        for path in (f"/kelola/kasus/{quoted}/cetak", f"/kelola/jejak?orang={quoted}", f"/kelola/jejak?tindakan={quoted}",
+                     f"/kelola/jejak?halaman={quoted}"):
+            check("GET", path)
+        for path in (f"/kelola/kasus/{quoted}/catat", f"/kelola/siaran/{quoted}/batal", f"/kelola/kasus/{quoted}/ingatkan"):
             check("POST", path, {"teks": "catatan"})
         check("POST", f"/kelola/pelatihan/{BATIK}/hadir", {"kode": value, "hadir": "1"})
         check("POST", f"/kelola/pelatihan/{BATIK}/hadir", {"kode": "PLT-AAAA", "hadir": value})
@@ -384,3 +390,90 @@ def test_huge_negative_and_malformed_numbers_and_codes_get_400_or_404_never_500(
         fresh = Browser(console)
         token = fresh.csrf()
         assert fresh.client.post("/kelola/masuk", data={"csrf": token, "nama": name, "sandi": "salah\x00"}).status_code == 401, name
+
+
+# --- 7. the audit view (issue 26) -------------------------------------------------------------------------------
+def audit_rows(browser: Browser, query: str = "") -> list[str]:
+    page = browser.client.get("/kelola/jejak" + query)
+    assert page.status_code == 200, page.text[:300]
+    table = page.text[page.text.index('id="jejak"'):page.text.index("</table>", page.text.index('id="jejak"'))]
+    return [" ".join(re.sub(r"<[^>]+>", " ", row).split()) for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)[1:]]
+
+
+def test_the_audit_view_lists_who_did_what_to_which_case_inside_the_viewers_villages_only(district_console: Any, bot: Bot, chat: Chat) -> None:
+    from tests.test_complaints import OTHER_VILLAGE_SATGAS
+    from tests.test_console import make_cases
+
+    code = report_unpaid_wages(chat)  # Jlamprang, Kabupaten Wonosobo
+    [lipursari] = make_cases(bot, 1, village_code="lipursari")  # Wonosobo too
+    [lampung] = make_cases(bot, 1, village_code="sumbergede")  # Lampung Timur
+    satgas = signed_in(district_console, "satgas1")
+    satgas.post(f"/kelola/kasus/{code}/ambil")
+    satgas.post(f"/kelola/kasus/{code}/balas", teks="Bu, saya cek dulu ya.")
+    Chat(bot, sender=SATGAS_1).send(f"lihat {code}")  # a chat command is in the trail too
+    Chat(bot, sender=OTHER_VILLAGE_SATGAS).send(f"ambil {lipursari}")
+    Chat(bot, sender=OTHER_VILLAGE_SATGAS).send(f"ambil {code}")  # refused: another village's case
+    koor = signed_in(district_console, "koor")
+    koor.post(f"/kelola/kasus/{lipursari}/catat", teks="Sudah koordinasi")
+    koor.post(f"/kelola/kasus/{lampung}/catat", teks="Catatan Lampung")
+    koor.client.get(f"/kelola/kasus/{code}/cetak")
+
+    everything = audit_rows(koor)
+    assert len(everything) == 8, everything
+    assert any("satgas1 (web) Mengambil kasus " + code in row for row in everything)
+    assert any("satgas1 (web) Mengirim pesan ke keluarga " + code in row for row in everything)
+    assert any("Satgas Jlamprang 1 (contoh) (chat) Melihat kasus lewat chat " + code in row for row in everything)
+    assert any("Perintah ditolak " + code + " mengambil kasus: kasus desa lain" in row for row in everything)
+    assert any("koor (web) Membuka versi cetak " + code in row for row in everything)
+    assert all(re.match(r"\d\d-\d\d-\d{4} \d\d:\d\d WIB ", row) for row in everything), "village time on every row"
+
+    village = audit_rows(satgas)
+    assert lipursari not in " ".join(village) and lampung not in " ".join(village), "another village's entries never show"
+    assert len(village) == 5 and all(code in row for row in village)
+    wonosobo = " ".join(audit_rows(signed_in(district_console, "koor.wonosobo")))
+    assert code in wonosobo and lipursari in wonosobo and lampung not in wonosobo
+    lampung_rows = audit_rows(signed_in(district_console, "koor.lampung"))
+    assert len(lampung_rows) == 1 and lampung in lampung_rows[0]
+
+    page = satgas.client.get("/kelola/jejak").text
+    assert 'value="web:koor"' in page and 'value="web:satgas1"' in page and "Satgas Lipursari" in page
+    assert 'value="web:koor.lampung"' not in page
+    assert [row.split(" ", 3)[3].startswith("satgas1 (web)") for row in audit_rows(satgas, "?orang=web:satgas1")] == [True, True]
+    assert len(audit_rows(koor, "?tindakan=ambil")) == 2, "the web claim and Lipursari's chat claim; a refused command is one row, 'ditolak'"
+    assert len(audit_rows(koor, "?tindakan=ditolak")) == 1
+    assert satgas.client.get("/kelola/jejak?orang=web:koor.lampung").status_code == 400, "only people the viewer's entries name"
+    assert satgas.client.get("/kelola/jejak?tindakan=hapus").status_code == 400
+    assert signed_in(district_console, "amat").client.get("/kelola/jejak").status_code == 403
+    assert signed_in(district_console, "panitia").client.get("/kelola/jejak").status_code == 403
+    assert "/kelola/jejak" not in signed_in(district_console, "amat").client.get("/kelola/antrean").text
+
+
+def test_the_audit_view_has_pages_with_the_true_count(console: Any, bot: Bot, chat: Chat) -> None:
+    code = report_unpaid_wages(chat)
+    koor = signed_in(console, "koor")
+    with bot.sessions() as session, session.begin():
+        for number in range(120):
+            session.add(Event(kind="web_action", actor="web:koor", data={"action": "catat", "case": code, "done": True},
+                              created_at=bot.clock.now() + timedelta(seconds=number)))
+    first = koor.client.get("/kelola/jejak").text
+    assert "120 catatan, halaman 1 dari 3" in first and first.count("Menulis catatan internal</td>") == 50
+    last = koor.client.get("/kelola/jejak?tindakan=catat&halaman=3").text
+    assert "halaman 3 dari 3" in last and last.count("Menulis catatan internal</td>") == 20
+    assert 'href="/kelola/jejak?tindakan=catat&amp;halaman=2" rel="prev"' in last
+
+
+def test_names_typed_in_sentences_are_masked(console: Any) -> None:
+    from bot.privacy import mask_names
+
+    cases = {
+        "nama saya Siti Aminah, anak saya Budi di Malaysia": "nama saya S*** A*****, anak saya B*** di Malaysia",
+        "namanya: Dewi Lestari.": "namanya: D*** L******.",
+        "nama saya siti dari wonosobo": "nama saya s*** dari wonosobo",
+        "tolong Bu Ratna": "tolong Bu R****",
+        "anak saya belum digaji": "anak saya belum digaji",  # no name: nothing masked
+        "pak satgas gimana ini": "pak satgas gimana ini",
+        "kerja di Hongkong": "kerja di Hongkong",  # a place is not a name
+    }
+    for typed, expected in cases.items():
+        assert mask_names(typed) == expected, typed
+    assert mask_names("xyzzy wulan trombek", known=["Wulan Dari"]) == "xyzzy w**** trombek", "a name we know for the writer"

@@ -39,16 +39,18 @@ def start(session: Session, user_id: int, now: datetime) -> str:
     return token
 
 
-def user_of(session: Session, token: str, now: datetime) -> Optional[int]:
+def user_of(session: Session, token: str, now: datetime, touch: bool = True) -> Optional[int]:
     """The account of a live session (and marks it used), else None; an
-    expired session is deleted."""
+    expired session is deleted. `touch=False`: a page's background poll
+    (bot.kelola's konsol.js) reads the session without keeping it alive, so
+    a queue left open on an unattended computer still ends after the idle limit."""
     row = session.execute(select(WebSession).where(WebSession.token_hash == _digest(token))).scalar_one_or_none()
     if row is None:
         return None
     if now - row.last_seen_at > IDLE_LIMIT or now - row.created_at > SESSION_LIMIT:
         session.delete(row)
         return None
-    if now - row.last_seen_at >= TOUCH_EVERY:
+    if touch and now - row.last_seen_at >= TOUCH_EVERY:
         row.last_seen_at = now
     return row.user_id
 

@@ -22,6 +22,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "case_reopen": frozenset({"koordinator"}),
     # give an open case to a member of its village (the member is told in chat)
     "case_assign": frozenset({"koordinator"}),
+    # remind the member holding a case, by chat (once per case every 6 hours)
+    "case_nudge": frozenset({"koordinator"}),
+    # who did what to which case (the case's village scope; web and chat)
+    "audit": frozenset({"koordinator", "satgas"}),
     "trainings": frozenset({"koordinator", "penyelenggara", "pengamat"}),
     "registrants": frozenset({"koordinator", "penyelenggara"}),  # names and phones, CSV, attendance
     "dashboard": frozenset({"koordinator", "satgas", "pengamat"}),

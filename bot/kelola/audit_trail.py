@@ -101,11 +101,14 @@ def _case_code() -> Any:
 def _in_scope(viewer: Viewer) -> Any:
     """Staff events naming a case the viewer may see. A chat command is
     recorded before it runs, and a refused one gets its refusal too (same
-    person, same moment): it shows once, as the refusal."""
+    person, moment, verb and case): it shows once, as the refusal."""
     refusal = aliased(Event)
     refused = (
         select(refusal.id)
-        .where(refusal.kind == "satgas_refused", refusal.actor == Event.actor, refusal.created_at == Event.created_at)
+        .where(
+            refusal.kind == "satgas_refused", refusal.actor == Event.actor, refusal.created_at == Event.created_at,
+            refusal.data["case"].as_string() == _case_code(), refusal.data["verb"].as_string() == Event.data["verb"].as_string(),
+        )
         .exists()
     )
     query = (

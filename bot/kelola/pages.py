@@ -1,5 +1,5 @@
-"""The console's pages under /kelola: sign-in, case queue and case page,
-trainings, dashboard and "belum dipahami".
+"""The console's pages under /kelola: sign-in, case queue and case page (and
+its print view), trainings, dashboard, "belum dipahami" and the audit view.
 
 Every handler follows the same order: the session (no session: to the sign-in
 page), the CSRF token on a POST (403), the role's permission (403), every
@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
@@ -32,7 +32,7 @@ from bot.domain import accounts, broadcasts, casework, cases, web_sessions
 from bot.domain.accounts import Viewer
 from bot.domain.catalog_file import catalog_for
 from bot.domain.villages import village_members
-from bot.kelola import charts, conversation, forms, queries, security, spreadsheet, unread
+from bot.kelola import audit_trail, charts, conversation, forms, nudge, queries, security, spreadsheet, unread
 from bot.kelola.access import allowed, home_of
 from bot.kelola.forms import BadInput, NotFound
 from bot.kelola.village_table import village_table
@@ -45,11 +45,15 @@ from bot.storage.models import Event, SatgasMember, Village
 from bot.storage.training_models import CONFIRMED, WAITLISTED, Training, TrainingRegistration
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+# The console's one script (CSP script-src 'self'): new replies without reloading, the print button.
+SCRIPT = Path(__file__).parent / "static" / "konsol.js"
 # Registration statuses as the registrants page words them.
 REGISTRATION_STATUS = {CONFIRMED: "terdaftar", WAITLISTED: "daftar tunggu"}
 # A spreadsheet of cases stops here (the filter narrows it).
 EXPORT_LIMIT = 10_000
-CASE_ACTIONS = ("ambil", "catat", "balas", "selesai", "rujuk", "lepas", "buka", "tugaskan")
+CASE_ACTIONS = ("ambil", "catat", "balas", "selesai", "rujuk", "lepas", "buka", "tugaskan", "ingatkan")
+# The permission each case action needs beyond seeing the case; the rest are the satgas's work.
+ACTION_PERMISSION = {"catat": "case_note", "buka": "case_reopen", "tugaskan": "case_assign", "ingatkan": "case_nudge"}
 # Actions whose words the family reads and that close the case: shown first as
 # the message the family will get, done only from that page (yakin=1).
 CONFIRMED_ACTIONS = ("selesai", "rujuk")
@@ -98,15 +102,16 @@ class Console:
             status_code=status,
         )
 
-    def page(self, action: Optional[str], handler: Callable[..., Any]) -> Callable[[Request], Any]:
-        """Wrap a handler with the session, CSRF and permission checks."""
+    def page(self, action: Optional[str], handler: Callable[..., Any], touch: bool = True) -> Callable[[Request], Any]:
+        """Wrap a handler with the session, CSRF and permission checks.
+        `touch=False`: a background poll, which does not keep the session alive."""
 
         async def endpoint(request: Request) -> Response:
             form = await request.form() if request.method == "POST" else None
             if form is not None and not security.csrf_ok(request.session, form.get("csrf")):  # type: ignore[arg-type]
                 return PlainTextResponse("Token formulir tidak sah. Muat ulang halaman lalu coba lagi.", status_code=403)
             token = security.session_token(request.session)
-            viewer = await run_in_threadpool(self._viewer, token) if token is not None else None
+            viewer = await run_in_threadpool(self._viewer, token, touch) if token is not None else None
             if viewer is None:
                 request.session.pop("sid", None)
                 return RedirectResponse("/kelola/masuk?" + urlencode({"lanjut": request.url.path}), status_code=303)
@@ -131,7 +136,7 @@ class Console:
     def bad_input(self, request: Request, viewer: Optional[Viewer], message: str) -> Response:
         return self.render(request, "message.html", viewer, status=400, title="Isian tidak sah", message=message)
 
-    def _viewer(self, token: str) -> Optional[Viewer]:
+    def _viewer(self, token: str, touch: bool = True) -> Optional[Viewer]:
         """The server-side session and its account, re-read on every request.
         The first query of every page: after a database restart it is the one
         that finds the dropped connection, and runs again on a new one."""
@@ -139,7 +144,7 @@ class Console:
 
         def read() -> Optional[Viewer]:
             with self.bot.sessions() as session, session.begin():
-                uid = web_sessions.user_of(session, token, now)
+                uid = web_sessions.user_of(session, token, now, touch=touch)
                 return accounts.viewer_of(session, uid) if uid is not None else None
 
         return again_if_disconnected(read)
@@ -263,10 +268,29 @@ class Console:
                     "shown": shown,
                     "counts": queries.status_counts(session, viewer),
                     "villages": villages,
+                    "latest": queries.latest_case(session, viewer),
                 }
 
         data = await run_in_threadpool(read)
         return self.render(request, "queue.html", viewer, chosen=chosen, statuses=STATUSES, settings=self.settings, **data)
+
+    async def queue_news(self, request: Request, viewer: Viewer, form: Any) -> Response:
+        """What konsol.js asks every ~20 s on the queue: the newest case in the
+        viewer's villages (a new one shows a "muat ulang" notice) and, for roles
+        that read the family's words, the unread count per open case and in all."""
+
+        def read() -> dict[str, Any]:
+            with self.bot.sessions() as session:
+                news: dict[str, Any] = {"terbaru": queries.latest_case(session, viewer)}
+                if allowed(viewer.role, "case_personal"):
+                    per_case = unread.open_cases_with_news(session, viewer)
+                    news.update(belum_dibaca=per_case, jumlah=len(per_case))
+                return news
+
+        return JSONResponse(await run_in_threadpool(read), headers={"Cache-Control": "no-store"})
+
+    async def script(self, request: Request) -> Response:
+        return FileResponse(SCRIPT, media_type="text/javascript; charset=utf-8", headers={"Cache-Control": "no-cache"})
 
     async def queue_csv(self, request: Request, viewer: Viewer, form: Any) -> Response:
         """The cases of the queue's filter (every page, up to EXPORT_LIMIT) for
@@ -331,6 +355,8 @@ class Console:
                 return {
                     "case": case,
                     "village": village.name if village else case.village_code,
+                    "last_nudge": nudge.last_nudge(session, case) if allowed(viewer.role, "case_nudge") else None,
+                    "nudge_every_hours": int(nudge.NUDGE_EVERY.total_seconds() // 3600),
                     "assignee": casework.assignee_name(self._desk(session, viewer), case),
                     "lines": conversation.conversation(entries, self.bot.content),
                     "mine": viewer.member_id is not None and case.assigned_to == viewer.member_id,
@@ -342,11 +368,41 @@ class Console:
         data = await run_in_threadpool(read)
         return self.render(request, "case.html", viewer, personal=personal, settings=self.settings, **data)
 
+    async def case_print(self, request: Request, viewer: Viewer, form: Any) -> Response:
+        """The case on paper (a referral letter, a file copy): facts and history
+        in words, no buttons, print CSS; the browser prints it or saves a PDF.
+        The same scope and personal-data rule as the case page, and opening it
+        is in the audit trail (a printout leaves the system)."""
+        code = forms.code(request.path_params["code"], forms.CASE_CODE)
+        personal = allowed(viewer.role, "case_personal")
+
+        def read() -> dict[str, Any]:
+            with self.bot.sessions() as session, session.begin():
+                case = queries.visible_case(session, viewer, code)
+                if case is None:
+                    raise NotFound
+                village = session.get(Village, case.village_code)
+                entries = queries.timeline(session, case, personal)
+                for entry in entries:
+                    if entry.kind == "dibuat" and personal:
+                        entry.note = case.description or ""
+                session.add(Event(contact_id=None, kind="web_print", actor=f"web:{viewer.username}", data={"case": case.code}, created_at=self.now()))
+                return {
+                    "case": case,
+                    "village": village.name if village else case.village_code,
+                    "assignee": casework.assignee_name(self._desk(session, viewer), case),
+                    "lines": conversation.conversation(entries, self.bot.content),
+                    "country": self.bot.content.country_name(case.country) if case.country else "-",
+                }
+
+        data = await run_in_threadpool(read)
+        return self.render(request, "case_print.html", viewer, personal=personal, settings=self.settings, printed_at=self.now(), **data)
+
     async def case_action(self, request: Request, viewer: Viewer, form: Any) -> Response:
         code, action = forms.code(request.path_params["code"], forms.CASE_CODE), request.path_params["action"]
         if action not in CASE_ACTIONS:
             raise NotFound
-        needed = {"catat": "case_note", "buka": "case_reopen", "tugaskan": "case_assign"}.get(action, "case_work")
+        needed = ACTION_PERMISSION.get(action, "case_work")
         if not allowed(viewer.role, needed):
             raise Forbidden
         text = forms.text(form, "teks", MAX_TEXT)
@@ -397,6 +453,8 @@ class Console:
             return casework.note(desk, viewer.actor, case, text)
         if action == "buka":
             return casework.reopen(desk, viewer.actor, case, text)
+        if action == "ingatkan":
+            return nudge.nudge(desk, viewer.actor, case)
         if action == "tugaskan":
             chosen = session.get(SatgasMember, int(target))
             if chosen is None:
@@ -522,8 +580,11 @@ class Console:
             return {
                 "figures": figures,
                 "villages": villages,
-                "by_category": charts.stacked_weeks(figures.weeks, figures.per_week_by_category, "Kasus per minggu menurut jenis"),
-                "by_village": charts.stacked_weeks(figures.weeks, figures.per_week_by_village, "Kasus per minggu menurut desa"),
+                # No case in the weeks shown: a sentence says so instead of an empty chart.
+                "by_category": charts.stacked_weeks(figures.weeks, figures.per_week_by_category, "Kasus per minggu menurut jenis")
+                if figures.per_week_by_category else "",
+                "by_village": charts.stacked_weeks(figures.weeks, figures.per_week_by_village, "Kasus per minggu menurut desa")
+                if figures.per_week_by_village else "",
                 "daily": charts.daily_lines(figures.days, figures.messages_per_day, figures.not_understood_rate),
                 "fill": charts.fill_bars(figures.fill),
             }
@@ -561,15 +622,15 @@ class Console:
         now = self.now()
 
         def mark() -> str:
-            from bot.privacy import mask_digits
-
             with self.bot.sessions() as session, session.begin():
                 inbound = queries.clarified_message(session, viewer, message_id, now)
                 if inbound is None or not inbound.text:
                     raise NotFound
                 existing = session.execute(select(NluExample).where(NluExample.inbound_id == inbound.id)).scalar_one_or_none()
                 if existing is None:
-                    session.add(NluExample(inbound_id=inbound.id, contact_id=inbound.contact_id, text=mask_digits(inbound.text), label=label, marked_by=f"web:{viewer.username}", created_at=now))
+                    names = queries.known_names(session, [inbound.contact_id]).get(inbound.contact_id, []) if inbound.contact_id else []
+                    session.add(NluExample(inbound_id=inbound.id, contact_id=inbound.contact_id, text=queries.masked(inbound.text, names),
+                                           label=label, marked_by=f"web:{viewer.username}", created_at=now))
                 else:
                     existing.label = label
                 self.audit(session, viewer, "web_nlu_example", label=label)
@@ -588,6 +649,17 @@ class Console:
         return Response(body, media_type="text/yaml; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="contoh-nlu.yml"', "Cache-Control": "no-store"})
 
+
+    # --- the audit view ------------------------------------------------------------------------------
+    async def audit_page(self, request: Request, viewer: Viewer, form: Any) -> Response:
+        chosen = audit_trail.AuditFilter.from_query(request.query_params)
+
+        def read() -> audit_trail.AuditPage:
+            with self.bot.sessions() as session:
+                return audit_trail.read(session, viewer, chosen)
+
+        shown = await run_in_threadpool(read)
+        return self.render(request, "audit.html", viewer, chosen=chosen, shown=shown, actions=audit_trail.ACTIONS)
 
     # --- broadcasts (the same operations as `bot.cli broadcast`) -------------------------------------
     # A district coordinator sees and acts on broadcasts to villages of the
@@ -717,6 +789,9 @@ def build_console(bot: Bot, secret: str, secure: bool) -> Starlette:
         Route("/keluar", page(None, console.logout), methods=["POST"]),
         Route("/antrean", page("queue", console.queue), methods=["GET"]),
         Route("/antrean.csv", page("queue", console.queue_csv), methods=["GET"]),
+        Route("/antrean/baru.json", page("queue", console.queue_news, touch=False), methods=["GET"]),
+        Route("/konsol.js", console.script, methods=["GET"]),
+        Route("/kasus/{code}/cetak", page("case_view", console.case_print), methods=["GET"]),
         Route("/kasus/{code}", page("case_view", console.case), methods=["GET"]),
         Route("/kasus/{code}/{action}", page("case_view", console.case_action), methods=["POST"]),
         Route("/pelatihan", page("trainings", console.trainings), methods=["GET"]),
@@ -724,6 +799,7 @@ def build_console(bot: Bot, secret: str, secure: bool) -> Starlette:
         Route("/pelatihan/{id}/peserta.csv", page("registrants", console.training_csv), methods=["GET"]),
         Route("/pelatihan/{id}/hadir", page("registrants", console.attendance), methods=["POST"]),
         Route("/dasbor", page("dashboard", console.dashboard), methods=["GET"]),
+        Route("/jejak", page("audit", console.audit_page), methods=["GET"]),
         Route("/belum-dipahami", page("not_understood", console.unclear), methods=["GET"]),
         Route("/belum-dipahami/tandai", page("not_understood", console.unclear_mark), methods=["POST"]),
         Route("/belum-dipahami/contoh-nlu.yml", page("not_understood", console.unclear_export), methods=["GET"]),

@@ -9,7 +9,7 @@ import dataclasses
 import statistics
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 from urllib.parse import urlencode
 
 import yaml
@@ -18,14 +18,15 @@ from sqlalchemy.orm import Session
 
 from bot.domain import cases
 from bot.domain.accounts import Viewer
+from bot.kelola import similar
 from bot.kelola.case_search import MAX_SEARCH, condition
 from bot.kelola.forms import MAX_ID, whole_number
-from bot.normalise import clean, for_matching
-from bot.privacy import mask_digits
+from bot.normalise import clean
+from bot.privacy import mask_digits, mask_names
 from bot.storage.broadcast_models import Broadcast
 from bot.storage.complaint_models import NEW, OPEN_STATUSES, STATUSES, Case, CaseEvent
 from bot.storage.console_models import NluExample
-from bot.storage.models import Contact, Event, InboundMessage, SatgasMember, Village
+from bot.storage.models import Contact, Event, InboundMessage, OutboundMessage, SatgasMember, Village
 from bot.storage.training_models import CONFIRMED, WAITLISTED, Training, TrainingRegistration
 
 
@@ -153,6 +154,13 @@ def queue(session: Session, viewer: Viewer, chosen: QueueFilter, settings: cases
             )
         )
     return QueuePage(rows=rows, total=total, page=page, pages=pages)
+
+
+def latest_case(session: Session, viewer: Viewer) -> str:
+    """The code of the newest case in the viewer's villages ("" without one):
+    the queue remembers it, and its poll says "ada kasus baru" when it changes."""
+    query = scoped(select(Case.code), viewer, Case.village_code).order_by(Case.id.desc()).limit(1)
+    return session.execute(query).scalar_one_or_none() or ""
 
 
 def is_overdue(case: Case, settings: cases.ComplaintSettings, now: datetime) -> bool:
@@ -386,17 +394,19 @@ UNCLEAR_DAYS = 30
 @dataclass
 class Unclear:
     inbound_id: int
-    text: str  # masked
+    text: str  # digits and names masked (bot.privacy)
     intent: str
     confidence: float
     when: datetime
     marked: str = ""
     village: str = "-"  # where the writer said they live
+    answer: str = ""  # what the bot said back, masked the same way
 
 
 @dataclass
 class UnclearGroup:
     messages: list[Unclear]
+    shared: list[str] = field(default_factory=list)  # words most of its messages share (bot.kelola.similar)
 
     @property
     def size(self) -> int:
@@ -415,7 +425,7 @@ def _clarified(viewer: Viewer, now: datetime, days: int) -> Any:
     viewer's villages (a district coordinator sees the messages of people of
     that district only): (inbound id, text, event data, event time)."""
     query = (
-        select(InboundMessage.id, InboundMessage.text, Event.data, Event.created_at, Contact.village_code)
+        select(InboundMessage.id, InboundMessage.text, Event.data, Event.created_at, Contact.village_code, InboundMessage.contact_id)
         .join(
             InboundMessage,
             or_(
@@ -436,35 +446,66 @@ def _clarified(viewer: Viewer, now: datetime, days: int) -> Any:
     return query
 
 
+ANSWER_LIMIT = 300  # characters of the bot's answer shown beside a message
+
+
+def known_names(session: Session, contact_ids: Iterable[int]) -> dict[int, list[str]]:
+    """The names we hold for each writer: the name their chat app gives, the
+    workers named in their reports and the participants they registered.
+    `bot.privacy.mask_names` masks these wherever they appear in their words."""
+    ids = sorted({cid for cid in contact_ids if cid is not None})
+    names: dict[int, list[str]] = {cid: [] for cid in ids}
+    if not ids:
+        return names
+    for cid, name in session.execute(select(Contact.id, Contact.display_name).where(Contact.id.in_(ids))).all():
+        names[cid].append(name or "")
+    for cid, name in session.execute(select(Case.reporter_id, Case.worker_name).where(Case.reporter_id.in_(ids))).all():
+        names[cid].append(name or "")
+    registered = select(TrainingRegistration.contact_id, TrainingRegistration.participant_name).where(TrainingRegistration.contact_id.in_(ids))
+    for cid, name in session.execute(registered).all():
+        names[cid].append(name or "")
+    return names
+
+
+def masked(text: str, names: Iterable[str] = ()) -> str:
+    """A person's words as staff may read them: numbers and names masked."""
+    return mask_names(mask_digits(text), names)
+
+
 def not_understood(session: Session, viewer: Viewer, now: datetime, days: int = UNCLEAR_DAYS, limit: int = 500) -> list[UnclearGroup]:
-    """Messages answered with a clarification in the last `days`, newest first,
-    grouped by word overlap (similar wording lands in one group)."""
+    """Messages answered with a clarification in the last `days`, newest
+    first, each with what the bot answered, numbers and names masked, grouped
+    by likeness of wording (bot.kelola.similar), the biggest group first."""
     rows = session.execute(_clarified(viewer, now, days).order_by(Event.created_at.desc()).limit(limit)).all()
-    marked = dict(
-        session.execute(select(NluExample.inbound_id, NluExample.label).where(NluExample.inbound_id.in_([r[0] for r in rows]))).all()
+    ids = [r[0] for r in rows]
+    marked = dict(session.execute(select(NluExample.inbound_id, NluExample.label).where(NluExample.inbound_id.in_(ids))).all())
+    answers: dict[int, list[str]] = {}
+    replies = (
+        select(OutboundMessage.inbound_id, OutboundMessage.text)
+        .where(OutboundMessage.inbound_id.in_(ids), OutboundMessage.secret.is_(False))
+        .order_by(OutboundMessage.id)
     )
+    for inbound_id, text in session.execute(replies).all():
+        answers.setdefault(inbound_id, []).append(text)
+    names = known_names(session, [r[5] for r in rows])
     villages = dict(session.execute(select(Village.code, Village.name)).all())
-    groups: list[tuple[set[str], UnclearGroup]] = []
-    for inbound_id, text, data, created, village_code in rows:
-        item = Unclear(
-            village=villages.get(village_code or "", "-"),
-            inbound_id=inbound_id,
-            text=mask_digits(text),
-            intent=str((data or {}).get("intent", "-")),
-            confidence=float((data or {}).get("confidence", 0.0)),
-            when=created,
-            marked=marked.get(inbound_id, ""),
+    items = []
+    for inbound_id, text, data, created, village_code, contact_id in rows:
+        theirs = names.get(contact_id, [])
+        answer = " ".join(" ".join(answers.get(inbound_id, [])).replace("*", "").split())
+        items.append(
+            Unclear(
+                village=villages.get(village_code or "", "-"),
+                inbound_id=inbound_id,
+                text=masked(text, theirs),
+                intent=str((data or {}).get("intent", "-")),
+                confidence=float((data or {}).get("confidence", 0.0)),
+                when=created,
+                marked=marked.get(inbound_id, ""),
+                answer=masked(answer if len(answer) <= ANSWER_LIMIT else answer[:ANSWER_LIMIT - 1] + "…", theirs),
+            )
         )
-        words = set(for_matching(text).split())
-        for group_words, group in groups:
-            union = words | group_words
-            if union and len(words & group_words) / len(union) >= 0.5:
-                group.messages.append(item)
-                group_words |= words
-                break
-        else:
-            groups.append((words, UnclearGroup([item])))
-    return sorted((group for _, group in groups), key=lambda group: -group.size)
+    return [UnclearGroup(group.items, group.shared) for group in similar.group_alike(items, lambda item: item.text)]
 
 
 def clarified_message(session: Session, viewer: Viewer, inbound_id: int, now: datetime, days: int = UNCLEAR_DAYS) -> Optional[InboundMessage]:
@@ -485,7 +526,9 @@ def rasa_yaml(session: Session) -> str:
     knowledge: dict[str, list[str]] = {}
     for label, text in session.execute(select(NluExample.label, NluExample.text).order_by(NluExample.label, NluExample.id)).all():
         kind, _, name = label.partition(":")
-        (intents if kind == "intent" else knowledge).setdefault(name, []).append(" ".join(text.split()))
+        # Masked when marked (with the writer's known names); masked again here
+        # for examples marked before names were masked.
+        (intents if kind == "intent" else knowledge).setdefault(name, []).append(" ".join(masked(text).split()))
     document: dict[str, Any] = {
         "version": "3.1",
         "nlu": [{"intent": name, "examples": _LiteralBlock("".join(f"- {t}\n" for t in texts))} for name, texts in intents.items()],

@@ -78,3 +78,14 @@ def cases_with_news_by_village(session: Session, viewer: Viewer) -> dict[str, in
     unseen = _unread_events(viewer).add_columns(Case.village_code).where(Case.status.in_(OPEN_STATUSES)).subquery()  # type: ignore[attr-defined]
     counted = select(unseen.c.village_code, func.count(func.distinct(unseen.c.case_id))).group_by(unseen.c.village_code)
     return {village: count for village, count in session.execute(counted).all()}
+
+
+def open_cases_with_news(session: Session, viewer: Viewer) -> dict[str, int]:
+    """Unread family messages per open case of the viewer's villages, by case
+    code (what the queue's badges show; konsol.js asks for it every ~20 s)."""
+    query = _unread_events(viewer).add_columns(Case.code).where(Case.status.in_(OPEN_STATUSES))  # type: ignore[attr-defined]
+    if viewer.villages is not None:
+        query = query.where(Case.village_code.in_(sorted(viewer.villages)))
+    unseen = query.subquery()
+    counted = select(unseen.c.code, func.count()).group_by(unseen.c.code)
+    return {code: count for code, count in session.execute(counted).all()}
