@@ -39,7 +39,7 @@ from bot.kelola.village_table import village_table
 from bot.message_templates import templates_for
 from bot.storage.db import again_if_disconnected
 from bot.storage.broadcast_models import TOPICS, Broadcast
-from bot.storage.complaint_models import STATUSES
+from bot.storage.complaint_models import STATUSES, Case
 from bot.storage.console_models import NluExample
 from bot.storage.models import Event, SatgasMember, Village
 from bot.storage.training_models import CONFIRMED, WAITLISTED, Training, TrainingRegistration
@@ -347,14 +347,10 @@ class Console:
                 if personal:  # who can read the family's words has now seen them
                     unread.mark_read(session, viewer, case, self.now())
                     news["unread_total"] = unread.cases_with_news(session, viewer)
-                village = session.get(Village, case.village_code)
-                entries = queries.timeline(session, case, personal)
-                for entry in entries:
-                    if entry.kind == "dibuat" and personal:
-                        entry.note = case.description or ""  # the family's story opens the conversation
+                village, entries = _village_and_timeline(session, case, personal)
                 return {
                     "case": case,
-                    "village": village.name if village else case.village_code,
+                    "village": village,
                     "last_nudge": nudge.last_nudge(session, case) if allowed(viewer.role, "case_nudge") else None,
                     "nudge_every_hours": int(nudge.NUDGE_EVERY.total_seconds() // 3600),
                     "assignee": casework.assignee_name(self._desk(session, viewer), case),
@@ -381,15 +377,11 @@ class Console:
                 case = queries.visible_case(session, viewer, code)
                 if case is None:
                     raise NotFound
-                village = session.get(Village, case.village_code)
-                entries = queries.timeline(session, case, personal)
-                for entry in entries:
-                    if entry.kind == "dibuat" and personal:
-                        entry.note = case.description or ""
+                village, entries = _village_and_timeline(session, case, personal)
                 session.add(Event(contact_id=None, kind="web_print", actor=f"web:{viewer.username}", data={"case": case.code}, created_at=self.now()))
                 return {
                     "case": case,
-                    "village": village.name if village else case.village_code,
+                    "village": village,
                     "assignee": casework.assignee_name(self._desk(session, viewer), case),
                     "lines": conversation.conversation(entries, self.bot.content),
                     "country": self.bot.content.country_name(case.country) if case.country else "-",
@@ -762,6 +754,17 @@ class Console:
         except broadcasts.BroadcastError as error:
             request.session["flash"] = str(error)
         return RedirectResponse("/kelola/siaran", status_code=303)
+
+
+def _village_and_timeline(session: Session, case: Case, personal: bool) -> tuple[str, list[Any]]:
+    """What the case page and its print view both show: the village's name and
+    the history in words, opened by the family's story for who may read it."""
+    village = session.get(Village, case.village_code)
+    entries = queries.timeline(session, case, personal)
+    for entry in entries:
+        if entry.kind == "dibuat" and personal:
+            entry.note = case.description or ""  # the family's story opens the conversation
+    return (village.name if village else case.village_code), entries
 
 
 def clock_date(moment: datetime, settings: cases.ComplaintSettings) -> str:
